@@ -1,0 +1,77 @@
+"""The one settings class of Mikomi (environment prefix ``MIKOMI_``)."""
+
+from __future__ import annotations
+
+import shutil
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_var_dir() -> Path:
+    return PROJECT_ROOT / "var"
+
+
+def _find_browser() -> str:
+    # The headless shell costs far less CPU per page than the full browser; its /usr/bin entry
+    # is a shell wrapper, so call the binary itself.
+    if Path("/usr/lib/chromium/chromium-headless-shell").exists():
+        return "/usr/lib/chromium/chromium-headless-shell"
+    for name in ("chromium-headless-shell", "chromium"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return "/usr/bin/chromium"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MIKOMI_", env_file=None, extra="ignore")
+
+    var_dir: Path = _default_var_dir()
+    # Empty means the embedded default: SQLite under var_dir.
+    database_url: str = ""
+    # Empty means "start a redis-server of our own" (make run / mikomi up); tools that only
+    # connect fall back to the local default port.
+    redis_url: str = ""
+
+    secret_key: str = "mikomi-dev-secret-change-me"
+    allow_private: bool = False
+    browser_path: str = ""
+    fleet_max_senders: int = 16
+
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "noreply@mikomi.local"
+
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Sending limits
+    page_timeout_ms: int = 15000
+    send_timeout_s: float = 90.0
+    max_page_bytes: int = 5_000_000
+    lease_seconds: int = 120
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'mikomi.db'}"
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or "redis://127.0.0.1:6379/0"
+
+    @property
+    def effective_browser_path(self) -> str:
+        return self.browser_path or _find_browser()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,151 @@
+"""Stable words of the API, the UI, CSV exports and the CLI (SPEC §3, §7b)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    MEMBER = "member"
+    OPERATOR = "operator"
+
+
+class OrderStatus(StrEnum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+
+
+ORDER_STATUS_JA = {
+    OrderStatus.AWAITING_PAYMENT: "入金待ち",
+    OrderStatus.ACTIVE: "作業中",
+    OrderStatus.COMPLETED: "完了",
+    OrderStatus.EXPIRED: "期限切れ",
+}
+
+
+class PaymentMethod(StrEnum):
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+
+
+PAYMENT_METHOD_JA = {PaymentMethod.CARD: "クレジットカード決済", PaymentMethod.BANK_TRANSFER: "銀行振込"}
+
+
+class LedgerKind(StrEnum):
+    PURCHASE = "purchase"  # credit on payment
+    HOLD = "hold"  # a reservation or an approved addition reserves tickets
+    CONSUME = "consume"  # one per sent item, taken out of the hold
+    RELEASE = "release"  # cancel / completion returns the unsent hold
+
+
+class ReservationStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    AUTO_CANCELLED = "auto_cancelled"
+
+
+RESERVATION_STATUS_JA = {
+    ReservationStatus.PENDING: "申請中",
+    ReservationStatus.APPROVED: "承認済み",
+    ReservationStatus.PAUSED: "一時停止",
+    ReservationStatus.COMPLETED: "完了",
+    ReservationStatus.CANCELLED: "キャンセル",
+    ReservationStatus.AUTO_CANCELLED: "自動キャンセル",
+}
+
+RESERVATION_FINAL = frozenset(
+    {ReservationStatus.COMPLETED, ReservationStatus.CANCELLED, ReservationStatus.AUTO_CANCELLED}
+)
+
+
+class AdditionStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ItemState(StrEnum):
+    QUEUED = "queued"
+    DISPATCHED = "dispatched"
+    RUNNING = "running"
+    SUBMITTING = "submitting"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    IN_DOUBT = "in_doubt"
+    CANCELLED = "cancelled"
+
+
+ITEM_IN_FLIGHT = frozenset({ItemState.DISPATCHED, ItemState.RUNNING, ItemState.SUBMITTING})
+ITEM_FINAL = frozenset(
+    {ItemState.SENT, ItemState.FAILED, ItemState.SKIPPED, ItemState.IN_DOUBT, ItemState.CANCELLED}
+)
+
+
+class SendStatus(StrEnum):
+    """The outcome of one send attempt (SPEC §3)."""
+
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    IN_DOUBT = "in_doubt"
+
+
+class SkipReason(StrEnum):
+    REFUSED_SALES = "refused_sales"
+    CAPTCHA = "captcha"
+    SUPPRESSED = "suppressed"
+    DUPLICATE = "duplicate"
+    BLOCKED_ADDRESS = "blocked_address"
+
+
+class FailReason(StrEnum):
+    NO_CONTACT_PAGE = "no_contact_page"
+    NO_FORM = "no_form"
+    VALIDATION_ERROR = "validation_error"
+    SITE_UNREACHABLE = "site_unreachable"
+    HTTP_ERROR = "http_error"
+    TIMEOUT = "timeout"
+
+
+class DoubtReason(StrEnum):
+    UNCONFIRMED = "unconfirmed"
+
+
+REASONS_BY_STATUS: dict[SendStatus, frozenset[str]] = {
+    SendStatus.SENT: frozenset(),
+    SendStatus.SKIPPED: frozenset(r.value for r in SkipReason),
+    SendStatus.FAILED: frozenset(r.value for r in FailReason),
+    SendStatus.IN_DOUBT: frozenset(r.value for r in DoubtReason),
+}
+
+REASON_JA = {
+    "refused_sales": "営業お断り",
+    "captcha": "CAPTCHA",
+    "suppressed": "配信停止",
+    "duplicate": "送信済み",
+    "blocked_address": "非公開アドレス",
+    "no_contact_page": "問い合わせページなし",
+    "no_form": "フォームなし",
+    "validation_error": "入力エラー",
+    "site_unreachable": "接続不可",
+    "http_error": "HTTPエラー",
+    "timeout": "タイムアウト",
+    "unconfirmed": "送信結果不明",
+}
+
+
+class NotificationKind(StrEnum):
+    LIST_ADDITION_REQUEST = "list_addition_request"
+    RESERVATION_APPROVED = "reservation_approved"
+    ADDITION_APPROVED = "addition_approved"
+    AUTO_CANCELLED = "auto_cancelled"
+    COMPLETED = "completed"
+    AUTO_PAUSED = "auto_paused"
+    CHAT_MESSAGE = "chat_message"
+    PAYMENT_CONFIRMED = "payment_confirmed"

@@ -1,0 +1,391 @@
+"""SQLAlchemy 2 typed models: the database is the ledger of everything Mikomi does."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from shared import clock
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every engine (SQLite stores them naive, in UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use shared.clock.now()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _ts() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime(), default=clock.now, nullable=False)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+class Member(Base):
+    """A member company (会員)."""
+
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _ts()
+    users: Mapped[list[User]] = relationship(back_populates="member")
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))  # shared.enums.Role
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = _ts()
+    member: Mapped[Member | None] = relationship(back_populates="users")
+
+
+class AuthToken(Base):
+    """Bearer tokens and browser sessions; only a hash of the secret is stored."""
+
+    __tablename__ = "auth_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "api" | "session"
+    csrf_token: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = _ts()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+
+class TicketOrder(Base):
+    """メール送信申込: a purchase of sending tickets."""
+
+    __tablename__ = "ticket_orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    company_name: Mapped[str] = mapped_column(String(200))
+    contact_name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_jpy: Mapped[int] = mapped_column(Integer)
+    payment_method: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    applied_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+    payment_reference: Mapped[str] = mapped_column(String(100), default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _ts()
+
+
+class TicketLedgerEntry(Base):
+    """Append-only ticket ledger: available = credited − consumed − held."""
+
+    __tablename__ = "ticket_ledger"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # shared.enums.LedgerKind
+    quantity: Mapped[int] = mapped_column(Integer)  # always positive; kind gives the sign
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_orders.id"))
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"), index=True)
+    addition_id: Mapped[int | None] = mapped_column(ForeignKey("reservation_additions.id"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("send_items.id"))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = _ts()
+
+
+# --- scripts --------------------------------------------------------------------------------
+
+
+class Script(Base):
+    """A member's message script (SPEC §6): sender profile + message."""
+
+    __tablename__ = "scripts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)  # the §6 JSON
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- prospects and suppression ---------------------------------------------------------------
+
+
+class Prospect(Base):
+    """A company of the prospect list (見込客リスト)."""
+
+    __tablename__ = "prospects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company: Mapped[str] = mapped_column(String(300))
+    company_kana: Mapped[str] = mapped_column(String(300), default="")
+    url: Mapped[str] = mapped_column(String(1000), default="")
+    domain: Mapped[str | None] = mapped_column(String(255), unique=True)
+    industry: Mapped[str] = mapped_column(String(100), default="", index=True)
+    prefecture: Mapped[str] = mapped_column(String(10), default="", index=True)
+    city: Mapped[str] = mapped_column(String(100), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    phone: Mapped[str] = mapped_column(String(50), default="")
+    employees: Mapped[int | None] = mapped_column(Integer, index=True)
+    capital: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    founded: Mapped[int | None] = mapped_column(Integer)
+    tags: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = _ts()
+
+
+class Suppression(Base):
+    """Do-not-contact: member_id NULL is the global list, otherwise a member's NG list."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (UniqueConstraint("domain", "member_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    reason: Mapped[str] = mapped_column(String(50))  # optout | refused_sales | complaint | ng
+    note: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = _ts()
+
+
+# --- reservations ---------------------------------------------------------------------------
+
+
+class Reservation(Base):
+    """予約代行: a member's reservation of `count` sends with a script and a list."""
+
+    __tablename__ = "reservations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    script_id: Mapped[int] = mapped_column(ForeignKey("scripts.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    list_query: Mapped[str] = mapped_column(Text)  # the list URL's query string
+    count: Mapped[int] = mapped_column(Integer)
+    senders: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    # Counters change in the same transaction as the item they count.
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    in_doubt: Mapped[int] = mapped_column(Integer, default=0)
+    list_notice_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    send_window: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ReservationStatusChange(Base):
+    __tablename__ = "reservation_status_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReservationAddition(Base):
+    """予約数を追加: takes effect (and holds tickets) only when an operator approves it."""
+
+    __tablename__ = "reservation_additions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _ts()
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ListTransfer(Base):
+    """送信代行: prospects of a search moved into a reservation's queue."""
+
+    __tablename__ = "list_transfers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"), index=True)
+    list_query: Mapped[str] = mapped_column(Text)
+    requested: Mapped[int] = mapped_column(Integer)
+    added: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _ts()
+
+
+class SendItem(Base):
+    """One prospect of a reservation's queue, through the state machine of SPEC §3."""
+
+    __tablename__ = "send_items"
+    __table_args__ = (
+        Index("ix_send_items_reservation_state", "reservation_id", "state"),
+        Index("ix_send_items_state_lease", "state", "lease_expires_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    prospect_id: Mapped[int] = mapped_column(ForeignKey("prospects.id"), index=True)
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    url: Mapped[str] = mapped_column(String(1000))
+    company: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(30))
+    attempt_token: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(100))
+    optout_token: Mapped[str] = mapped_column(String(64), unique=True)
+    contact_url: Mapped[str | None] = mapped_column(String(1000))
+    final_url: Mapped[str | None] = mapped_column(String(1000))
+    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = _ts()
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    submitting_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class MemberContact(Base):
+    """A member's message reached (or may have reached) this domain: never again.
+
+    Written in the same transaction that moves an item to ``submitting``; the unique constraint
+    is the last line of defence against a second send.
+    """
+
+    __tablename__ = "member_contacts"
+    __table_args__ = (UniqueConstraint("member_id", "domain"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    domain: Mapped[str] = mapped_column(String(255))
+    prospect_id: Mapped[int | None] = mapped_column(ForeignKey("prospects.id"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("send_items.id"))
+    created_at: Mapped[datetime] = _ts()
+
+
+class SendAttempt(Base):
+    """One try of an item by a worker (an item may be retried before submitting)."""
+
+    __tablename__ = "send_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("send_items.id"), index=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"), index=True)
+    attempt_token: Mapped[str] = mapped_column(String(64))
+    worker_id: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(30))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    elapsed_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class FleetWorker(Base):
+    """A worker process's heartbeat, for the fleet view."""
+
+    __tablename__ = "fleet_workers"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    current_item_id: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="idle")
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- chat and notifications -------------------------------------------------------------------
+
+
+class ChatMessage(Base):
+    __tablename__ = "chat_messages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"), index=True)
+    author_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _ts()
+
+
+class Notification(Base):
+    """In-app notification; ``emailed_at`` is set once the e-mail went out."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    # NULL member_id with for_operators=True: shown to every operator.
+    for_operators: Mapped[bool] = mapped_column(Boolean, default=False)
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = _ts()
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ImportJob(Base):
+    """A prospect CSV import, with its progress and its row-level report."""
+
+    __tablename__ = "import_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(20))  # running | done | failed
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_imported: Mapped[int] = mapped_column(Integer, default=0)
+    rows_duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _ts()
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
