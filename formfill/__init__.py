@@ -1,0 +1,55 @@
+"""Mikomi's form engine: the decisions of an inquiry-form send as pure functions over snapshots.
+
+The worker's browser driver takes a :class:`PageSnapshot` (annotated HTML, URL, frames) and asks
+this package what to do: which link leads to the contact page (:func:`discover_contact_links`),
+which form is the inquiry form (:func:`find_inquiry_form`), what to type where
+(:func:`build_fill_plan`) and what the page said afterwards (:func:`classify_page`). Nothing
+here touches the network, a browser or a database, so every decision is tested on static HTML.
+"""
+
+from formfill._forms import classify_forms, find_inquiry_form
+from formfill._links import discover_contact_links
+from formfill._message import render_message, validate_script
+from formfill._page import classify_page, corrective_variant, detect_captcha, detect_refusal
+from formfill._plan import build_fill_plan
+from formfill._types import (
+    FieldInfo,
+    FieldValue,
+    FillAction,
+    FillPlan,
+    FillVariant,
+    FormChoice,
+    FormInfo,
+    FrameSnapshot,
+    LinkCandidate,
+    OptionInfo,
+    PageSnapshot,
+    PageState,
+    RenderedMessage,
+)
+
+__all__ = [
+    "FieldInfo",
+    "FieldValue",
+    "FillAction",
+    "FillPlan",
+    "FillVariant",
+    "FormChoice",
+    "FormInfo",
+    "FrameSnapshot",
+    "LinkCandidate",
+    "OptionInfo",
+    "PageSnapshot",
+    "PageState",
+    "RenderedMessage",
+    "build_fill_plan",
+    "classify_forms",
+    "classify_page",
+    "corrective_variant",
+    "detect_captcha",
+    "detect_refusal",
+    "discover_contact_links",
+    "find_inquiry_form",
+    "render_message",
+    "validate_script",
+]
