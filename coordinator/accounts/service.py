@@ -1,0 +1,114 @@
+"""Accounts: members, users, password hashing, tokens and browser sessions.
+
+Only a SHA-256 hash of each token is stored, so a leaked table opens no account."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from coordinator.errors import AppError, Unauthorized
+from shared import clock
+from shared.enums import Role
+from shared.models import AuthToken, Member, User
+
+API_TOKEN_TTL = timedelta(days=30)
+SESSION_TTL = timedelta(hours=12)
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    role: Role
+    member_id: int | None
+    email: str
+    name: str
+    csrf_token: str = ""
+    via_cookie: bool = False
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == Role.OPERATOR
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(db: Session, *, email: str, password: str, role: Role,
+                company: str | None = None, name: str = "") -> User:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise AppError("invalid_email", "メールアドレスの形式が正しくありません", field="email")
+    if len(password) < 8:
+        raise AppError("password_too_short", "パスワードは8文字以上にしてください", field="password")
+    if db.scalar(select(User).where(User.email == email)):
+        raise AppError("email_taken", "このメールアドレスは既に登録されています", field="email", status_code=409)
+    member_id = None
+    if role == Role.MEMBER:
+        if not company:
+            raise AppError("company_required", "会員には会社名が必要です", field="company")
+        member = Member(company_name=company)
+        db.add(member)
+        db.flush()
+        member_id = member.id
+    user = User(email=email, password_hash=hash_password(password), role=role.value,
+                member_id=member_id, name=name)
+    db.add(user)
+    db.flush()
+    return user
+
+
+def authenticate(db: Session, email: str, password: str) -> User:
+    user = db.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.is_active:
+        # Spend the same time as a real check so that timing does not reveal accounts.
+        _hasher.hash(password)
+        raise Unauthorized("メールアドレスまたはパスワードが正しくありません")
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        raise Unauthorized("メールアドレスまたはパスワードが正しくありません") from None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def issue_token(db: Session, user: User, kind: str = "api") -> tuple[str, AuthToken]:
+    token = secrets.token_urlsafe(32)
+    ttl = API_TOKEN_TTL if kind == "api" else SESSION_TTL
+    row = AuthToken(user_id=user.id, token_hash=_token_hash(token), kind=kind,
+                    csrf_token=secrets.token_urlsafe(24), expires_at=clock.now() + ttl)
+    db.add(row)
+    db.flush()
+    return token, row
+
+
+def revoke_token(db: Session, token: str) -> None:
+    db.execute(delete(AuthToken).where(AuthToken.token_hash == _token_hash(token)))
+
+
+def resolve_token(db: Session, token: str, kind: str) -> Principal | None:
+    row = db.scalar(select(AuthToken).where(AuthToken.token_hash == _token_hash(token),
+                                            AuthToken.kind == kind))
+    if row is None or row.expires_at <= clock.now():
+        return None
+    user = db.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return Principal(user_id=user.id, role=Role(user.role), member_id=user.member_id,
+                     email=user.email, name=user.name, csrf_token=row.csrf_token,
+                     via_cookie=kind == "session")

@@ -1,0 +1,87 @@
+"""Errors of the coordinator: a stable machine ``code`` and a Japanese ``message`` for the UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class AppError(Exception):
+    """A rule said no. ``field`` names the form field the message belongs beside, if any."""
+
+    status_code = 400
+
+    def __init__(self, code: str, message: str, *, status_code: int | None = None,
+                 field: str | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.details = details or {}
+        if status_code is not None:
+            self.status_code = status_code
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field:
+            error["field"] = self.field
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+
+class NotFound(AppError):
+    status_code = 404
+
+    def __init__(self, what: str = "対象") -> None:
+        super().__init__("not_found", f"{what}が見つかりません")
+
+
+class Forbidden(AppError):
+    status_code = 403
+
+    def __init__(self, message: str = "この操作を行う権限がありません") -> None:
+        super().__init__("forbidden", message)
+
+
+class Unauthorized(AppError):
+    status_code = 401
+
+    def __init__(self, message: str = "ログインしてください") -> None:
+        super().__init__("unauthorized", message)
+
+
+class Conflict(AppError):
+    status_code = 409
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append({"field": loc, "problem": err.get("msg", "")})
+        first = problems[0]["field"] if problems else ""
+        return JSONResponse(
+            {"error": {"code": "invalid_request",
+                       "message": f"入力内容が正しくありません（{first}）" if first else "入力内容が正しくありません",
+                       "details": {"problems": problems}}},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: ("not_found", "ページが見つかりません"), 405: ("method_not_allowed", "この操作はできません"),
+                 413: ("payload_too_large", "送信されたデータが大きすぎます")}
+        code, message = codes.get(exc.status_code, ("http_error", str(exc.detail)))
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code)

@@ -1,0 +1,137 @@
+"""Session-wide fixtures: databases on both engines, migrated once, rolled back per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from shared import clock, migrate
+from shared.db import make_engine
+
+PG_ADMIN_URL = os.environ.get("MIKOMI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ENGINES = ("sqlite", "postgresql")
+
+
+def _create_pg_database(name: str) -> str:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_pg_database(name: str) -> None:
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """One fresh migrated database per engine for the whole test session."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    pg_name = f"mikomi_test_{worker}_{uuid.uuid4().hex[:8]}"
+    urls = {
+        "sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}",
+        "postgresql": _create_pg_database(pg_name),
+    }
+    for url in urls.values():
+        migrate.upgrade(url)
+    yield urls
+    _drop_pg_database(pg_name)
+
+
+@pytest.fixture(scope="session")
+def engines(database_urls: dict[str, str]) -> Iterator[dict[str, Engine]]:
+    made = {name: make_engine(url) for name, url in database_urls.items()}
+    yield made
+    for engine in made.values():
+        engine.dispose()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, engines: dict[str, Engine]) -> Engine:
+    return engines[request.param]
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test.
+
+    Code under test may call ``commit()``: with ``join_transaction_mode="create_savepoint"``
+    that only releases a savepoint, and the outer transaction still rolls everything back.
+    """
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    clock.reset()
+    yield
+    clock.reset()
+
+
+# --- the coordinator over the rolled-back session ---------------------------------------------
+
+@pytest.fixture
+def app(db: Session):  # type: ignore[no-untyped-def]
+    """The FastAPI app with every request using the test's rolled-back session."""
+    from coordinator.app import create_app
+    from coordinator.database import get_db, run_after_commit
+
+    application = create_app()
+
+    def _test_db() -> Iterator[Session]:
+        try:
+            yield db
+            db.commit()  # releases the savepoint only; the test's outer transaction rolls back
+            run_after_commit(db)
+        except BaseException:
+            db.rollback()
+            raise
+
+    application.dependency_overrides[get_db] = _test_db
+    return application
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_user(db: Session):  # type: ignore[no-untyped-def]
+    """``make_user("member", company="A社")`` → (user, {"Authorization": "Bearer …"})."""
+    from coordinator.accounts import service
+    from shared.enums import Role
+
+    counter = iter(range(1, 10_000))
+
+    def _make(role: str = "member", company: str | None = "テスト株式会社", email: str | None = None,
+              password: str = "password-123"):  # type: ignore[no-untyped-def]
+        n = next(counter)
+        user = service.create_user(
+            db, email=email or f"{role}{n}-{uuid.uuid4().hex[:6]}@example.test", password=password,
+            role=Role(role), company=company if role == "member" else None, name=f"テスト {role} {n}")
+        token, _ = service.issue_token(db, user, "api")
+        db.flush()
+        return user, {"Authorization": f"Bearer {token}"}
+
+    return _make
