@@ -33,17 +33,40 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
 
     @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         length = request.headers.get("content-length")
-        if (length and length.isdigit() and int(length) > MAX_BODY_BYTES
-                and not request.url.path.startswith(LARGE_BODY_PATHS)):
-            return JSONResponse({"error": {"code": "payload_too_large",
-                                           "message": "送信されたデータが大きすぎます"}}, status_code=413)
+        if (
+            length
+            and length.isdigit()
+            and int(length) > MAX_BODY_BYTES
+            and not request.url.path.startswith(LARGE_BODY_PATHS)
+        ):
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "payload_too_large",
+                        "message": "送信されたデータが大きすぎます",
+                    }
+                },
+                status_code=413,
+            )
         return await call_next(request)
 
     app.include_router(health.router)
-    for module in (accounts, tickets, scripts, prospects, suppression, reservations, chat,
-                   notifications, fleet, web):
+    for module in (
+        accounts,
+        tickets,
+        scripts,
+        prospects,
+        suppression,
+        reservations,
+        chat,
+        notifications,
+        fleet,
+        web,
+    ):
         app.include_router(module.router)
     if STATIC_DIR.exists():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

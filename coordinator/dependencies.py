@@ -49,12 +49,18 @@ async def optional_principal(request: Request, db: DB) -> Principal | None:
         if request.method not in SAFE_METHODS:
             sent = await _csrf_token_from(request)
             if not sent or not hmac.compare_digest(sent, principal.csrf_token):
-                raise AppError("csrf_failed", "画面の有効期限が切れました。再読み込みしてください", status_code=403)
+                raise AppError(
+                    "csrf_failed",
+                    "画面の有効期限が切れました。再読み込みしてください",
+                    status_code=403,
+                )
         return principal
     return None
 
 
-async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
     if principal is None:
         raise Unauthorized()
     return principal
@@ -66,7 +72,9 @@ async def require_member(principal: Annotated[Principal, Depends(current_princip
     return principal
 
 
-async def require_operator(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def require_operator(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
     if not principal.is_operator:
         raise Forbidden("運営のみが利用できます")
     return principal

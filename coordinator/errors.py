@@ -15,8 +15,15 @@ class AppError(Exception):
 
     status_code = 400
 
-    def __init__(self, code: str, message: str, *, status_code: int | None = None,
-                 field: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        field: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -73,15 +80,26 @@ def install_error_handlers(app: FastAPI) -> None:
             problems.append({"field": loc, "problem": err.get("msg", "")})
         first = problems[0]["field"] if problems else ""
         return JSONResponse(
-            {"error": {"code": "invalid_request",
-                       "message": f"入力内容が正しくありません（{first}）" if first else "入力内容が正しくありません",
-                       "details": {"problems": problems}}},
+            {
+                "error": {
+                    "code": "invalid_request",
+                    "message": f"入力内容が正しくありません（{first}）"
+                    if first
+                    else "入力内容が正しくありません",
+                    "details": {"problems": problems},
+                }
+            },
             status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {404: ("not_found", "ページが見つかりません"), 405: ("method_not_allowed", "この操作はできません"),
-                 413: ("payload_too_large", "送信されたデータが大きすぎます")}
+        codes = {
+            404: ("not_found", "ページが見つかりません"),
+            405: ("method_not_allowed", "この操作はできません"),
+            413: ("payload_too_large", "送信されたデータが大きすぎます"),
+        }
         code, message = codes.get(exc.status_code, ("http_error", str(exc.detail)))
-        return JSONResponse({"error": {"code": code, "message": message}}, status_code=exc.status_code)
+        return JSONResponse(
+            {"error": {"code": code, "message": message}}, status_code=exc.status_code
+        )

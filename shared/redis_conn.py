@@ -10,9 +10,9 @@ from shared.config import get_settings
 
 
 @lru_cache(maxsize=4)
-def _redis_for(url: str) -> Redis:
+def _redis_for(url: str) -> Redis[bytes]:
     return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
 
 
-def get_redis() -> Redis:
+def get_redis() -> Redis[bytes]:
     return _redis_for(get_settings().effective_redis_url)

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from shared import clock, migrate
 from shared.db import make_engine
 
-PG_ADMIN_URL = os.environ.get("MIKOMI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "MIKOMI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 ENGINES = ("sqlite", "postgresql")
 
 
@@ -69,7 +71,9 @@ def db(engine: Engine) -> Iterator[Session]:
     """
     connection = engine.connect()
     outer = connection.begin()
-    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    session = Session(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     try:
         yield session
     finally:
@@ -86,6 +90,7 @@ def _reset_clock() -> Iterator[None]:
 
 
 # --- the coordinator over the rolled-back session ---------------------------------------------
+
 
 @pytest.fixture
 def app(db: Session):  # type: ignore[no-untyped-def]
@@ -124,12 +129,21 @@ def make_user(db: Session):  # type: ignore[no-untyped-def]
 
     counter = iter(range(1, 10_000))
 
-    def _make(role: str = "member", company: str | None = "テスト株式会社", email: str | None = None,
-              password: str = "password-123"):  # type: ignore[no-untyped-def]
+    def _make(
+        role: str = "member",
+        company: str | None = "テスト株式会社",
+        email: str | None = None,
+        password: str = "password-123",
+    ):  # type: ignore[no-untyped-def]
         n = next(counter)
         user = service.create_user(
-            db, email=email or f"{role}{n}-{uuid.uuid4().hex[:6]}@example.test", password=password,
-            role=Role(role), company=company if role == "member" else None, name=f"テスト {role} {n}")
+            db,
+            email=email or f"{role}{n}-{uuid.uuid4().hex[:6]}@example.test",
+            password=password,
+            role=Role(role),
+            company=company if role == "member" else None,
+            name=f"テスト {role} {n}",
+        )
         token, _ = service.issue_token(db, user, "api")
         db.flush()
         return user, {"Authorization": f"Bearer {token}"}

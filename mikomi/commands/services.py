@@ -1,7 +1,85 @@
+"""Long-running parts: ``mikomi up`` (everything on one machine) and each part on its own."""
+
 from __future__ import annotations
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
-    pass
+    app.command()(up)
+    app.command()(coordinator)
+    app.command()(worker)
+    app.command()(dispatcher)
+    app.command()(sweeper)
+
+
+def up(
+    port: int = typer.Option(8000, help="coordinator port on 127.0.0.1"),
+    workers: int = typer.Option(2, help="worker processes (one browser each)"),
+    demo: bool = typer.Option(True, help="serve the demo fixture sites and load demo data"),
+    demo_prospects: int = typer.Option(1200, help="generated demo prospect sites"),
+) -> None:
+    """The whole system on one machine: Redis (unless MIKOMI_REDIS_URL is set), the database
+    (SQLite under ./var unless MIKOMI_DATABASE_URL is set), coordinator, dispatcher, sweeper,
+    workers and, for the demo, the fixture sites with demo data. Ctrl-C stops everything."""
+    from mikomi.supervisor import run_up
+
+    raise typer.Exit(run_up(port=port, workers=workers, demo=demo, demo_prospects=demo_prospects))
+
+
+def _require_schema() -> None:
+    from shared import migrate
+    from shared.db import get_engine
+
+    try:
+        migrate.ensure_current(get_engine())
+    except migrate.SchemaOutOfDate as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def coordinator(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    processes: int = typer.Option(1, help="uvicorn worker processes"),
+) -> None:
+    """The coordinator (HTTP API and web UI)."""
+    import uvicorn
+
+    _require_schema()
+    uvicorn.run(
+        "coordinator.app:app",
+        host=host,
+        port=port,
+        workers=processes,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+def worker(
+    processes: int = typer.Option(
+        1, "--processes", "-n", help="worker processes, one browser each"
+    ),
+) -> None:
+    """Sending workers: RQ worker processes with a long-lived browser each."""
+    _require_schema()
+    from worker.main import run
+
+    run(processes)
+
+
+def dispatcher(interval: float = typer.Option(1.0, help="seconds between ticks")) -> None:
+    """Keeps each running reservation at `senders − in_flight` dispatched items; reaps leases."""
+    _require_schema()
+    from coordinator.fleet.dispatcher import run_forever
+
+    run_forever(interval_s=interval)
+
+
+def sweeper(interval: float = typer.Option(5.0, help="seconds between sweeps")) -> None:
+    """Applies the time-based rules (pause auto-cancel, order expiry) and sends pending mail."""
+    _require_schema()
+    from coordinator.sweeper import run_forever
+
+    run_forever(interval_s=interval)

@@ -21,11 +21,25 @@ def test_schema_matches_models(engine: Engine) -> None:
 def test_rows_roll_back_between_tests_part1(db: Session) -> None:
     db.add(Member(company_name="ロールバック株式会社"))
     db.commit()
-    assert db.scalar(select(func.count()).select_from(Member).where(Member.company_name == "ロールバック株式会社")) == 1
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(Member.company_name == "ロールバック株式会社")
+        )
+        == 1
+    )
 
 
 def test_rows_roll_back_between_tests_part2(db: Session) -> None:
-    assert db.scalar(select(func.count()).select_from(Member).where(Member.company_name == "ロールバック株式会社")) == 0
+    assert (
+        db.scalar(
+            select(func.count())
+            .select_from(Member)
+            .where(Member.company_name == "ロールバック株式会社")
+        )
+        == 0
+    )
 
 
 def test_datetimes_come_back_aware_utc(db: Session) -> None:

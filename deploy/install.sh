@@ -1,0 +1,96 @@
+#!/bin/sh
+# Installs what Mikomi needs on a Debian machine, idempotently:
+#   deploy/install.sh            the system (browser, redis-server, fonts, venv with the project)
+#   deploy/install.sh --test     also PostgreSQL, and makes sure Redis and PostgreSQL answer
+# A second run skips everything already in place and takes a second or two.
+set -eu
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+WANT_TEST=0
+[ "${1:-}" = "--test" ] && WANT_TEST=1
+
+say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+apt_updated=0
+need_pkgs=""
+want_pkg() {
+    # want_pkg PKG [ALTERNATIVE]: queue PKG unless it (or the alternative) is installed
+    for p in "$@"; do
+        if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then return 0; fi
+    done
+    need_pkgs="$need_pkgs $1"
+}
+install_queued() {
+    [ -z "$need_pkgs" ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "missing packages:$need_pkgs (install them by hand: this is not a Debian machine)"; exit 1
+    fi
+    if [ $apt_updated -eq 0 ]; then
+        say "apt-get update"; $SUDO apt-get update -qq; apt_updated=1
+    fi
+    say "installing Debian packages:$need_pkgs"
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need_pkgs >/dev/null
+    need_pkgs=""
+}
+
+PY=${PYTHON:-python3}
+command -v "$PY" >/dev/null 2>&1 || want_pkg python3
+install_queued
+if ! "$PY" -c "import venv, ensurepip" >/dev/null 2>&1; then want_pkg python3-venv; fi
+want_pkg chromium-headless-shell chromium
+want_pkg redis-server
+want_pkg fonts-noto-cjk
+want_pkg ca-certificates
+if [ $WANT_TEST -eq 1 ]; then
+    want_pkg chromium              # the naive baseline of the benchmark and the UI tests' fallback
+    want_pkg postgresql
+fi
+install_queued
+
+# The virtual environment, reinstalled only when the project's dependencies changed.
+STAMP=.venv/.mikomi-installed
+WANT_STAMP=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"; "$PY" -m venv .venv
+fi
+if [ "$(cat $STAMP 2>/dev/null || true)" != "$WANT_STAMP" ]; then
+    say "installing the project into .venv"
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+    echo "$WANT_STAMP" > $STAMP
+fi
+mkdir -p var
+
+if [ $WANT_TEST -eq 1 ]; then
+    # Redis on 6379 for the tests (the system under `make run` starts its own).
+    if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+        say "starting redis-server on 127.0.0.1:6379"
+        mkdir -p /var/lib/redis /var/log/redis
+        redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+            --dir /var/lib/redis --logfile /var/log/redis/ci.log
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5
+        done
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        say "starting PostgreSQL"
+        version=$(ls /etc/postgresql | sort -n | tail -1)
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster "$version" main start
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+    fi
+    # Tests connect as postgres over TCP; make that work on a freshly installed server.
+    if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1" >/dev/null 2>&1 \
+       && ! PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1" >/dev/null 2>&1; then
+        say "setting a password for the postgres role (tests use postgres/postgres on 127.0.0.1)"
+        su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\""
+    fi
+    export PGPASSWORD=postgres
+    if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname='test'" | grep -q 1; then
+        psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test"
+    fi
+fi
+say "ready ($ROOT)"
