@@ -1,0 +1,39 @@
+"""Outgoing e-mail over SMTP (server from :class:`shared.config.Settings`)."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Sequence
+from email.message import EmailMessage
+
+from shared.config import Settings
+
+__all__ = ["MailNotConfigured", "build_message", "send_mail"]
+
+
+class MailNotConfigured(RuntimeError):  # noqa: N818
+    """No SMTP server is configured (``MIKOMI_SMTP_HOST`` is empty)."""
+
+
+def build_message(settings: Settings, to: Sequence[str], subject: str, body: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = ", ".join(to)
+    msg["Subject"] = subject
+    msg.set_content(body, charset="utf-8")
+    return msg
+
+
+def send_mail(
+    settings: Settings, to: Sequence[str], subject: str, body: str, *, timeout_s: float = 15.0
+) -> None:
+    """Send one message to ``to``; raises :class:`MailNotConfigured` or an ``smtplib`` error."""
+    if not settings.smtp_host:
+        raise MailNotConfigured("MIKOMI_SMTP_HOST is not set")
+    msg = build_message(settings, to, subject, body)
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout_s) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_user:
+            smtp.login(settings.smtp_user, settings.smtp_password)
+        smtp.send_message(msg)
