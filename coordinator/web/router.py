@@ -1,5 +1,83 @@
+"""The web UI: server-rendered pages for members and operators (HTTP only: parse → one service
+call → render or redirect). Rules live in the domain services; these routes only show them."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+from urllib.parse import quote
 
-router = APIRouter()
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import RedirectResponse
+
+from coordinator.accounts import service as accounts
+from coordinator.dependencies import DB, SESSION_COOKIE
+from coordinator.errors import AppError
+from coordinator.web.rendering import render
+from coordinator.web.session import MaybeWebUser, WebRoute, _safe_next
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+def see_other(path: str, done: str = "") -> RedirectResponse:
+    if done:
+        path += ("&" if "?" in path else "?") + "done=" + quote(done)
+    return RedirectResponse(path, status_code=303)
+
+
+# --- shell: home, login, logout ---------------------------------------------------------------
+
+
+@router.get("/")
+def home(user: MaybeWebUser) -> Response:
+    if user is None:
+        return see_other("/login")
+    return see_other("/operator" if user.is_operator else "/reservations")
+
+
+@router.get("/login")
+def login_page(request: Request, user: MaybeWebUser, next: str = "/") -> Response:
+    if user is not None:
+        return see_other(_safe_next(next))
+    return render(request, "login.html", None, {"next": _safe_next(next)})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DB,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    try:
+        user = accounts.authenticate(db, email, password)
+    except AppError as exc:
+        return render(
+            request,
+            "login.html",
+            None,
+            {"next": _safe_next(next), "values": {"email": email}, "errors": {"form": exc.message}},
+            status_code=exc.status_code,
+        )
+    token, _ = accounts.issue_token(db, user, "session")
+    response = see_other(_safe_next(next))
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(accounts.SESSION_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, db: DB, user: MaybeWebUser) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and user is not None:  # user resolved ⇒ the CSRF token was checked
+        accounts.revoke_token(db, cookie)
+    response = see_other("/login", "logged_out")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

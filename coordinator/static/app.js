@@ -1,0 +1,103 @@
+// Mikomi web UI: small progressive enhancements; every page works without them.
+"use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+// Buttons with data-dialog="id" open that <dialog>; [data-close] buttons close theirs.
+document.addEventListener("click", (event) => {
+  const opener = event.target.closest("[data-dialog]");
+  if (opener) {
+    const dialog = document.getElementById(opener.dataset.dialog);
+    if (dialog && dialog.showModal) {
+      event.preventDefault();
+      for (const [key, value] of Object.entries(opener.dataset)) {
+        if (key.startsWith("set")) {
+          const target = dialog.querySelector(`[name="${key.slice(3).toLowerCase()}"]`);
+          if (target) target.value = value;
+        }
+      }
+      const form = dialog.querySelector("form");
+      if (form && opener.dataset.action) form.action = opener.dataset.action;
+      dialog.showModal();
+    }
+  }
+  const closer = event.target.closest("[data-close]");
+  if (closer) {
+    const dialog = closer.closest("dialog");
+    if (dialog) { event.preventDefault(); dialog.close(); }
+  }
+  const copier = event.target.closest("[data-copy]");
+  if (copier) {
+    const input = document.getElementById(copier.dataset.copy);
+    if (input) {
+      input.select();
+      if (navigator.clipboard) navigator.clipboard.writeText(input.value).catch(() => {});
+      copier.textContent = "コピーしました";
+    }
+  }
+});
+
+// Live counters: rows/blocks with data-live="reservation id" get their [data-counter] cells
+// updated from the SSE stream, falling back to polling the JSON API.
+function applyCounters(root, data) {
+  for (const cell of root.querySelectorAll("[data-counter]")) {
+    const key = cell.dataset.counter;
+    if (data[key] === undefined || data[key] === null) continue;
+    if (key === "status_ja" || key === "status") {
+      cell.textContent = data.status_ja || cell.textContent;
+      continue;
+    }
+    const value = Number(data[key]);
+    cell.textContent = value.toLocaleString("ja-JP") + (cell.dataset.suffix || "");
+  }
+  const bar = root.querySelector(".progress span");
+  if (bar && data.count) {
+    const pct = Math.min(100, (Number(data.sent) * 100) / Number(data.count));
+    bar.style.width = pct.toFixed(1) + "%";
+  }
+  if (data.status) root.dataset.status = data.status;
+}
+
+const STATUS_JA = {
+  pending: "申請中", approved: "承認済み", paused: "一時停止", completed: "完了",
+  cancelled: "キャンセル", auto_cancelled: "自動キャンセル",
+};
+
+function liveReservation(root) {
+  const id = root.dataset.live;
+  let polling = null;
+  const update = (data) => {
+    if (data.status && !data.status_ja) data.status_ja = STATUS_JA[data.status] || data.status;
+    applyCounters(root, data);
+    root.dispatchEvent(new CustomEvent("mikomi:counters", { detail: data, bubbles: true }));
+  };
+  const poll = () => {
+    fetch(`/api/v1/reservations/${id}`, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((data) => { if (data) update(data); })
+      .catch(() => {});
+  };
+  const startPolling = () => { if (!polling) { poll(); polling = setInterval(poll, 3000); } };
+  if (window.EventSource) {
+    const source = new EventSource(`/api/v1/reservations/${id}/events`);
+    source.onmessage = (event) => {
+      try { update(JSON.parse(event.data)); } catch (e) { /* a keep-alive or a partial event */ }
+    };
+    source.addEventListener("counters", (event) => {
+      try { update(JSON.parse(event.data)); } catch (e) { /* ignore */ }
+    });
+    source.onerror = () => { if (source.readyState === EventSource.CLOSED) startPolling(); else startPolling(); };
+  } else {
+    startPolling();
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  for (const root of document.querySelectorAll("[data-live]")) liveReservation(root);
+  // The reservation form's 見込客リストから検索 returns here with ?list_url=…; nothing to do.
+  const chat = document.querySelector(".chat");
+  if (chat) chat.scrollTop = chat.scrollHeight;
+});

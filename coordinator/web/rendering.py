@@ -1,0 +1,167 @@
+"""Jinja2 rendering of the web UI: one environment, the display filters of the manual.
+
+Amounts read ``44,000円``, dates ``2022/01/13``, statuses in Japanese (shared.enums labels)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from coordinator.accounts.service import Principal
+from shared.enums import (
+    ORDER_STATUS_JA,
+    PAYMENT_METHOD_JA,
+    REASON_JA,
+    RESERVATION_STATUS_JA,
+    OrderStatus,
+    PaymentMethod,
+    ReservationStatus,
+)
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# Members and operators work on Japan time; the database keeps UTC.
+JST = ZoneInfo("Asia/Tokyo")
+
+ITEM_STATE_JA = {
+    "queued": "待機中",
+    "dispatched": "割当済み",
+    "running": "送信中",
+    "submitting": "送信確定中",
+    "sent": "送信済み",
+    "failed": "送信失敗",
+    "skipped": "スキップ",
+    "in_doubt": "送信結果不明",
+    "cancelled": "取消",
+}
+FLASH_MESSAGES = {
+    "order_created": "申込みを受け付けました",
+    "paid": "決済が完了しました",
+    "script_saved": "スクリプトを保存しました",
+    "reserved": "予約代行依頼を受け付けました（申請中）",
+    "paused": "一時停止しました",
+    "list_removed": "一時停止し、現在のリストを送信担当者から削除しました",
+    "resumed": "再開しました",
+    "cancelled": "キャンセルしました",
+    "addition_requested": "予約数の追加を申請しました（承認待ち）",
+    "transferred": "リストを移行しました",
+    "approved": "承認しました",
+    "rejected": "却下しました",
+    "senders_changed": "送信担当者数を変更しました",
+    "payment_confirmed": "入金を確認しました",
+    "suppressed": "配信停止リストに追加しました",
+    "unsuppressed": "配信停止リストから削除しました",
+    "resolved": "判定を記録しました",
+    "logged_out": "ログアウトしました",
+}
+ADDITION_STATUS_JA = {"pending": "承認待ち", "approved": "承認済み", "rejected": "却下"}
+
+
+def _local(value: datetime) -> datetime:
+    return value.astimezone(JST) if value.tzinfo else value
+
+
+def ymd(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value)
+    return value.strftime("%Y/%m/%d")
+
+
+def ymd_ja(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value)
+    return value.strftime("%Y年%m月%d日")
+
+
+def ymdhms(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return _local(value).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def hm(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return _local(value).strftime("%m/%d %H:%M")
+
+
+def yen(value: int | None) -> str:
+    return "" if value is None else f"{int(value):,}円"
+
+
+def number(value: int | None) -> str:
+    return "" if value is None else f"{int(value):,}"
+
+
+def kensu(value: int | None) -> str:
+    return "" if value is None else f"{int(value):,}件"
+
+
+def order_status_ja(value: str) -> str:
+    try:
+        return ORDER_STATUS_JA[OrderStatus(value)]
+    except ValueError:
+        return value
+
+
+def reservation_status_ja(value: str) -> str:
+    try:
+        return RESERVATION_STATUS_JA[ReservationStatus(value)]
+    except ValueError:
+        return value
+
+
+def payment_method_ja(value: str) -> str:
+    try:
+        return PAYMENT_METHOD_JA[PaymentMethod(value)]
+    except ValueError:
+        return value
+
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+_filters: dict[str, Any] = {
+    "ymd": ymd,
+    "ymd_ja": ymd_ja,
+    "ymdhms": ymdhms,
+    "hm": hm,
+    "yen": yen,
+    "number": number,
+    "kensu": kensu,
+    "order_status_ja": order_status_ja,
+    "reservation_status_ja": reservation_status_ja,
+    "payment_method_ja": payment_method_ja,
+    "reason_ja": lambda v: REASON_JA.get(v or "", v or ""),
+    "item_state_ja": lambda v: ITEM_STATE_JA.get(v or "", v or ""),
+    "addition_status_ja": lambda v: ADDITION_STATUS_JA.get(v or "", v or ""),
+}
+templates.env.filters.update(_filters)
+
+
+def render(
+    request: Request,
+    name: str,
+    user: Principal | None,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+) -> HTMLResponse:
+    ctx: dict[str, Any] = {
+        "user": user,
+        "csrf_token": user.csrf_token if user else "",
+        "errors": {},
+        "values": {},
+        # Only fixed messages, chosen by a code: a query string never puts text on the page.
+        "flash": FLASH_MESSAGES.get(request.query_params.get("done", ""), ""),
+    }
+    ctx.update(context or {})
+    ctx["request"] = request
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
