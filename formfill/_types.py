@@ -7,7 +7,7 @@ process boundaries (the worker records them as evidence) without defensive copie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 FormKind = Literal[
     "contact",
@@ -20,17 +20,7 @@ FormKind = Literal[
     "order",
     "other",
 ]
-FORM_KINDS: tuple[FormKind, ...] = (
-    "contact",
-    "comment",
-    "search",
-    "login",
-    "registration",
-    "password_reset",
-    "newsletter",
-    "order",
-    "other",
-)
+FORM_KINDS: tuple[FormKind, ...] = get_args(FormKind)
 
 Role = Literal[
     "company",
@@ -64,38 +54,7 @@ Role = Literal[
     "captcha",
     "other",
 ]
-ROLES: tuple[Role, ...] = (
-    "company",
-    "company_kana",
-    "department",
-    "position",
-    "name",
-    "last_name",
-    "first_name",
-    "name_kana",
-    "last_name_kana",
-    "first_name_kana",
-    "email",
-    "email_confirm",
-    "phone",
-    "phone_part",
-    "fax",
-    "postal_code",
-    "postal_code_part",
-    "prefecture",
-    "city",
-    "address",
-    "building",
-    "address_full",
-    "url",
-    "subject",
-    "inquiry_type",
-    "message",
-    "consent",
-    "honeypot",
-    "captcha",
-    "other",
-)
+ROLES: tuple[Role, ...] = get_args(Role)
 
 ActionOp = Literal["fill", "select", "check", "uncheck", "click"]
 KanaScript = Literal["katakana", "hiragana"]

@@ -1,0 +1,664 @@
+"""Fields of one form: controls → logical fields (radio groups are one field) → roles.
+
+The roles come from :mod:`formfill._roles`; this module gathers the texts around each control
+(own label, the text just before it, the table/definition-list row label, placeholder, name)
+and then looks at the form as a whole: split names and phone boxes, the second e-mail box, a
+single address box on a form without prefecture and city.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lxml.html import HtmlElement
+
+from formfill._dom import NON_FIELD_TYPES, Doc, clean, input_type, norm, tag_of
+from formfill._roles import (
+    Part,
+    compact,
+    has_kana_marker,
+    ident_words,
+    is_kana_sample,
+    part_from_text,
+    role_from_autocomplete,
+    role_from_text,
+    value_hints,
+)
+from formfill._types import FieldInfo, OptionInfo, Role
+
+PREFECTURES = [
+    "北海道",
+    "青森県",
+    "岩手県",
+    "宮城県",
+    "秋田県",
+    "山形県",
+    "福島県",
+    "茨城県",
+    "栃木県",
+    "群馬県",
+    "埼玉県",
+    "千葉県",
+    "東京都",
+    "神奈川県",
+    "新潟県",
+    "富山県",
+    "石川県",
+    "福井県",
+    "山梨県",
+    "長野県",
+    "岐阜県",
+    "静岡県",
+    "愛知県",
+    "三重県",
+    "滋賀県",
+    "京都府",
+    "大阪府",
+    "兵庫県",
+    "奈良県",
+    "和歌山県",
+    "鳥取県",
+    "島根県",
+    "岡山県",
+    "広島県",
+    "山口県",
+    "徳島県",
+    "香川県",
+    "愛媛県",
+    "高知県",
+    "福岡県",
+    "佐賀県",
+    "長崎県",
+    "熊本県",
+    "大分県",
+    "宮崎県",
+    "鹿児島県",
+    "沖縄県",
+]
+_PREF_SHORT = frozenset(
+    p.rstrip("都府県") if p != "北海道" else p for p in PREFECTURES
+) | frozenset(PREFECTURES)
+
+_STRONG_HONEYPOT = re.compile(
+    r"_formrun_gotcha|honeypot|honey[-_]?pot|bot[-_]?field|gotcha|ohnohoney|leave[-_]?(?:this[-_]?)?blank|nospam|no[-_]spam|anti[-_]?spam|_wpcf7_ak_hp|fax[-_]?only|contact_me_by_fax",
+    re.I,
+)
+_WEAK_HONEYPOT = re.compile(
+    r"(?:^|[-_\s])(?:hp|trap|spam|bot|robot|hidden|dummy|fake)(?:$|[-_\s\d])", re.I
+)
+_CONSENT = re.compile(
+    r"同意|承諾|了承|agree|consent|accept|privacy|プライバシー|個人情報|規約|ポリシー|確認しました|確認の上|terms"
+)
+_REQUIRED = re.compile(r"必須|required|\*|※必|[(（]必[)）]")
+_INQUIRY_OPTION = re.compile(
+    r"その他|お問い?合わ?せ|ご?相談|資料請求|見積|ご?提案|サービス|製品|商品|取材|採用|協業|提携|パートナー|other|inquiry|general|sales|question|support"
+)
+_GROUP_SUFFIX = re.compile(r"(?:\[\d*\]|[-_]?\d+|[-_](?:sei|mei|last|first|1st|2nd|3rd))$", re.I)
+_EMAIL_SAMPLE = re.compile(r"@|\.co\.jp|\.com\b")
+_PHONE_SAMPLE = re.compile(r"\d{2,4}[-ー－]\d{2,4}[-ー－]\d{3,4}|^0\d{9,10}$")
+_POSTAL_SAMPLE = re.compile(r"^(?:例[:：)）]?\s*)?〒?\d{3}[-ー－]\d{4}$")
+_CHOICE_ROLES: frozenset[Role] = frozenset({"prefecture", "inquiry_type", "consent", "other"})
+
+
+@dataclass
+class _Field:
+    """A logical field while it is being classified (mutable; frozen into FieldInfo later)."""
+
+    el: HtmlElement
+    tag: str
+    type: str
+    name: str
+    visible: bool
+    own: str = ""
+    near: list[str] = field(default_factory=list)
+    row: str = ""
+    after: str = ""
+    placeholder: str = ""
+    ident: str = ""
+    required: bool = False
+    maxlength: int | None = None
+    options: tuple[OptionInfo, ...] = ()
+    inputs: list[HtmlElement] = field(default_factory=list)
+    role: Role = "other"
+    part: Part | None = None
+    part_index: int | None = None
+    group_size: int | None = None
+    kana: bool = False
+    group_key: object = None
+    label_el: HtmlElement | None = None
+    source: str = ""
+
+    @property
+    def label(self) -> str:
+        for text in (self.own if self.type not in ("radio", "checkbox") else "", self.row):
+            if text:
+                return text
+        if self.near:
+            return self.near[0]
+        return self.placeholder or self.name
+
+
+def extract_fields(doc: Doc, container: HtmlElement, *, pseudo: bool = False) -> list[FieldInfo]:
+    """Classify the controls of ``container`` (a form, or a div holding a JS-rendered form)."""
+    raw = _logical_fields(doc, container, pseudo=pseudo)
+    for f in raw:
+        _gather_texts(doc, f, container)
+        _classify(doc, f)
+    _form_level_rules(raw)
+    return [_freeze(doc, f) for f in raw]
+
+
+def _controls(doc: Doc, container: HtmlElement, pseudo: bool) -> Iterable[HtmlElement]:
+    for el in container.iter("input", "select", "textarea"):
+        if tag_of(el) == "input" and input_type(el) in NON_FIELD_TYPES:
+            continue
+        if pseudo and any(tag_of(a) == "form" for a in doc.iter_ancestors(el)):
+            continue
+        yield el
+    form_id = container.get("id") if tag_of(container) == "form" else None
+    if form_id:
+        # Controls placed outside the form but bound to it with form="id".
+        for el in doc.root.xpath("//*[@form=$f]", f=form_id):
+            if (
+                tag_of(el) in ("input", "select", "textarea")
+                and input_type(el) not in NON_FIELD_TYPES
+            ):
+                yield el
+
+
+def _logical_fields(doc: Doc, container: HtmlElement, pseudo: bool) -> list[_Field]:
+    fields: list[_Field] = []
+    groups: dict[tuple[str, str], _Field] = {}
+    for el in _controls(doc, container, pseudo):
+        tag = tag_of(el)
+        typ = input_type(el)
+        name = el.get("name") or ""
+        visible = not doc.is_hidden(el)
+        if typ in ("radio", "checkbox") and name:
+            key = (typ, name)
+            existing = groups.get(key)
+            if existing is not None:
+                existing.inputs.append(el)
+                existing.visible = existing.visible or _choice_visible(doc, el, visible)
+                continue
+            f = _Field(el, tag, typ, name, _choice_visible(doc, el, visible), inputs=[el])
+            groups[key] = f
+            fields.append(f)
+            continue
+        fields.append(_Field(el, tag, typ, name, visible, inputs=[el]))
+    return fields
+
+
+def _choice_visible(doc: Doc, el: HtmlElement, visible: bool) -> bool:
+    """A custom-styled checkbox hides its input behind a visible label: a person sees it."""
+    if visible:
+        return True
+    label = _own_label_el(doc, el)
+    return label is not None and not doc.is_hidden(label)
+
+
+def _own_label_el(doc: Doc, el: HtmlElement) -> HtmlElement | None:
+    ident = el.get("id")
+    if ident:
+        labels = doc.labels_for.get(ident)
+        if labels:
+            return labels[0]
+    for depth, anc in enumerate(doc.iter_ancestors(el)):
+        if tag_of(anc) == "label":
+            return anc
+        if depth >= 3 or tag_of(anc) in ("form", "td", "dd", "li", "tr", "p"):
+            break
+    return None
+
+
+def _gather_texts(doc: Doc, f: _Field, container: HtmlElement) -> None:
+    el = f.el
+    label_el = _own_label_el(doc, el)
+    f.label_el = label_el
+    own = doc.text(label_el) if label_el is not None else ""
+    labelledby = el.get("aria-labelledby")
+    if labelledby:
+        parts = [doc.text(doc.by_id[i]) for i in labelledby.split() if i in doc.by_id]
+        own = clean(" ".join([own, *parts]))
+    own = own or clean(el.get("aria-label") or "")
+    f.own = own
+    f.placeholder = clean(el.get("placeholder") or "")
+    near_from = el
+    if f.type in ("radio", "checkbox") and label_el is not None and label_el in el.iterancestors():
+        near_from = label_el
+    f.near = [c for c in doc.preceding_chunks(near_from, container) if c.strip()][:4]
+    f.row = _row_label(doc, el)
+    f.after = doc.following_text(label_el if near_from is not el and label_el is not None else el)
+    name = f.name
+    ident = " ".join(
+        x for x in (name, el.get("id") or "", el.get("class") or "", el.get("data-name") or "") if x
+    )
+    f.ident = ident_words(ident)
+    maxlength = el.get("maxlength")
+    f.maxlength = int(maxlength) if maxlength and maxlength.strip().isdigit() else None
+    label_texts = " ".join([f.own, f.row, *(f.near[:1])])
+    f.required = (
+        el.get("required") is not None
+        or el.get("aria-required") == "true"
+        or "required" in (el.get("class") or "").lower()
+        or any(x.get("required") is not None for x in f.inputs)
+        or bool(_REQUIRED.search(label_texts))
+    )
+    f.group_key = _group_key(el)
+    if f.tag == "select":
+        f.options = tuple(_select_options(doc, el))
+    elif f.type in ("radio", "checkbox"):
+        f.options = tuple(_choice_options(doc, x) for x in f.inputs)
+
+
+def _row_label(doc: Doc, el: HtmlElement) -> str:
+    """The label of the row holding ``el``: table header cell, <dt>, fieldset legend."""
+    for depth, anc in enumerate(doc.iter_ancestors(el)):
+        tag = tag_of(anc)
+        if tag == "td":
+            tr = anc.getparent()
+            if tr is not None:
+                for cell in tr:
+                    if tag_of(cell) == "th":
+                        return doc.text(cell)
+                for cell in anc.itersiblings(preceding=True):
+                    if tag_of(cell) == "td" and not doc.contains_control(cell):
+                        return doc.text(cell)
+            return ""
+        if tag == "dd":
+            for sib in anc.itersiblings(preceding=True):
+                if tag_of(sib) == "dt":
+                    return doc.text(sib)
+                if tag_of(sib) == "dd":
+                    continue
+                break
+            return ""
+        if tag == "fieldset":
+            for child in anc:
+                if tag_of(child) == "legend":
+                    return doc.text(child)
+            return ""
+        if tag in ("form", "body") or depth > 6:
+            return ""
+    return ""
+
+
+def _group_key(el: HtmlElement) -> object:
+    parent = el.getparent()
+    while parent is not None and tag_of(parent) in ("label", "span"):
+        parent = parent.getparent()
+    return parent
+
+
+def _select_options(doc: Doc, el: HtmlElement) -> Iterable[OptionInfo]:
+    selector = doc.selector(el)
+    for opt in el.iter("option"):
+        text = clean(opt.text_content())
+        value = opt.get("value")
+        yield OptionInfo(
+            value=text if value is None else value,
+            text=text,
+            selector=selector,
+            disabled=opt.get("disabled") is not None,
+            selected=opt.get("selected") is not None,
+        )
+
+
+def _choice_options(doc: Doc, el: HtmlElement) -> OptionInfo:
+    label = _own_label_el(doc, el)
+    text = doc.text(label) if label is not None else ""
+    if not text:
+        text = clean(el.tail or "") or doc.following_text(el, limit=30)
+    return OptionInfo(
+        value=el.get("value") if el.get("value") is not None else "on",
+        text=text,
+        selector=doc.selector(el),
+        disabled=el.get("disabled") is not None,
+        selected=el.get("checked") is not None,
+    )
+
+
+# -- roles of single fields ----------------------------------------------------------------------
+
+
+def _classify(doc: Doc, f: _Field) -> None:
+    if _is_honeypot(doc, f):
+        f.role = "honeypot"
+        return
+    if f.tag == "select" or f.type in ("radio", "checkbox"):
+        f.role = _choice_role(f)
+        return
+    if f.name in ("g-recaptcha-response", "h-captcha-response", "cf-turnstile-response"):
+        f.role = "captcha"
+        return
+    role, source = _text_role(f)
+    f.source = source
+    f.role = _type_override(f, role)
+    if f.role in ("name", "name_kana", "last_name", "first_name"):
+        f.part = _part(f)
+        kana = f.role == "name_kana" or _kana(f)
+        f.kana = kana
+        if f.role in ("last_name", "first_name"):
+            f.part = "last" if f.role == "last_name" else "first"
+        if f.part is not None:
+            f.role = _name_role(f.part, kana)
+        else:
+            f.role = "name_kana" if kana else "name"
+    elif f.role == "company" and _kana(f):
+        f.role = "company_kana"
+
+
+def _text_role(f: _Field) -> tuple[Role, str]:
+    auto = f.el.get("autocomplete")
+    if auto:
+        role = role_from_autocomplete(auto)
+        if role:
+            return role, "autocomplete"
+    sources: list[tuple[str, str]] = []
+    if f.own:
+        sources.append(("own", f.own))
+    sources.extend(("near", chunk) for chunk in f.near[:3])
+    if f.row:
+        sources.append(("row", f.row))
+    for source, text in sources:
+        role = _role_of_label(text)
+        if role:
+            return role, source
+    if f.placeholder:
+        role = _role_of_label(f.placeholder) or _role_of_sample(f.placeholder)
+        if role:
+            return role, "placeholder"
+    title = f.el.get("title")
+    if title:
+        role = _role_of_label(norm(title))
+        if role:
+            return role, "title"
+    if f.ident:
+        role = role_from_text(f.ident)
+        if role is None and part_from_text(f.ident):
+            role = "name"
+        if role:
+            return role, "ident"
+    return "other", ""
+
+
+def _role_of_label(text: str) -> Role | None:
+    t = norm(text)
+    role = role_from_text(t)
+    if role is None and len(compact(t)) <= 12 and part_from_text(t):
+        return "name"
+    return role
+
+
+def _role_of_sample(placeholder: str) -> Role | None:
+    p = norm(placeholder)
+    if _EMAIL_SAMPLE.search(p):
+        return "email"
+    if _POSTAL_SAMPLE.search(p.replace(" ", "")):
+        return "postal_code"
+    if _PHONE_SAMPLE.search(p.replace(" ", "")):
+        return "phone"
+    if p.startswith("http"):
+        return "url"
+    return None
+
+
+def _type_override(f: _Field, role: Role) -> Role:
+    typ = f.type
+    if typ == "email" and role not in ("email", "email_confirm"):
+        return "email"
+    if typ == "tel" and role not in ("phone", "fax", "phone_part", "postal_code"):
+        return "phone"
+    if typ == "url" and role == "other":
+        return "url"
+    if typ == "password":
+        return "other"
+    if f.tag == "textarea":
+        if role in ("other", "name", "subject", "inquiry_type", "company") and f.source != "own":
+            return "message"
+        if role not in ("message", "address", "address_full", "captcha", "honeypot", "subject"):
+            return "message" if role == "other" else role
+    return role
+
+
+def _part(f: _Field) -> Part | None:
+    candidates = [f.own, *(f.near[:1])]
+    if f.placeholder and len(compact(f.placeholder)) <= 8:
+        candidates.append(f.placeholder)
+    for text in candidates:
+        if text:
+            part = part_from_text(norm(text))
+            if part:
+                return part
+    return part_from_text(f.ident)
+
+
+def _kana(f: _Field) -> bool:
+    texts = [f.own, *(f.near[:2])]
+    if f.source in ("row", "placeholder", "ident", "title") or not f.own:
+        texts.append(f.row)
+    if any(has_kana_marker(norm(t)) for t in texts if t):
+        return True
+    if f.placeholder and is_kana_sample(f.placeholder):
+        return True
+    return bool(re.search(r"\b(?:kana|furigana|hurigana|yomi|ruby|furi)\b", f.ident))
+
+
+def _name_role(part: Part, kana: bool) -> Role:
+    if part == "last":
+        return "last_name_kana" if kana else "last_name"
+    return "first_name_kana" if kana else "first_name"
+
+
+def _is_honeypot(doc: Doc, f: _Field) -> bool:
+    raw_ident = " ".join(x for x in (f.name, f.el.get("id") or "", f.el.get("class") or "") if x)
+    if _STRONG_HONEYPOT.search(raw_ident):
+        return True
+    text_like = f.tag == "textarea" or f.type not in ("radio", "checkbox", "select", "file")
+    if f.tag == "select":
+        text_like = False
+    if text_like and not f.visible:
+        return True
+    if role_from_text(norm(" ".join([f.own, *f.near[:1]]))) == "honeypot":
+        return True
+    if _WEAK_HONEYPOT.search(raw_ident) and (
+        f.el.get("tabindex") == "-1" or (f.el.get("autocomplete") or "") in ("off", "nope")
+    ):
+        return True
+    if f.type == "checkbox" and not f.visible:
+        return True
+    return bool(
+        f.el.get("tabindex") == "-1"
+        and f.el.get("autocomplete") == "off"
+        and text_like
+        and not f.own
+    )
+
+
+def _choice_role(f: _Field) -> Role:
+    if f.tag == "select":
+        texts = {o.text for o in f.options} | {o.value for o in f.options}
+        if sum(1 for p in PREFECTURES if p in texts or p.rstrip("都府県") in texts) >= 40:
+            return "prefecture"
+    label_texts = [f.row, *(f.near[:2])]
+    if f.tag == "select" or len(f.inputs) > 1:
+        label_texts.insert(0, f.own)
+    labels = norm(" ".join(t for t in label_texts if t))
+    own_and_options = norm(" ".join([f.own, f.after, *(o.text for o in f.options)]))
+    if (
+        f.type == "checkbox"
+        and (_CONSENT.search(own_and_options) or _CONSENT.search(labels))
+        and (len(f.inputs) == 1 or _CONSENT.search(own_and_options))
+    ):
+        return "consent"
+    role: Role | None = None
+    for text in [*label_texts, f.ident]:
+        if text:
+            role = role_from_text(norm(text))
+            if role:
+                break
+    if role in ("inquiry_type", "message", "subject"):
+        return "inquiry_type"
+    if role in _CHOICE_ROLES:
+        return role
+    if role is None and any(_INQUIRY_OPTION.search(norm(o.text)) for o in f.options):
+        return "inquiry_type"
+    return "other"
+
+
+# -- the form as a whole -------------------------------------------------------------------------
+
+_FAMILY: dict[str, str] = {
+    "phone": "phone",
+    "phone_part": "phone",
+    "fax": "fax",
+    "postal_code": "postal",
+    "postal_code_part": "postal",
+    "name": "name",
+    "last_name": "name",
+    "first_name": "name",
+    "name_kana": "kana",
+    "last_name_kana": "kana",
+    "first_name_kana": "kana",
+    "address": "address",
+}
+
+
+def _form_level_rules(fields: list[_Field]) -> None:
+    _split_groups(fields)
+    seen_email = False
+    for f in fields:
+        if f.role == "email":
+            if seen_email:
+                f.role = "email_confirm"
+            seen_email = True
+        elif f.role == "email_confirm" and not seen_email:
+            f.role = "email"
+            seen_email = True
+    roles = {f.role for f in fields}
+    if "address" in roles and "prefecture" not in roles and "city" not in roles:
+        for f in fields:
+            if f.role == "address":
+                f.role = "address_full"
+    for prev, f in zip(fields, fields[1:], strict=False):
+        if (
+            f.role == "name_kana"
+            and prev.role in ("company", "company_kana")
+            and not re.search(r"名前|氏名|担当", f.own + f.row + "".join(f.near[:1]))
+        ):
+            f.role = "company_kana"
+    messages = [f for f in fields if f.role == "message"]
+    if len(messages) > 1:
+        best = max(messages, key=_message_strength)
+        for f in messages:
+            if f is not best:
+                f.role = "other"
+
+
+def _message_strength(f: _Field) -> tuple[int, int]:
+    text = norm(" ".join([f.own, f.row, *f.near[:1], f.ident]))
+    strong = bool(
+        re.search(r"内容|本文|メッセージ|お問い?合わ?せ|相談|質問|message|inquiry|詳細", text)
+    )
+    return (int(f.tag == "textarea") + 2 * int(strong), -fields_order(f))
+
+
+def fields_order(f: _Field) -> int:
+    """Source line of the control: earlier wins among equally good message boxes."""
+    return int(f.el.sourceline or 0)
+
+
+def _split_groups(fields: list[_Field]) -> None:
+    i = 0
+    while i < len(fields):
+        fam = _FAMILY.get(fields[i].role)
+        if fam is None or fields[i].tag == "select":
+            i += 1
+            continue
+        j = i + 1
+        while (
+            j < len(fields)
+            and _FAMILY.get(fields[j].role) == fam
+            and fields[j].tag != "select"
+            and _same_group(fields[i], fields[j])
+        ):
+            j += 1
+        group = fields[i:j]
+        if len(group) >= 2:
+            _assign_parts(fam, group)
+        elif fam in ("name", "kana") and group[0].part is not None:
+            group[0].part_index = 0 if group[0].part == "last" else 1
+            group[0].group_size = 2
+        i = j
+
+
+def _same_group(a: _Field, b: _Field) -> bool:
+    if a.group_key is not None and a.group_key is b.group_key:
+        return True
+    stem_a = _GROUP_SUFFIX.sub("", a.name)
+    stem_b = _GROUP_SUFFIX.sub("", b.name)
+    if stem_a and stem_a == stem_b and a.name != b.name:
+        return True
+    return a.part == "last" and b.part == "first" and _FAMILY.get(a.role) == _FAMILY.get(b.role)
+
+
+def _assign_parts(fam: str, group: list[_Field]) -> None:
+    n = len(group)
+    if fam in ("phone", "fax"):
+        for k, f in enumerate(group):
+            f.role = "phone_part" if fam == "phone" else "fax"
+            f.part_index, f.group_size = k, n
+    elif fam == "postal":
+        for k, f in enumerate(group):
+            f.role = "postal_code_part"
+            f.part_index, f.group_size = k, n
+    elif fam in ("name", "kana"):
+        if n != 2:
+            return
+        kana = fam == "kana"
+        for k, f in enumerate(group):
+            part: Part = f.part or ("last" if k == 0 else "first")
+            if group[0].part is None and group[1].part is None:
+                part = "last" if k == 0 else "first"
+            f.part = part
+            f.role = _name_role(part, kana)
+            f.part_index, f.group_size = (0 if part == "last" else 1), 2
+    elif fam == "address":
+        roles: list[Role] = ["address", "building"] if n == 2 else ["city", "address", "building"]
+        if n <= 3 and not any(f.source == "own" for f in group[1:]):
+            for f, role in zip(group, roles, strict=False):
+                f.role = role
+
+
+def _freeze(doc: Doc, f: _Field) -> FieldInfo:
+    texts = [f.own, *f.near[:3], f.row, f.after, f.placeholder, f.el.get("title") or ""]
+    hints = value_hints(
+        f.role,
+        [norm(t) for t in texts if t],
+        norm(f.placeholder),
+        f.maxlength,
+        f.el.get("pattern") or "",
+        f.type,
+        f.el.get("class") or "",
+    )
+    label_selector = None
+    if f.label_el is not None and f.type in ("checkbox", "radio"):
+        label_selector = doc.selector(f.label_el)
+    return FieldInfo(
+        name=f.name,
+        role=f.role,
+        selector=doc.selector(f.el),
+        tag=f.tag,
+        type=f.type,
+        label=f.label,
+        required=f.required,
+        options=f.options,
+        part=f.part_index,
+        group_size=f.group_size,
+        hints=hints,
+        maxlength=f.maxlength,
+        visible=f.visible,
+        label_selector=label_selector,
+    )

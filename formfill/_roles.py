@@ -1,0 +1,277 @@
+"""Field roles from the words around a control, the way a person reads a form.
+
+Every text is first normalized (NFKC, lower case); identifiers (name, id, class) are split into
+words (``yourName2`` → ``your name 2``) so one set of patterns serves labels and attributes.
+Rules are ordered: the first rule that matches the nearest text wins, which is how
+「会社名」 beats 「名」 and 「メールアドレス（確認）」 beats 「メールアドレス」.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from formfill._types import Role
+
+Part = Literal["last", "first"]
+
+_RULE_SOURCES: tuple[tuple[Role, str], ...] = (
+    (
+        "captcha",
+        r"captcha|画像認証|認証コード|認証文字|画像の(?:文字|数字)|画像に表示|表示されて(?:いる|た)(?:文字|数字|英数字)"
+        r"|キャプチャ|セキュリティコード|スパム(?:防止|対策)|\bauth ?code\b|security code",
+    ),
+    (
+        "honeypot",
+        r"空欄のまま|入力しないで|leave (?:this )?(?:field )?(?:empty|blank)|do ?n[o']t fill|if you are (?:a )?human",
+    ),
+    (
+        "email_confirm",
+        r"(?:メール|mail|メアド).*(?:確認|再入力|再度|もう一度|confirm|again|retype|re-?enter|verify|\bconf\b|\bcheck\b|\b2\b)"
+        r"|(?:確認|confirm|retype|re-?enter|verify)(?:用)?.*(?:メール|mail)|\bre ?mail\b",
+    ),
+    ("email", r"メール|mail|メアド"),
+    ("fax", r"fax|ファックス|ファクス|ファクシミリ"),
+    (
+        "phone",
+        r"電話|\btel\b|telephone|phone|携帯|\bmobile\b|\bdenwa\b|\bkeitai\b|連絡先番号|^ご?連絡先$",
+    ),
+    ("postal_code", r"郵便|〒|\bzip|postal|post ?code|\byubin|\byuubin"),
+    ("prefecture", r"都道府県|prefecture|\bpref\b|\bstate\b|\btodofuken\b|\bken\b"),
+    ("city", r"市区町村|市町村|区市町村|市区郡|\bcity\b|\btown\b|\bshikuchoson\b"),
+    (
+        "building",
+        r"建物|ビル名|マンション|building|apartment|\bsuite\b|部屋番号|address ?(?:line )?2|\bbldg\b|\btatemono\b|\baddr ?2\b",
+    ),
+    ("address", r"住所|所在地|番地|address|町名|\bstreet\b|\baddr\b|\bjusho\b|\bjuusho\b"),
+    (
+        "url",
+        r"url|ホームページ|webサイト|ウェブサイト|web ?site|homepage|\bhp\b|サイトアドレス|サイトのアドレス|\bweb\b",
+    ),
+    (
+        "company",
+        r"会社|企業|法人|貴社|御社|団体|組織|社名|屋号|店名|店舗名|学校名|病院名|施設名|事業者名"
+        r"|company|organi[sz]ation|corporat|\bfirm\b|business name|\bcorp\b|\bkaisha\b|\bkigyo\b|\bshamei\b|\bsyamei\b|\borg\b",
+    ),
+    (
+        "department",
+        r"部署|所属|部門|部課|事業部|department|division|\bdept\b|\bbusho\b|\bsection\b",
+    ),
+    ("position", r"役職|職位|肩書|job ?title|\bposition\b|\byakushoku\b"),
+    (
+        "name",
+        r"名前|氏名|芳名|担当者|姓名|おなまえ|\bname\b|full ?name|\bnamae\b|\bshimei\b|contact person|\bauthor\b|\bonamae\b",
+    ),
+    (
+        "name_kana",
+        r"フリガナ|ふりがな|カナ|ヨミ|よみがな|\bkana\b|furigana|\byomi\b|\bruby\b|hurigana|\bfuri\b|^セイ$|^メイ$",
+    ),
+    ("subject", r"件名|題名|タイトル|表題|subject|\btitle\b|\bkenmei\b"),
+    (
+        "inquiry_type",
+        r"種別|種類|区分|カテゴリ|項目|用件|目的|category|\btype\b|\btopic\b|purpose|reason|\bkind\b|\bshubetsu\b|\bsyubetsu\b|\byouken\b",
+    ),
+    (
+        "message",
+        r"内容|本文|メッセージ|質問|相談|要望|備考|詳細|意見|コメント|問い?合わ?せ|要件|ご依頼"
+        r"|message|inquiry|enquiry|comment|\bbody\b|content|detail|question|\bmsg\b|\bnaiyou?\b|\btoiawase\b|\bremarks?\b|\bbiko\b|\bnote\b|\brequest\b",
+    ),
+)
+_RULES: tuple[tuple[Role, re.Pattern[str]], ...] = tuple(
+    (role, re.compile(pattern)) for role, pattern in _RULE_SOURCES
+)
+
+# Words containing 名 that are not the given name: they must never make a field first_name.
+_NA_COMPOUNDS = re.compile(
+    r"姓名|氏名|名前|名称|名刺|名義|名簿|署名|件名|題名|品名|社名|屋号名?|"
+    r"(?:会社|企業|部署|担当者?|団体|法人|貴社|御社|建物|ビル|学校|店舗?|施設|病院|役職|商品|物件|案件|サイト|ファイル|代表者|組織|事業者|部門|マンション)名"
+)
+_LAST = re.compile(
+    r"姓|苗字|名字|セイ|せい|\blast\b|\bfamily\b|\bsurname\b|\bsei\b|\blname\b|lastname|familyname|\bmyoji\b"
+)
+_FIRST = re.compile(
+    r"名|メイ|めい|\bfirst\b|\bgiven\b|\bmei\b|\bfname\b|firstname|givenname|forename"
+)
+_KANA = re.compile(
+    r"フリガナ|ふりがな|カナ|かな|ヨミ|よみ|\bkana\b|furigana|\byomi\b|\bruby\b|hurigana|\bfuri\b|セイ|メイ|せい|めい"
+)
+_HIRAGANA_ONLY = re.compile(r"^[\u3041-\u309f\u30fc\s・]+$")
+_KATAKANA_ONLY = re.compile(r"^[\u30a0-\u30ff\u30fc\s・]+$")
+
+_AUTOCOMPLETE: dict[str, Role] = {
+    "organization": "company",
+    "organization-title": "position",
+    "name": "name",
+    "family-name": "last_name",
+    "given-name": "first_name",
+    "email": "email",
+    "tel": "phone",
+    "tel-national": "phone",
+    "postal-code": "postal_code",
+    "address-level1": "prefecture",
+    "address-level2": "city",
+    "address-line1": "address",
+    "street-address": "address",
+    "address-line2": "building",
+    "url": "url",
+}
+
+_CAMEL = re.compile(r"([a-z])([A-Z])")
+_NON_WORD = re.compile(r"[^0-9a-z\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef〒]+")
+_DIGIT_EDGE = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])")
+
+
+def ident_words(value: str) -> str:
+    """``your_Name2`` → ``your name 2``: identifiers as words for the same patterns."""
+    value = _CAMEL.sub(r"\1 \2", value).lower()
+    value = _NON_WORD.sub(" ", value)
+    return " ".join(_DIGIT_EDGE.sub(" ", value).split())
+
+
+def compact(text: str) -> str:
+    """Text without spaces, for Japanese patterns that span inline elements."""
+    return text.replace(" ", "")
+
+
+def role_from_text(text: str) -> Role | None:
+    """The first role whose pattern matches ``text`` (normalized), or None."""
+    if not text:
+        return None
+    joined = compact(text)
+    for role, pattern in _RULES:
+        if pattern.search(text) or (joined != text and pattern.search(joined)):
+            if role == "building" and re.search(r"住所|番地", text):
+                return "address"
+            return role
+    return None
+
+
+def part_from_text(text: str) -> Part | None:
+    """Which half of a split name ``text`` designates (姓/セイ/last → last, 名/メイ → first)."""
+    if not text:
+        return None
+    stripped = _NA_COMPOUNDS.sub("", compact(text) if _has_cjk(text) else text)
+    last = bool(_LAST.search(stripped))
+    first = bool(_FIRST.search(stripped))
+    if last and not first:
+        return "last"
+    if first and not last:
+        return "first"
+    if last and first:
+        # 「姓（セイ）」 and 「名（メイ）」 both carry a reading; the first marker decides.
+        m_last = _LAST.search(stripped)
+        m_first = _FIRST.search(stripped)
+        if m_last and m_first:
+            return "last" if m_last.start() < m_first.start() else None
+    return None
+
+
+def has_kana_marker(text: str) -> bool:
+    """Whether ``text`` asks for a reading (フリガナ, ふりがな, カナ, セイ/メイ, kana …)."""
+    return bool(text) and bool(_KANA.search(text))
+
+
+def kana_script_of(texts: list[str], placeholder: str) -> str | None:
+    """The kana script a field asks for: "hiragana", "katakana" or None (unstated)."""
+    joined = " ".join(texts)
+    if re.search(r"ひらがな|平仮名", joined):
+        return "hiragana"
+    if re.search(r"カタカナ|片仮名|全角カナ", joined):
+        return "katakana"
+    if re.search(r"ふりがな|よみがな|せい|めい", joined):
+        return "hiragana"
+    if re.search(r"フリガナ|カナ|ヨミ|セイ|メイ", joined):
+        return "katakana"
+    sample = placeholder.replace("例", "").strip(" :：)）(（")
+    if sample and _HIRAGANA_ONLY.match(sample):
+        return "hiragana"
+    if sample and _KATAKANA_ONLY.match(sample):
+        return "katakana"
+    return None
+
+
+def is_kana_sample(placeholder: str) -> bool:
+    """Whether a placeholder's example is written in kana only (a reading field)."""
+    sample = re.sub(r"^(?:例|例えば|ex|e\.g\.)\s*[:：)）.]?\s*", "", placeholder.strip())
+    return bool(sample) and bool(_HIRAGANA_ONLY.match(sample) or _KATAKANA_ONLY.match(sample))
+
+
+def role_from_autocomplete(value: str) -> Role | None:
+    """The role an ``autocomplete`` token names (the page author's own statement)."""
+    for token in value.lower().split():
+        role = _AUTOCOMPLETE.get(token)
+        if role:
+            return role
+    return None
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3000" <= ch <= "\u9fff" for ch in text)
+
+
+_NO_HYPHEN = re.compile(
+    r"ハイフン(?:\(-\))?(?:なし|無し|不要|を?除|抜き|を?入れず|を?含めず|を?含まず|は不要|無しで|なしで)"
+    r"|ハイフン.{0,8}(?:不要|なし|無し|除いて|入れずに)|[-ー－]\s*(?:なし|無し|不要)|「-」|数字のみ|数字だけ"
+    r"|no hyphens?|without (?:hyphens?|dashes)|digits only|numbers only"
+)
+_DIGITS_PATTERN = re.compile(r"^\^?(?:\\d|\[0-9\]|\[\\d\])(?:[*+]|\{\d+(?:,\d*)?\})\$?$")
+
+
+def value_hints(
+    role: Role,
+    texts: list[str],
+    placeholder: str,
+    maxlength: int | None,
+    pattern: str,
+    input_type: str,
+    classes: str,
+) -> frozenset[str]:
+    """Format hints for a field: no_hyphen, zenkaku, hankaku, hiragana, katakana, digits."""
+    joined = " ".join(texts)
+    joined_compact = compact(joined)
+    hints: set[str] = set()
+    cls = " " + ident_words(classes) + " "
+    # 「全角カナ」 asks for katakana, which is full-width anyway: it is no 全角 demand.
+    zen_text = re.sub(r"全角(?:カタ)?カナ", "", joined_compact)
+    if "全角" in zen_text or " zen " in cls or " zenkaku " in cls:
+        hints.add("zenkaku")
+    if (
+        "半角" in joined_compact
+        or " hankaku " in cls
+        or " han " in cls
+        or " hankana " in cls
+        or " han kana " in cls
+    ):
+        hints.add("hankaku")
+    if role in ("phone", "phone_part", "fax", "postal_code", "postal_code_part"):
+        ph = placeholder.replace(" ", "")
+        if (
+            _NO_HYPHEN.search(joined_compact)
+            or _NO_HYPHEN.search(joined)
+            or pattern
+            and _DIGITS_PATTERN.match(pattern.strip())
+            or input_type == "number"
+            or ph.isdigit()
+            and len(ph) >= 7
+            or role == "phone"
+            and maxlength is not None
+            and maxlength <= 11
+            or role == "postal_code"
+            and maxlength is not None
+            and maxlength <= 7
+        ):
+            hints.add("no_hyphen")
+    if role in (
+        "name_kana",
+        "last_name_kana",
+        "first_name_kana",
+        "company_kana",
+    ):
+        script = kana_script_of(texts, placeholder)
+        if script:
+            hints.add(script)
+        if re.search(r"半角カナ|半角カタカナ", joined_compact) or " hankana " in cls:
+            hints.add("hankaku")
+        else:
+            hints.discard("hankaku")
+    return frozenset(hints)
