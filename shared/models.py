@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -272,6 +273,15 @@ class SendItem(Base):
     __table_args__ = (
         Index("ix_send_items_reservation_state", "reservation_id", "state"),
         Index("ix_send_items_state_lease", "state", "lease_expires_at"),
+        # Per-domain politeness (SPEC §4) held by the database itself: at most one item per
+        # domain in flight across the whole fleet, whatever the dispatchers do.
+        Index(
+            "uq_send_items_domain_in_flight",
+            "domain",
+            unique=True,
+            sqlite_where=text("state IN ('dispatched', 'running', 'submitting')"),
+            postgresql_where=text("state IN ('dispatched', 'running', 'submitting')"),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"))
@@ -285,6 +295,8 @@ class SendItem(Base):
     attempt_token: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A queued item retried after a failure before submitting waits until then (backoff).
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     worker_id: Mapped[str | None] = mapped_column(String(100))
     optout_token: Mapped[str] = mapped_column(String(64), unique=True)
     contact_url: Mapped[str | None] = mapped_column(String(1000))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-28 03:24:08.401890
+Create Date: 2026-11-28 03:56:42.625308
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("capital", sa.BigInteger(), nullable=True),
         sa.Column("founded", sa.Integer(), nullable=True),
         sa.Column("tags", sa.String(length=500), nullable=False),
+        sa.Column("search_text", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_prospects")),
         sa.UniqueConstraint("domain", name=op.f("uq_prospects_domain")),
@@ -62,6 +63,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_prospects_employees"), ["employees"], unique=False)
         batch_op.create_index(batch_op.f("ix_prospects_industry"), ["industry"], unique=False)
         batch_op.create_index(batch_op.f("ix_prospects_prefecture"), ["prefecture"], unique=False)
+        batch_op.create_index(
+            "ix_prospects_url_employees",
+            ["employees", "prefecture"],
+            unique=False,
+            sqlite_where=sa.text("domain IS NOT NULL"),
+            postgresql_where=sa.text("domain IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_prospects_url_pref_industry",
+            ["prefecture", "industry", "employees"],
+            unique=False,
+            sqlite_where=sa.text("domain IS NOT NULL"),
+            postgresql_where=sa.text("domain IS NOT NULL"),
+        )
 
     op.create_table(
         "scripts",
@@ -96,6 +111,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("suppressions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_suppressions_domain"), ["domain"], unique=False)
+        batch_op.create_index(batch_op.f("ix_suppressions_member_id"), ["member_id"], unique=False)
+        batch_op.create_index(
+            "uq_suppressions_global_domain",
+            ["domain"],
+            unique=True,
+            sqlite_where=sa.text("member_id IS NULL"),
+            postgresql_where=sa.text("member_id IS NULL"),
+        )
 
     op.create_table(
         "users",
@@ -361,6 +384,7 @@ def upgrade() -> None:
         sa.Column("attempt_token", sa.String(length=64), nullable=True),
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("worker_id", sa.String(length=100), nullable=True),
         sa.Column("optout_token", sa.String(length=64), nullable=False),
         sa.Column("contact_url", sa.String(length=1000), nullable=True),
@@ -402,6 +426,13 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_send_items_state_lease", ["state", "lease_expires_at"], unique=False
+        )
+        batch_op.create_index(
+            "uq_send_items_domain_in_flight",
+            ["domain"],
+            unique=True,
+            sqlite_where=sa.text("state IN ('dispatched', 'running', 'submitting')"),
+            postgresql_where=sa.text("state IN ('dispatched', 'running', 'submitting')"),
         )
 
     op.create_table(
@@ -514,6 +545,11 @@ def downgrade() -> None:
     op.drop_table("send_attempts")
     op.drop_table("member_contacts")
     with op.batch_alter_table("send_items", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_send_items_domain_in_flight",
+            sqlite_where=sa.text("state IN ('dispatched', 'running', 'submitting')"),
+            postgresql_where=sa.text("state IN ('dispatched', 'running', 'submitting')"),
+        )
         batch_op.drop_index("ix_send_items_state_lease")
         batch_op.drop_index("ix_send_items_reservation_state")
         batch_op.drop_index(batch_op.f("ix_send_items_prospect_id"))
@@ -562,6 +598,12 @@ def downgrade() -> None:
 
     op.drop_table("users")
     with op.batch_alter_table("suppressions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_suppressions_global_domain",
+            sqlite_where=sa.text("member_id IS NULL"),
+            postgresql_where=sa.text("member_id IS NULL"),
+        )
+        batch_op.drop_index(batch_op.f("ix_suppressions_member_id"))
         batch_op.drop_index(batch_op.f("ix_suppressions_domain"))
 
     op.drop_table("suppressions")
@@ -570,6 +612,16 @@ def downgrade() -> None:
 
     op.drop_table("scripts")
     with op.batch_alter_table("prospects", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_prospects_url_pref_industry",
+            sqlite_where=sa.text("domain IS NOT NULL"),
+            postgresql_where=sa.text("domain IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_prospects_url_employees",
+            sqlite_where=sa.text("domain IS NOT NULL"),
+            postgresql_where=sa.text("domain IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_prospects_prefecture"))
         batch_op.drop_index(batch_op.f("ix_prospects_industry"))
         batch_op.drop_index(batch_op.f("ix_prospects_employees"))

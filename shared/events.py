@@ -1,0 +1,111 @@
+"""Live reservation events: after each commit, the reservation's counters go to Redis pub/sub.
+
+The database is the ledger; an event is only a doorbell that says "this reservation changed,
+here are its counters as committed". A lost event costs a browser one update, never a count:
+subscribers (the SSE endpoint) re-read the database on every event they get. Publishing never
+raises — Redis is disposable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared import clock
+from shared.models import Reservation
+from shared.redis_conn import get_redis
+
+__all__ = [
+    "AFTER_COMMIT_KEY",
+    "CHANNEL_PREFIX",
+    "channel",
+    "counters",
+    "on_commit",
+    "publish_after_commit",
+    "publish_reservation_event",
+    "run_after_commit",
+]
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "mikomi:reservation:"
+# The same key coordinator.database.after_commit uses: the request, the dispatcher and the job
+# wrapper all run these callables once their transaction has committed (shared cannot import
+# the coordinator, so the key is the contract).
+AFTER_COMMIT_KEY = "after_commit"
+
+
+def channel(reservation_id: int) -> str:
+    return f"{CHANNEL_PREFIX}{reservation_id}"
+
+
+def counters(reservation: Reservation) -> dict[str, Any]:
+    """The reservation's live counters, as the event payload carries them."""
+    return {
+        "reservation_id": reservation.id,
+        "status": reservation.status,
+        "count": reservation.count,
+        "senders": reservation.senders,
+        "sent": reservation.sent,
+        "queued": reservation.queued,
+        "in_flight": reservation.in_flight,
+        "failed": reservation.failed,
+        "skipped": reservation.skipped,
+        "in_doubt": reservation.in_doubt,
+    }
+
+
+def publish_reservation_event(reservation_id: int, payload: dict[str, Any]) -> bool:
+    """Publish one event on ``mikomi:reservation:{id}``; False (logged) when Redis is away."""
+    body = dict(payload)
+    body.setdefault("reservation_id", reservation_id)
+    body.setdefault("ts", clock.now().timestamp())
+    try:
+        get_redis().publish(channel(reservation_id), json.dumps(body, ensure_ascii=False))
+    except Exception:  # Redis is disposable; the next change or the SSE poll catches up
+        log.warning("could not publish event of reservation %s", reservation_id, exc_info=True)
+        return False
+    return True
+
+
+def on_commit(db: Session, hook: Callable[[], None]) -> None:
+    """Run ``hook`` after the session's transaction commits (dropped on rollback by the owner)."""
+    db.info.setdefault(AFTER_COMMIT_KEY, []).append(hook)
+
+
+def run_after_commit(db: Session) -> None:
+    """For transaction owners outside the coordinator (jobs, the dispatcher): run the hooks."""
+    hooks: list[Callable[[], None]] = db.info.pop(AFTER_COMMIT_KEY, [])
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            log.exception("after-commit hook failed")
+
+
+class _Publisher:
+    """One after-commit hook per transaction, publishing each changed reservation once."""
+
+    def __init__(self) -> None:
+        self.reservations: dict[int, Reservation] = {}
+
+    def __call__(self) -> None:
+        for rid, row in self.reservations.items():
+            publish_reservation_event(rid, counters(row))
+
+
+def publish_after_commit(db: Session, reservation: Reservation) -> None:
+    """Publish the reservation's counters once this transaction commits (once per transaction).
+
+    The hook lives in the session's after-commit list, which the transaction owner empties on
+    commit and on rollback, so a rolled-back change never publishes."""
+    hooks: list[Callable[[], None]] = db.info.setdefault(AFTER_COMMIT_KEY, [])
+    publisher = next((h for h in hooks if isinstance(h, _Publisher)), None)
+    if publisher is None:
+        publisher = _Publisher()
+        hooks.append(publisher)
+    publisher.reservations[reservation.id] = reservation
