@@ -10,7 +10,8 @@ here touches the network, a browser or a database, so every decision is tested o
 from formfill._forms import classify_forms, find_inquiry_form
 from formfill._links import discover_contact_links
 from formfill._message import render_message, validate_script
-from formfill._page import classify_page, corrective_variant, detect_captcha, detect_refusal
+from formfill._notices import detect_captcha, detect_refusal
+from formfill._page import classify_page, corrective_variant
 from formfill._plan import build_fill_plan
 from formfill._types import (
     FieldInfo,
