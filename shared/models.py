@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -46,6 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -162,10 +164,48 @@ class Script(Base):
 # --- prospects and suppression ---------------------------------------------------------------
 
 
+def prospect_search_text(company: str, company_kana: str, industry: str, city: str) -> str:
+    """What a keyword is matched against: NFKC, lower case, one string (see prospects.search)."""
+    joined = " ".join(part for part in (company, company_kana, industry, city) if part)
+    return unicodedata.normalize("NFKC", joined).lower()
+
+
+def _search_text_default(context: Any) -> str:
+    params = context.get_current_parameters()
+    return prospect_search_text(
+        params.get("company") or "",
+        params.get("company_kana") or "",
+        params.get("industry") or "",
+        params.get("city") or "",
+    )
+
+
+_HAS_URL = text("domain IS NOT NULL")
+
+
 class Prospect(Base):
     """A company of the prospect list (見込客リスト)."""
 
     __tablename__ = "prospects"
+    # The typical searches: URL有り with prefecture/industry (and an employee range), URL有り with
+    # an employee range. Partial indexes on "has a URL" let counts run on the index alone.
+    __table_args__ = (
+        Index(
+            "ix_prospects_url_pref_industry",
+            "prefecture",
+            "industry",
+            "employees",
+            sqlite_where=_HAS_URL,
+            postgresql_where=_HAS_URL,
+        ),
+        Index(
+            "ix_prospects_url_employees",
+            "employees",
+            "prefecture",
+            sqlite_where=_HAS_URL,
+            postgresql_where=_HAS_URL,
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     company: Mapped[str] = mapped_column(String(300))
     company_kana: Mapped[str] = mapped_column(String(300), default="")
@@ -180,6 +220,7 @@ class Prospect(Base):
     capital: Mapped[int | None] = mapped_column(BigInteger, index=True)
     founded: Mapped[int | None] = mapped_column(Integer)
     tags: Mapped[str] = mapped_column(String(500), default="")
+    search_text: Mapped[str] = mapped_column(Text, default=_search_text_default)
     created_at: Mapped[datetime] = _ts()
 
 
@@ -187,10 +228,20 @@ class Suppression(Base):
     """Do-not-contact: member_id NULL is the global list, otherwise a member's NG list."""
 
     __tablename__ = "suppressions"
-    __table_args__ = (UniqueConstraint("domain", "member_id"),)
+    __table_args__ = (
+        UniqueConstraint("domain", "member_id"),
+        # NULLs are distinct in a unique constraint: the global list needs its own.
+        Index(
+            "uq_suppressions_global_domain",
+            "domain",
+            unique=True,
+            sqlite_where=text("member_id IS NULL"),
+            postgresql_where=text("member_id IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), index=True)
-    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     reason: Mapped[str] = mapped_column(String(50))  # optout | refused_sales | complaint | ng
     note: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = _ts()

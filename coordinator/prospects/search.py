@@ -1,0 +1,311 @@
+"""Prospect search: the conditions of SPEC §2, the list URL (a saved search) and its queries.
+
+A list URL is the query string of a search; :func:`parse_list_url` and
+:func:`to_query_string` are exact inverses, so a reservation can store the string and get back
+the same search at any time.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from coordinator.errors import AppError
+from shared.enums import ItemState
+from shared.models import MemberContact, Prospect, SendItem, Suppression
+
+__all__ = [
+    "DEFAULT_PER_PAGE",
+    "MAX_PER_PAGE",
+    "ProspectQuery",
+    "count",
+    "conditions",
+    "keyword_terms",
+    "parse_list_url",
+    "parse_params",
+    "search",
+    "select_for_queue",
+    "to_query_string",
+]
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+MAX_KEYWORD_LENGTH = 100
+MAX_KEYWORD_TERMS = 5
+MAX_CHOICES = 100  # industries or prefectures in one search
+MAX_PAGE = 1_000_000
+
+_TRUE = frozenset({"1", "true", "on", "yes"})
+_FALSE = frozenset({"0", "false", "off", "no"})
+_INT_FIELDS = ("employees_min", "employees_max", "capital_min", "capital_max")
+_BOOL_FIELDS = ("has_url", "exclude_contacted", "exclude_suppressed")
+_LIST_FIELDS = ("industry", "prefecture")
+KNOWN_PARAMS = frozenset(
+    {"keyword", *_LIST_FIELDS, *_INT_FIELDS, *_BOOL_FIELDS, "page", "per_page"}
+)
+_LIST_PATH_ENDS = ("prospects", "prospects.csv")
+
+
+def _clean_choices(values: Iterable[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for value in values:
+        text = unicodedata.normalize("NFKC", str(value)).strip()
+        if text:
+            seen.setdefault(text, None)
+    return tuple(seen)
+
+
+@dataclass(frozen=True)
+class ProspectQuery:
+    """One search of the prospect list. Lists are kept as tuples (order kept, duplicates
+    dropped) so equal searches compare equal."""
+
+    keyword: str = ""
+    industry: tuple[str, ...] = field(default=())
+    prefecture: tuple[str, ...] = field(default=())
+    employees_min: int | None = None
+    employees_max: int | None = None
+    capital_min: int | None = None
+    capital_max: int | None = None
+    has_url: bool = False
+    exclude_contacted: bool = False
+    exclude_suppressed: bool = False
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+
+    def __post_init__(self) -> None:
+        keyword = " ".join(unicodedata.normalize("NFKC", self.keyword or "").split())
+        object.__setattr__(self, "keyword", keyword)
+        object.__setattr__(self, "industry", _clean_choices(self.industry or ()))
+        object.__setattr__(self, "prefecture", _clean_choices(self.prefecture or ()))
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+    def without_paging(self) -> ProspectQuery:
+        return replace(self, page=1, per_page=DEFAULT_PER_PAGE)
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def _invalid(code: str, message: str, field_name: str | None = None) -> AppError:
+    return AppError(code, message, field=field_name)
+
+
+def _parse_int(name: str, raw: str, code: str) -> int:
+    text = unicodedata.normalize("NFKC", raw).strip().replace(",", "")
+    if not re.fullmatch(r"\d{1,15}", text):
+        raise _invalid(code, f"検索条件 {name} は0以上の整数で指定してください（{raw[:30]}）", name)
+    return int(text)
+
+
+def _parse_bool(name: str, raw: str, code: str) -> bool:
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _invalid(code, f"検索条件 {name} は 1 または 0 で指定してください（{raw[:30]}）", name)
+
+
+def parse_params(
+    pairs: Iterable[tuple[str, str]], *, code: str = "invalid_search"
+) -> ProspectQuery:
+    """Build a search from ``(name, value)`` pairs (a query string or form); empty values are
+    ignored, unknown names and bad values raise :class:`AppError` with ``code``."""
+    values: dict[str, Any] = {}
+    lists: dict[str, list[str]] = {name: [] for name in _LIST_FIELDS}
+    for raw_name, raw_value in pairs:
+        name = raw_name.strip()
+        value = raw_value.strip()
+        if name not in KNOWN_PARAMS:
+            raise _invalid(code, f"検索条件 {name[:30]} は使えません", name[:30])
+        if value == "":
+            continue
+        if name in _LIST_FIELDS:
+            lists[name].append(value)
+        elif name in _INT_FIELDS or name in ("page", "per_page"):
+            values[name] = _parse_int(name, value, code)
+        elif name in _BOOL_FIELDS:
+            values[name] = _parse_bool(name, value, code)
+        else:  # keyword
+            if len(value) > MAX_KEYWORD_LENGTH:
+                raise _invalid(
+                    code, f"キーワードは{MAX_KEYWORD_LENGTH}文字以内で指定してください", name
+                )
+            values[name] = value
+    for name in _LIST_FIELDS:
+        if len(lists[name]) > MAX_CHOICES:
+            raise _invalid(code, f"検索条件 {name} は{MAX_CHOICES}件までです", name)
+    for low, high, label in (
+        ("employees_min", "employees_max", "従業員数"),
+        ("capital_min", "capital_max", "資本金"),
+    ):
+        if low in values and high in values and values[low] > values[high]:
+            raise _invalid(code, f"{label}の下限が上限を超えています", low)
+    page = values.get("page", 1)
+    if not 1 <= page <= MAX_PAGE:
+        raise _invalid(code, "ページ番号が正しくありません", "page")
+    per_page = values.get("per_page", DEFAULT_PER_PAGE)
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise _invalid(code, f"1ページの件数は1〜{MAX_PER_PAGE}件で指定してください", "per_page")
+    return ProspectQuery(**values, **lists)
+
+
+def parse_list_url(text: str) -> ProspectQuery:
+    """A list URL (``http://host/prospects?has_url=1&…``), a path with a query, or a bare query
+    string → the search. Anything else raises ``AppError("invalid_list_url")``."""
+    bad = AppError(
+        "invalid_list_url",
+        "リストURLが正しくありません。見込客リスト一覧で検索し「リストURL」をコピーしてください",
+        field="list_url",
+    )
+    raw = (text or "").strip()
+    if not raw or len(raw) > 10_000 or any(ch.isspace() for ch in raw):
+        raise bad
+    query = raw
+    if "?" in raw or raw.startswith(("http://", "https://", "/")):
+        parts = urlsplit(raw)
+        if parts.scheme not in ("", "http", "https"):
+            raise bad
+        path = parts.path.rstrip("/")
+        if path and not path.endswith(_LIST_PATH_ENDS):
+            raise bad
+        query = parts.query
+    elif "=" not in raw:
+        raise bad
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise bad from None
+    try:
+        return parse_params(pairs, code="invalid_list_url")
+    except AppError as exc:
+        raise AppError(
+            "invalid_list_url", f"リストURLが正しくありません：{exc.message}", field="list_url"
+        ) from None
+
+
+def to_query_string(q: ProspectQuery) -> str:
+    """The canonical query string of ``q``: defaults left out, names in a fixed order."""
+    pairs: list[tuple[str, str]] = []
+    if q.keyword:
+        pairs.append(("keyword", q.keyword))
+    pairs.extend(("industry", value) for value in q.industry)
+    pairs.extend(("prefecture", value) for value in q.prefecture)
+    for name in _INT_FIELDS:
+        value = getattr(q, name)
+        if value is not None:
+            pairs.append((name, str(value)))
+    for name in _BOOL_FIELDS:
+        if getattr(q, name):
+            pairs.append((name, "1"))
+    if q.page != 1:
+        pairs.append(("page", str(q.page)))
+    if q.per_page != DEFAULT_PER_PAGE:
+        pairs.append(("per_page", str(q.per_page)))
+    return urlencode(pairs)
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def keyword_terms(keyword: str) -> list[str]:
+    """The words of a keyword (AND), normalized the way ``prospects.search_text`` is."""
+    words = unicodedata.normalize("NFKC", keyword).lower().split()
+    return list(dict.fromkeys(words))[:MAX_KEYWORD_TERMS]
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _contacted(member_id: int) -> ColumnElement[bool]:
+    contact = exists().where(
+        MemberContact.member_id == member_id, MemberContact.domain == Prospect.domain
+    )
+    item = exists().where(
+        SendItem.member_id == member_id,
+        SendItem.domain == Prospect.domain,
+        SendItem.state != ItemState.CANCELLED.value,
+    )
+    return or_(contact, item)
+
+
+def _suppressed(member_id: int | None) -> ColumnElement[bool]:
+    scope = Suppression.member_id.is_(None)
+    if member_id is not None:
+        scope = or_(scope, Suppression.member_id == member_id)
+    return exists().where(Suppression.domain == Prospect.domain, scope)
+
+
+def conditions(
+    q: ProspectQuery, member_id: int | None, *, for_queue: bool = False
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of ``q`` (``for_queue`` forces URL有り and both exclusions)."""
+    where: list[ColumnElement[bool]] = []
+    for term in keyword_terms(q.keyword):
+        where.append(Prospect.search_text.like(_like_pattern(term), escape="\\"))
+    if q.industry:
+        where.append(Prospect.industry.in_(q.industry))
+    if q.prefecture:
+        where.append(Prospect.prefecture.in_(q.prefecture))
+    if q.employees_min is not None:
+        where.append(Prospect.employees >= q.employees_min)
+    if q.employees_max is not None:
+        where.append(Prospect.employees <= q.employees_max)
+    if q.capital_min is not None:
+        where.append(Prospect.capital >= q.capital_min)
+    if q.capital_max is not None:
+        where.append(Prospect.capital <= q.capital_max)
+    if q.has_url or for_queue:
+        where.append(Prospect.domain.is_not(None))
+    if member_id is not None and (q.exclude_contacted or for_queue):
+        where.append(~_contacted(member_id))
+    if q.exclude_suppressed or for_queue:
+        where.append(~_suppressed(member_id))
+    return where
+
+
+def _filtered(q: ProspectQuery, member_id: int | None, *, for_queue: bool = False) -> Select[Any]:
+    where = conditions(q, member_id, for_queue=for_queue)
+    stmt = select(Prospect)
+    return stmt.where(and_(*where)) if where else stmt
+
+
+def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
+    """How many prospects match ``q`` for this member (paging ignored)."""
+    where = conditions(q, member_id)
+    stmt = select(func.count()).select_from(Prospect)
+    if where:
+        stmt = stmt.where(and_(*where))
+    return int(db.execute(stmt).scalar_one())
+
+
+def search(db: Session, q: ProspectQuery, member_id: int | None) -> tuple[int, list[Prospect]]:
+    """``(total, the prospects of q's page)``, ordered by id."""
+    total = count(db, q, member_id)
+    if total == 0 or q.offset >= total:
+        return total, []
+    stmt = _filtered(q, member_id).order_by(Prospect.id).offset(q.offset).limit(q.per_page)
+    return total, list(db.scalars(stmt))
+
+
+def select_for_queue(db: Session, q: ProspectQuery, member_id: int, limit: int) -> list[Prospect]:
+    """Up to ``limit`` prospects of ``q`` to queue for ``member_id``: always with a URL, never a
+    domain this member already contacted or queued, never a suppressed one; in id order so the
+    same search fills a queue the same way. Paging of ``q`` is ignored."""
+    if limit <= 0:
+        return []
+    stmt = _filtered(q, member_id, for_queue=True).order_by(Prospect.id).limit(limit)
+    return list(db.scalars(stmt))
