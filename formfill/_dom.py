@@ -30,6 +30,17 @@ _HIDDEN_STYLE = re.compile(
     re.I,
 )
 # Utility classes that every CSS framework defines as "not shown".
+_TINY_BOX = re.compile(r"(?:^|[;\s{])(?:width|height)\s*:\s*[01](?:px)?\s*(?:!important)?\s*(?:;|$)", re.I)
+_OVERFLOW_HIDDEN = re.compile(r"overflow\s*:\s*hidden", re.I)
+
+
+def css_hides(declarations: str) -> bool:
+    """Whether CSS declarations make an element invisible (including the 1px clipped box)."""
+    if _HIDDEN_STYLE.search(declarations):
+        return True
+    return bool(_TINY_BOX.search(declarations) and _OVERFLOW_HIDDEN.search(declarations))
+
+
 _HIDDEN_CLASSES = frozenset(
     {
         "hidden",
@@ -162,7 +173,7 @@ class Doc:
         if tag in ("template", "noscript", "script", "style"):
             return True
         style = el.get("style")
-        if style and _HIDDEN_STYLE.search(style):
+        if style and css_hides(style):
             return True
         classes = el.get("class")
         if classes:
@@ -396,7 +407,7 @@ def _hidden_by_stylesheet(root: HtmlElement) -> tuple[frozenset[str], frozenset[
     for style in root.iter("style"):
         css = style.text or ""
         for selectors, body in _STYLE_RULE.findall(css):
-            if not _HIDDEN_STYLE.search(body):
+            if not css_hides(body):
                 continue
             for sel in selectors.split(","):
                 m = _SIMPLE_SELECTOR_TAIL.search(sel.strip())
