@@ -62,6 +62,8 @@ __all__ = [
     "RETRYABLE_REASONS",
     "Outcome",
     "OutcomeLike",
+    "capacity",
+    "claim",
     "claim_for_reservation",
     "enter_submitting",
     "lock_reservation",
@@ -252,6 +254,20 @@ def _finish_attempt(
 # --- the dispatcher's side ----------------------------------------------------------------------
 
 
+def capacity(reservation: Reservation) -> int:
+    """How many more items the reservation may have in flight right now.
+
+    ``senders − in_flight`` (admission control), and never more than could still be sent:
+    ``count − sent − in_flight − in_doubt`` (an in-doubt item may yet be resolved as sent), so
+    sent can never pass count however the items in flight end.
+    """
+    if reservation.status != ReservationStatus.APPROVED:
+        return 0
+    by_senders = reservation.senders - reservation.in_flight
+    by_count = reservation.count - reservation.sent - reservation.in_flight - reservation.in_doubt
+    return max(0, min(by_senders, by_count, reservation.queued))
+
+
 def claim_for_reservation(
     db: Session,
     reservation: Reservation,
@@ -260,21 +276,35 @@ def claim_for_reservation(
     *,
     now: datetime | None = None,
 ) -> list[tuple[int, str]]:
+    """:func:`claim` for a reservation object (only its id is used; the row is re-read locked)."""
+    return claim(db, reservation.id, n, worker_hint, now=now)
+
+
+def claim(
+    db: Session,
+    reservation_id: int,
+    n: int,
+    worker_hint: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> list[tuple[int, str]]:
     """Claim up to ``n`` queued items of an approved reservation: queued → dispatched.
 
-    Skips items waiting out a retry backoff and items whose domain already has an item in
-    flight anywhere in the fleet (and never claims two items of one domain at once). Items
-    whose domain is suppressed or already contacted by the member are finished as skipped on
-    the way (the before-dispatch check of SPEC §4). Returns ``(item_id, attempt_token)`` pairs;
-    the caller commits and only then enqueues one job per pair.
+    ``n`` is further capped by :func:`capacity` as read under the reservation's lock. Skips
+    items waiting out a retry backoff and items whose domain already has an item in flight
+    anywhere in the fleet (and never claims two items of one domain at once). Items whose
+    domain is suppressed or already contacted by the member are finished as skipped on the
+    way (the before-dispatch check of SPEC §4). Returns ``(item_id, attempt_token)`` pairs; the
+    caller commits and only then enqueues one job per pair. On SQLite call it first thing in a
+    transaction (it takes the writer lock before reading).
     """
-    if n <= 0:
-        return []
     now = _now(now)
+    _take_sqlite_writer_lock(db)
     if not _is_sqlite(db):
         db.execute(select(func.pg_advisory_xact_lock(_CLAIM_LOCK_KEY)))
-    reservation = lock_reservation(db, reservation.id)
-    if reservation.status != ReservationStatus.APPROVED:
+    reservation = lock_reservation(db, reservation_id)
+    n = min(n, capacity(reservation))
+    if n <= 0:
         return []
     busy = select(SendItem.domain).where(SendItem.state.in_(IN_FLIGHT_STATES))
     claimed: list[tuple[int, str]] = []

@@ -1,0 +1,186 @@
+"""The dispatcher: admission control for the sending fleet (SPEC §8).
+
+Each tick it reaps expired leases, keeps every approved reservation at ``senders − in_flight``
+dispatched items (see :func:`shared.items.capacity`), optionally only inside the reservation's
+send window, and enqueues one RQ job per claimed item *after* the claim committed. It also
+re-dispatches items whose job Redis lost: the database is the ledger, RQ only the doorbell.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from coordinator.database import commit
+from shared import clock, items
+from shared.config import get_settings
+from shared.db import session_factory
+from shared.enums import ItemState, ReservationStatus
+from shared.models import Reservation, SendItem
+from shared.redis_conn import get_redis
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "mikomi-send"
+JOB_FUNC = "worker.jobs.send_item"
+# A dispatched item whose job is gone from Redis this long after dispatch was lost with Redis
+# (flushed, restarted without persistence): give it a new token and a new job.
+LOST_JOB_GRACE = timedelta(seconds=3)
+JOB_TIMEOUT_S = 900  # far above the send deadline: the job enforces its own time limits
+TOKYO = ZoneInfo("Asia/Tokyo")
+_DONE_JOB_STATUSES = {b"finished", b"failed", b"stopped", b"canceled"}
+
+
+def get_queue(connection: Redis | None = None) -> Queue:
+    return Queue(QUEUE_NAME, connection=connection or get_redis(), serializer=JSONSerializer)
+
+
+def job_id(item_id: int, token: str) -> str:
+    return f"send-{item_id}-{token}"
+
+
+def enqueue(queue: Queue, item_id: int, token: str) -> None:
+    queue.enqueue(
+        JOB_FUNC,
+        item_id,
+        token,
+        job_id=job_id(item_id, token),
+        job_timeout=JOB_TIMEOUT_S,
+        result_ttl=300,
+        failure_ttl=24 * 3600,
+        description=f"send item {item_id}",
+    )
+
+
+def in_send_window(window: dict[str, Any] | None, now: datetime) -> bool:
+    """A reservation's optional send window, in Japan time.
+
+    ``{"weekdays": [0, 1, 2, 3, 4], "start_hour": 9, "end_hour": 18}`` (Monday = 0, hours
+    [start, end)); None or {} means always.
+    """
+    if not window:
+        return True
+    local = now.astimezone(TOKYO)
+    weekdays = window.get("weekdays")
+    if weekdays is not None and local.weekday() not in set(weekdays):
+        return False
+    start = int(window.get("start_hour", 0))
+    end = int(window.get("end_hour", 24))
+    return start <= local.hour < end
+
+
+def tick(db: Session, *, queue: Queue | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """One round of reaping, dispatching and lost-job recovery; each step its own transaction.
+
+    Returns what happened: ``{"reaped": {...}, "dispatched": n, "redispatched": n, ...}``.
+    """
+    now = now or clock.now()
+    queue = queue or get_queue()
+    reaped = items.reap(db, now)
+    commit(db)
+
+    plan = db.execute(
+        select(
+            Reservation.id,
+            Reservation.senders,
+            Reservation.in_flight,
+            Reservation.count,
+            Reservation.sent,
+            Reservation.in_doubt,
+            Reservation.queued,
+            Reservation.send_window,
+        )
+        .where(Reservation.status == ReservationStatus.APPROVED.value)
+        .order_by(Reservation.id)
+    ).all()
+    commit(db)  # end the read: on SQLite each claim must begin with its writer lock
+
+    dispatched = 0
+    outside_window = 0
+    for rid, senders, in_flight, count, sent, in_doubt, queued, window in plan:
+        if not in_send_window(window, now):
+            outside_window += 1
+            continue
+        want = min(senders - in_flight, count - sent - in_flight - in_doubt, queued)
+        if want <= 0:
+            continue
+        claimed = items.claim(db, rid, want, now=now)
+        commit(db)
+        for item_id, token in claimed:
+            enqueue(queue, item_id, token)
+        dispatched += len(claimed)
+
+    redispatched = _recover_lost_jobs(db, queue, now)
+    return {
+        "reaped": reaped,
+        "reservations": len(plan),
+        "outside_window": outside_window,
+        "dispatched": dispatched,
+        "redispatched": redispatched,
+    }
+
+
+def _recover_lost_jobs(db: Session, queue: Queue, now: datetime) -> int:
+    waiting = db.execute(
+        select(SendItem.id, SendItem.attempt_token).where(
+            SendItem.state == ItemState.DISPATCHED.value,
+            SendItem.dispatched_at < now - LOST_JOB_GRACE,
+        )
+    ).all()
+    commit(db)
+    if not waiting:
+        return 0
+    pipe = queue.connection.pipeline(transaction=False)
+    for item_id, token in waiting:
+        pipe.hget(Job.key_for(job_id(item_id, token or "")), "status")
+    statuses = pipe.execute()
+    recovered = 0
+    for (item_id, token), status in zip(waiting, statuses, strict=True):
+        if token is None or (status is not None and status not in _DONE_JOB_STATUSES):
+            continue
+        new_token = items.redispatch(db, item_id, token, now=now)
+        commit(db)
+        if new_token is not None:
+            enqueue(queue, item_id, new_token)
+            recovered += 1
+            log.warning("item %s: job %s lost (status %s), re-dispatched", item_id, token, status)
+    return recovered
+
+
+def run_forever(interval_s: float = 1.0, stop: threading.Event | None = None) -> None:
+    """Tick every ``interval_s`` until SIGTERM/SIGINT (or ``stop`` is set)."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    settings = get_settings()
+    log.info("dispatcher running (tick %.1fs, lease %ss)", interval_s, settings.lease_seconds)
+    while not stop.is_set():
+        started = time.monotonic()
+        db = session_factory()()
+        try:
+            tick(db)
+        except (DBAPIError, RedisError, OSError) as exc:
+            # The database or Redis is briefly away (SQLite busy, a restart): next tick.
+            log.warning("dispatcher tick failed: %s", exc)
+            db.rollback()
+        except Exception:
+            log.exception("dispatcher tick failed")
+            db.rollback()
+        finally:
+            db.close()
+        stop.wait(max(0.0, interval_s - (time.monotonic() - started)))

@@ -1,0 +1,107 @@
+"""What this worker process is doing, written to ``fleet_workers`` every few seconds.
+
+The send job updates :data:`STATUS` in memory (no database write per state change); a
+background thread publishes it. A process that dies stops beating, and the fleet view shows
+it gone once its heartbeat is older than ``ALIVE_WITHIN``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+
+from shared import clock
+from shared.db import session_scope
+from shared.models import FleetWorker
+
+log = logging.getLogger(__name__)
+
+INTERVAL_S = 2.0
+ALIVE_WITHIN = timedelta(seconds=15)
+
+
+@dataclass
+class WorkerStatus:
+    worker_id: str = ""
+    state: str = "idle"  # idle | running | submitting | stopping
+    current_item_id: int | None = None
+    sends: int = 0
+    started_at: datetime = field(default_factory=clock.now)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set(self, state: str, item_id: int | None = None) -> None:
+        with self.lock:
+            self.state = state
+            self.current_item_id = item_id
+
+    def count_send(self) -> None:
+        with self.lock:
+            self.sends += 1
+
+
+STATUS = WorkerStatus()
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def beat_once(status: WorkerStatus = STATUS) -> None:
+    with status.lock:
+        state, item_id, sends = status.state, status.current_item_id, status.sends
+    with session_scope() as db:
+        row = db.get(FleetWorker, status.worker_id)
+        if row is None:
+            row = FleetWorker(
+                id=status.worker_id,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=status.started_at,
+                heartbeat_at=clock.now(),
+            )
+            db.add(row)
+        row.heartbeat_at = clock.now()
+        row.state = state
+        row.current_item_id = item_id
+        row.sends = sends
+
+
+def forget(worker_id: str) -> None:
+    with session_scope() as db:
+        db.execute(delete(FleetWorker).where(FleetWorker.id == worker_id))
+
+
+class Heartbeat:
+    """The beating thread of one worker process."""
+
+    def __init__(self, worker_id: str, status: WorkerStatus = STATUS) -> None:
+        status.worker_id = worker_id
+        self.status = status
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                beat_once(self.status)
+            except Exception as exc:  # the database is briefly away: beat again later
+                log.warning("heartbeat failed: %s", exc)
+            self._stop.wait(INTERVAL_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        try:
+            forget(self.status.worker_id)
+        except Exception as exc:
+            log.warning("could not remove the heartbeat row: %s", exc)

@@ -1,0 +1,226 @@
+"""The send job, ``worker.jobs.send_item(item_id, attempt_token)`` (RQ, JSON serializer).
+
+The job takes ids, reloads its row and verifies its token before doing anything: a token that
+no longer holds the item (RQ delivered the job twice, the lease was reaped and the item
+re-dispatched, Redis was flushed and the job re-made) makes the job a no-op. Then:
+
+1. ``start`` — dispatched → running (the reservation must still be approved);
+2. the form engine (``worker.engine.Sender``, one browser per worker process, kept across
+   jobs) visits the site, finds and fills the form;
+3. right before the first click that can deliver, ``before_submit`` commits ``submitting``
+   (re-checking the reservation, suppression and the duplicate guard) — or says no;
+4. ``record_outcome`` — the final state, counters, ledger and lifecycle in one transaction;
+   the event is published after that commit.
+
+A lease-renewing thread runs while the engine works, so only a dead process lets a lease
+expire; the reaper then requeues the item, or marks it ``in_doubt`` if it was submitting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from shared import events, items
+from shared.config import get_settings
+from shared.db import session_factory
+from shared.enums import FailReason, SendStatus
+from shared.models import Reservation, Script
+from worker import heartbeat
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_sender: Any = None
+_sender_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Work:
+    item_id: int
+    reservation_id: int
+    url: str
+    company: str
+    script: dict[str, Any]
+    optout_url: str
+
+
+def worker_id() -> str:
+    if not heartbeat.STATUS.worker_id:
+        heartbeat.STATUS.worker_id = os.environ.get("MIKOMI_WORKER_ID") or (
+            heartbeat.default_worker_id()
+        )
+    return heartbeat.STATUS.worker_id
+
+
+def _new_sender() -> Any:
+    # MIKOMI_SENDER_FACTORY="module:callable" swaps the engine (the fleet benchmark's light
+    # path); by default it is the real browser engine.
+    spec = os.environ.get("MIKOMI_SENDER_FACTORY", "worker.engine:Sender")
+    module, _, name = spec.partition(":")
+    factory = getattr(importlib.import_module(module), name)
+    return factory()
+
+
+def get_sender() -> Any:
+    """This process's engine, started on first use and kept for every following job."""
+    global _sender
+    with _sender_lock:
+        if _sender is None:
+            sender = _new_sender()
+            enter = getattr(sender, "__enter__", None)
+            _sender = enter() if enter is not None else sender
+        return _sender
+
+
+def close_sender() -> None:
+    global _sender
+    with _sender_lock:
+        sender, _sender = _sender, None
+    if sender is not None:
+        try:
+            exit_ = getattr(sender, "__exit__", None)
+            if exit_ is not None:
+                exit_(None, None, None)
+        except Exception:
+            log.warning("closing the engine failed", exc_info=True)
+
+
+@retry(
+    retry=retry_if_exception_type(OperationalError),
+    stop=stop_after_attempt(6),
+    wait=wait_exponential(multiplier=0.2, max=3),
+    reraise=True,
+)
+def _in_transaction(fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in its own transaction, commit, then run the after-commit hooks (events).
+
+    Retried on operational errors (SQLite busy, a PostgreSQL deadlock or restart): every step
+    of the job is idempotent under its token, so a retry after an unknown commit is safe.
+    """
+    db = session_factory()()
+    try:
+        result = fn(db)
+        db.commit()
+        events.run_after_commit(db)
+        return result
+    except BaseException:
+        db.rollback()
+        db.info.pop(events.AFTER_COMMIT_KEY, None)
+        raise
+    finally:
+        db.close()
+
+
+def _begin(item_id: int, token: str) -> _Work | None:
+    def step(db: Session) -> _Work | None:
+        item = items.start(db, item_id, token, worker_id())
+        if item is None:
+            return None
+        reservation = db.get(Reservation, item.reservation_id)
+        script = db.get(Script, reservation.script_id) if reservation else None
+        base = get_settings().public_base_url.rstrip("/")
+        return _Work(
+            item_id=item.id,
+            reservation_id=item.reservation_id,
+            url=item.url,
+            company=item.company,
+            script=dict(script.content) if script else {},
+            optout_url=f"{base}/optout/{item.optout_token}",
+        )
+
+    return _in_transaction(step)
+
+
+class _LeaseRenewer:
+    def __init__(self, item_id: int, token: str) -> None:
+        self.item_id, self.token = item_id, token
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
+
+    def _run(self) -> None:
+        every = max(1.0, get_settings().lease_seconds / 3)
+        while not self._stop.wait(every):
+            try:
+                held = _in_transaction(lambda db: items.renew_lease(db, self.item_id, self.token))
+            except Exception as exc:
+                log.warning("lease renewal of item %s failed: %s", self.item_id, exc)
+                continue
+            if not held:
+                return
+
+    def __enter__(self) -> _LeaseRenewer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def send_item(item_id: int, attempt_token: str) -> dict[str, Any]:
+    """The RQ job. Returns a small summary (kept briefly by RQ; the database has the truth)."""
+    work = _begin(item_id, attempt_token)
+    if work is None:
+        return {"item_id": item_id, "attempted": False}
+    status = heartbeat.STATUS
+    status.set("running", item_id)
+    submitting = threading.Event()
+
+    def before_submit() -> bool:
+        try:
+            ok = _in_transaction(lambda db: items.enter_submitting(db, item_id, attempt_token))
+        except Exception:
+            log.exception("item %s: could not enter submitting; not submitting", item_id)
+            return False
+        if ok:
+            submitting.set()
+            status.set("submitting", item_id)
+        return ok
+
+    settings = get_settings()
+    evidence_dir = Path(settings.var_dir) / "evidence" / str(work.reservation_id) / str(item_id)
+    result: Any
+    try:
+        with _LeaseRenewer(item_id, attempt_token):
+            result = get_sender().send(
+                work.url,
+                work.script,
+                work.company,
+                work.optout_url,
+                dry_run=False,
+                evidence_dir=evidence_dir,
+                before_submit=before_submit,
+                deadline_s=settings.send_timeout_s,
+            )
+    except Exception:
+        log.exception("item %s: the engine failed", item_id)
+        close_sender()  # the browser may be broken: the next job starts a fresh one
+        if submitting.is_set():
+            result = items.Outcome(status=SendStatus.IN_DOUBT.value, reason="unconfirmed")
+        else:
+            result = items.Outcome(
+                status=SendStatus.FAILED.value, reason=FailReason.SITE_UNREACHABLE.value
+            )
+    finally:
+        status.set("idle", None)
+    recorded = _in_transaction(lambda db: items.record_outcome(db, item_id, attempt_token, result))
+    if recorded is not None and str(result.status) == SendStatus.SENT:
+        status.count_send()
+    return {
+        "item_id": item_id,
+        "attempted": True,
+        "status": str(result.status),
+        "reason": result.reason,
+    }

@@ -1,0 +1,95 @@
+"""``mikomi worker --processes N``: N RQ worker processes, each with its own long-lived browser.
+
+The supervisor (this process) starts the workers as *spawned* processes (no fork of a parent
+holding database or Redis connections), restarts any that dies, and on SIGTERM/SIGINT asks
+each worker once to stop: RQ's warm shutdown lets the current job finish, so a submit in
+progress is never cut. A worker that still has not stopped after the send deadline is killed;
+its item's lease then expires and the dispatcher's reaper puts it where it belongs.
+
+Each worker is an ``rq.SimpleWorker`` — jobs run in the worker process itself, not in a forked
+child per job — so the browser lives across jobs. Workers on other machines need only
+``MIKOMI_DATABASE_URL`` and ``MIKOMI_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from multiprocessing.context import SpawnProcess
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUES = ("mikomi-send",)
+RESTART_BACKOFF_S = 1.0
+
+
+def _worker_main(queues: Sequence[str]) -> None:
+    # Own process group: a terminal's Ctrl-C reaches only the supervisor, which then asks each
+    # worker exactly once (a second signal would be RQ's cold shutdown, mid-job).
+    os.setpgrp()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from shared.db import reset_engine
+    from shared.redis_conn import get_redis
+    from worker import heartbeat, jobs
+
+    reset_engine()
+    worker_id = heartbeat.default_worker_id()
+    os.environ["MIKOMI_WORKER_ID"] = worker_id
+    beat = heartbeat.Heartbeat(worker_id).start()
+    rq_worker = SimpleWorker(
+        list(queues), connection=get_redis(), serializer=JSONSerializer, name=worker_id
+    )
+    try:
+        rq_worker.work(with_scheduler=False, logging_level="WARNING")
+    finally:
+        heartbeat.STATUS.set("stopping")
+        jobs.close_sender()
+        beat.stop()
+
+
+def run(processes: int, queues: Sequence[str] = DEFAULT_QUEUES) -> int:
+    """Run ``processes`` worker processes until SIGTERM/SIGINT; returns an exit code."""
+    from shared.config import get_settings
+
+    processes = max(1, processes)
+    ctx = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def launch() -> SpawnProcess:
+        proc = ctx.Process(target=_worker_main, args=(tuple(queues),), name="mikomi-worker")
+        proc.start()
+        log.info("worker process %s started", proc.pid)
+        return proc
+
+    slots: list[SpawnProcess] = [launch() for _ in range(processes)]
+    while not stop.is_set():
+        for i, proc in enumerate(slots):
+            if not proc.is_alive() and not stop.is_set():
+                log.warning("worker process %s exited (%s); restarting", proc.pid, proc.exitcode)
+                proc.join(timeout=0)
+                time.sleep(RESTART_BACKOFF_S)
+                slots[i] = launch()
+        stop.wait(0.5)
+
+    log.info("stopping %d worker processes (each finishes its current job)", len(slots))
+    for proc in slots:
+        if proc.is_alive() and proc.pid is not None:
+            os.kill(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + get_settings().send_timeout_s + 30
+    for proc in slots:
+        proc.join(timeout=max(0.1, deadline - time.monotonic()))
+        if proc.is_alive():
+            log.warning("worker process %s did not stop in time; killing it", proc.pid)
+            proc.kill()
+            proc.join(timeout=5)
+    return 0
