@@ -30,7 +30,9 @@ _HIDDEN_STYLE = re.compile(
     re.I,
 )
 # Utility classes that every CSS framework defines as "not shown".
-_TINY_BOX = re.compile(r"(?:^|[;\s{])(?:width|height)\s*:\s*[01](?:px)?\s*(?:!important)?\s*(?:;|$)", re.I)
+_TINY_BOX = re.compile(
+    r"(?:^|[;\s{])(?:width|height)\s*:\s*[01](?:px)?\s*(?:!important)?\s*(?:;|$)", re.I
+)
 _OVERFLOW_HIDDEN = re.compile(r"overflow\s*:\s*hidden", re.I)
 
 

@@ -599,7 +599,8 @@ def _same_group(a: _Field, b: _Field) -> bool:
         return True
     stem_a = _GROUP_SUFFIX.sub("", a.name)
     stem_b = _GROUP_SUFFIX.sub("", b.name)
-    if stem_a and stem_a == stem_b and a.name != b.name:
+    # Both names must carry the suffix: 「tel」 and 「tel2」 are a phone and a second phone.
+    if stem_a and stem_a == stem_b and stem_a != a.name and stem_b != b.name:
         return True
     return a.part == "last" and b.part == "first" and _FAMILY.get(a.role) == _FAMILY.get(b.role)
 

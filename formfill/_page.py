@@ -39,7 +39,7 @@ _ERROR_TEXT = re.compile(
 )
 _STRONG_ERROR_TEXT = re.compile(
     r"入力内容に(?:誤り|不備|問題|エラー)|入力エラー|エラーがあります|未入力の項目|入力されていない項目|正しく入力されていない"
-    r"|入力内容をご確認|必須項目が(?:未入力|入力されて)|one or more fields have an error|please correct the errors"
+    r"|必須項目が(?:未入力|入力されて)|one or more fields have an error|please correct the errors"
 )
 _HTTP_ERROR = re.compile(
     r"internal server error|bad gateway|service unavailable|gateway time-?out|404 not found|\b50[0-4]\b.{0,20}error"
@@ -257,23 +257,26 @@ def _validation_errors(docs: list[Doc]) -> tuple[list[str], list[str]]:
 
 
 def _field_of_error(d: Doc, el: HtmlElement) -> str | None:
-    """The control an error text belongs to: in the same wrapper, else the one just before."""
+    """The control an error text belongs to: CF7's wrapper name, else the control just before."""
     for depth, anc in enumerate(d.iter_ancestors(el)):
-        if depth > 3 or tag_of(anc) in ("form", "body", "table", "dl"):
+        if depth > 3 or tag_of(anc) in ("form", "body"):
             break
         data_name = anc.get("data-name")
         if data_name:
             return str(data_name)
-        controls = [
-            c
-            for c in anc.iter("input", "select", "textarea")
-            if input_type(c) not in NON_FIELD_TYPES and c.get("name")
-        ]
-        if controls:
-            return str(controls[0].get("name"))
-    for prev in el.itersiblings(preceding=True):
-        if tag_of(prev) in CONTROL_TAGS and prev.get("name"):
-            return str(prev.get("name"))
+    node: HtmlElement | None = el
+    for _ in range(4):
+        if node is None or tag_of(node) in ("form", "body", "table", "dl"):
+            break
+        for prev in node.itersiblings(preceding=True):
+            named = [
+                c
+                for c in prev.iter("input", "select", "textarea")
+                if input_type(c) not in NON_FIELD_TYPES and c.get("name")
+            ]
+            if named:
+                return str(named[-1].get("name"))
+        node = node.getparent()
     return None
 
 
@@ -308,19 +311,23 @@ def _error_hints(text: str, error_fields: list[str], forms: list[FormInfo]) -> f
 
 
 def _confirm_button(docs: list[Doc], editable: list[FormInfo], normalized: str) -> str | None:
+    """The 送信する button of a confirmation step (a read-only echo, or a confirm overlay)."""
     has_confirm_text = bool(_CONFIRM_TEXT.search(normalized))
     for d in docs:
-        containers: list[HtmlElement] = list(d.root.iter("form"))
         send: HtmlElement | None = None
         back = False
-        for container in containers or [d.root]:
-            candidates = submit_candidates(d, container, True)
-            if not containers:
-                candidates = [
-                    c
-                    for c in candidates
-                    if tag_of(c) in ("button", "input") or c.get("role") == "button"
-                ]
+        # Buttons inside forms, then buttons outside any form (JS confirm overlays).
+        groups: list[tuple[HtmlElement, list[HtmlElement]]] = [
+            (form, submit_candidates(d, form, True)) for form in d.root.iter("form")
+        ]
+        loose = [
+            c
+            for c in submit_candidates(d, d.root, True)
+            if (tag_of(c) in ("button", "input") or c.get("role") == "button")
+            and not any(tag_of(a) == "form" for a in d.iter_ancestors(c))
+        ]
+        groups.append((d.root, loose))
+        for container, candidates in groups:
             for el in candidates:
                 if d.is_hidden(el):
                     continue
@@ -332,7 +339,11 @@ def _confirm_button(docs: list[Doc], editable: list[FormInfo], normalized: str) 
                     send is None
                     and _SEND.search(text)
                     and "確認" not in text
-                    and (_form_is_readonly(d, container) or _in_overlay(d, el))
+                    and (
+                        _in_overlay(d, el)
+                        or (container is not d.root and _form_is_readonly(d, container))
+                        or (container is d.root and not editable)
+                    )
                 ):
                     send = el
         if send is not None and (back or has_confirm_text):

@@ -1,0 +1,31 @@
+"""Script rendering and validation (SPEC §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from formfill import render_message, validate_script
+
+
+def test_render(qa_script: dict[str, Any]) -> None:
+    msg = render_message(qa_script, "株式会社テスト商事", "https://x/optout/abc")
+    assert msg.subject == "業務効率化のご提案"
+    assert msg.body.startswith("株式会社テスト商事\nご担当者様")
+    assert "株式会社サンプルの山田 太郎と申します" in msg.body
+    assert msg.body.endswith("https://x/optout/abc")
+    assert "{{" not in msg.body
+
+
+def test_optout_link_is_always_present(qa_script: dict[str, Any]) -> None:
+    script = dict(qa_script, body="{{company}} 様 ご提案です")
+    assert "https://x/o/1" in render_message(script, "A社", "https://x/o/1").body
+
+
+def test_validate(qa_script: dict[str, Any]) -> None:
+    assert validate_script(qa_script) == []
+    bad = dict(qa_script, body="{{company}} {{unknown}}", sender={"company": ""})
+    errors = validate_script(bad)
+    assert any("{{unknown}}" in e for e in errors)
+    assert any("会社名" in e for e in errors)
+    assert any("メールアドレス" in e for e in errors)
+    assert validate_script({})  # no sender, no body
