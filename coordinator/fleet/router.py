@@ -1,5 +1,168 @@
+"""Fleet endpoints: the live SSE stream of a reservation, the operators' fleet view and the
+resolution of in-doubt sends."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import RedisError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from coordinator.accounts.service import Principal
+from coordinator.database import get_db
+from coordinator.dependencies import DB, Operator, optional_principal
+from coordinator.errors import Unauthorized
+from coordinator.fleet import service
+from coordinator.fleet.schemas import FleetView, InDoubtList, ItemOut, ResolveRequest
+from shared import events
+from shared.config import get_settings
+from shared.db import session_factory
+
+router = APIRouter(tags=["fleet"])
+
+MAX_STREAM_SECONDS = 600.0  # a stream ends after 10 minutes; EventSource reconnects by itself
+KEEPALIVE_SECONDS = 15.0
+POLL_SECONDS = 5.0  # re-read even without events: a lost event costs at most this long
+RETRY_MS = 2000
+
+SessionOpener = Callable[[], AbstractContextManager[Session]]
+
+
+@contextmanager
+def _own_session() -> Iterator[Session]:
+    # The stream outlives the request's transaction, so every read opens its own short one.
+    session = session_factory()()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def stream_sessions() -> SessionOpener:
+    """How the SSE stream opens its sessions (tests override it with their own session)."""
+    return _own_session
+
+
+def _sse(data: dict[str, Any], event: str = "counters") -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+async def _counter_stream(
+    request: Request, reservation_id: int, open_session: SessionOpener, max_seconds: float
+) -> AsyncIterator[str]:
+    def read() -> dict[str, Any] | None:
+        with open_session() as db:
+            return service.live_snapshot(db, reservation_id)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    redis = AsyncRedis.from_url(get_settings().effective_redis_url)
+    pubsub = redis.pubsub()
+    subscribed = True
+    try:
+        await pubsub.subscribe(events.channel(reservation_id))
+    except (RedisError, OSError):
+        subscribed = False  # Redis is away: keep the stream alive on polling alone
+    try:
+        yield f"retry: {RETRY_MS}\n\n"
+        last = await run_in_threadpool(read)
+        if last is None:
+            return
+        yield _sse(last)
+        last_read = last_write = loop.time()
+        while loop.time() - started < max_seconds:
+            if await request.is_disconnected():
+                return
+            message = None
+            if subscribed:
+                try:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                except (RedisError, OSError):
+                    subscribed = False
+            else:
+                await asyncio.sleep(1.0)
+            now = loop.time()
+            if message is not None or now - last_read >= POLL_SECONDS:
+                snapshot = await run_in_threadpool(read)
+                last_read = now
+                if snapshot is None:
+                    return
+                if snapshot != last:
+                    last = snapshot
+                    last_write = now
+                    yield _sse(snapshot)
+                    continue
+            if now - last_write >= KEEPALIVE_SECONDS:
+                last_write = now
+                yield ": keep-alive\n\n"
+        yield _sse({"reason": "max_lifetime"}, event="end")
+    finally:
+        try:
+            await pubsub.aclose()
+            await redis.aclose()
+        except (RedisError, OSError):
+            pass
+
+
+# The stream outlives the request: its session must close when the endpoint returns, not when
+# the stream ends, or a connection would sit idle in a transaction for the stream's lifetime.
+FunctionDB = Annotated[Session, Depends(get_db, scope="function")]
+
+
+async def _stream_principal(request: Request, db: FunctionDB) -> Principal:
+    principal = await optional_principal(request, db)
+    if principal is None:
+        raise Unauthorized()
+    return principal
+
+
+@router.get("/api/v1/reservations/{reservation_id}/events")
+async def reservation_events(
+    reservation_id: int,
+    request: Request,
+    db: FunctionDB,
+    principal: Annotated[Principal, Depends(_stream_principal)],
+    open_session: Annotated[SessionOpener, Depends(stream_sessions)],
+    max_seconds: Annotated[float, Query(gt=0, le=MAX_STREAM_SECONDS)] = MAX_STREAM_SECONDS,
+) -> StreamingResponse:
+    """SSE of the reservation's live counters: a snapshot at once, then one per change."""
+    service.visible_reservation(db, principal, reservation_id)
+    return StreamingResponse(
+        _counter_stream(request, reservation_id, open_session, max_seconds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/api/v1/fleet", response_model=FleetView)
+def fleet(
+    db: DB, _operator: Operator, minutes: Annotated[int, Query(ge=1, le=1440)] = 5
+) -> FleetView:
+    """Workers alive and what each does, sends per minute overall and per reservation,
+    outcomes by reason over the last ``minutes``."""
+    return service.fleet_view(db, minutes)
+
+
+@router.get("/api/v1/fleet/in-doubt", response_model=InDoubtList)
+def fleet_in_doubt(
+    db: DB,
+    _operator: Operator,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> InDoubtList:
+    return service.in_doubt(db, limit, offset)
+
+
+@router.post("/api/v1/items/{item_id}/resolve", response_model=ItemOut)
+def resolve_item(item_id: int, body: ResolveRequest, db: DB, operator: Operator) -> ItemOut:
+    """Resolve an in-doubt send as sent (one ticket consumed) or failed."""
+    return service.resolve(db, operator, item_id, body)

@@ -60,9 +60,15 @@ def make_member(db: Session, *, tickets: int = 1000, company: str = "送信テ�
     if tickets:
         today = clock.now().date()
         order = TicketOrder(
-            member_id=member.id, company_name=company, contact_name="テスト 太郎",
-            quantity=tickets, amount_jpy=tickets * 22, payment_method="card",
-            status=OrderStatus.ACTIVE.value, applied_on=today, due_on=today + timedelta(days=10),
+            member_id=member.id,
+            company_name=company,
+            contact_name="テスト 太郎",
+            quantity=tickets,
+            amount_jpy=tickets * 22,
+            payment_method="card",
+            status=OrderStatus.ACTIVE.value,
+            applied_on=today,
+            due_on=today + timedelta(days=10),
             paid_on=today,
         )
         db.add(order)
@@ -93,13 +99,21 @@ def make_reservation(
     db.flush()
     now = clock.now()
     reservation = Reservation(
-        member_id=member.id, script_id=script.id, list_query="has_url=1", count=count,
-        senders=senders, status=status, approved_at=now if status != "pending" else None,
+        member_id=member.id,
+        script_id=script.id,
+        list_query="has_url=1",
+        count=count,
+        senders=senders,
+        status=status,
+        approved_at=now if status != "pending" else None,
     )
     db.add(reservation)
     db.flush()
-    db.add(ReservationStatusChange(reservation_id=reservation.id, from_status=None,
-                                   to_status=status, reason="test", at=now))
+    db.add(
+        ReservationStatusChange(
+            reservation_id=reservation.id, from_status=None, to_status=status, reason="test", at=now
+        )
+    )
     ledger.hold(db, member.id, count, reservation_id=reservation.id)
     if urls is None:
         tag = uuid.uuid4().hex[:8]
@@ -112,11 +126,18 @@ def make_reservation(
             prospect = Prospect(company=company, url=url, domain=domain)
             db.add(prospect)
             db.flush()
-        db.add(SendItem(
-            reservation_id=reservation.id, member_id=member.id, prospect_id=prospect.id,
-            domain=domain, url=url, company=company, state=ItemState.QUEUED.value,
-            optout_token=secrets.token_urlsafe(24),
-        ))
+        db.add(
+            SendItem(
+                reservation_id=reservation.id,
+                member_id=member.id,
+                prospect_id=prospect.id,
+                domain=domain,
+                url=url,
+                company=company,
+                state=ItemState.QUEUED.value,
+                optout_token=secrets.token_urlsafe(24),
+            )
+        )
     reservation.queued = len(urls)
     db.flush()
     return reservation
@@ -124,7 +145,8 @@ def make_reservation(
 
 def state_counts(db: Session, reservation_id: int) -> dict[str, int]:
     rows = db.execute(
-        select(SendItem.state, func.count()).where(SendItem.reservation_id == reservation_id)
+        select(SendItem.state, func.count())
+        .where(SendItem.reservation_id == reservation_id)
         .group_by(SendItem.state)
     ).all()
     return {state: int(n) for state, n in rows}
@@ -133,7 +155,8 @@ def state_counts(db: Session, reservation_id: int) -> dict[str, int]:
 def assert_counters_add_up(db: Session, reservation_id: int) -> dict[str, int]:
     """The reservation's counters equal the item states they count (SPEC §8)."""
     reservation = db.execute(
-        select(Reservation).where(Reservation.id == reservation_id)
+        select(Reservation)
+        .where(Reservation.id == reservation_id)
         .execution_options(populate_existing=True)
     ).scalar_one()
     states = state_counts(db, reservation_id)

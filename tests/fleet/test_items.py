@@ -64,8 +64,9 @@ def test_one_item_per_domain_in_flight_across_reservations(db: Session) -> None:
     claimed = items.claim(db, second.id, 2)
     assert [_item(db, i).domain for i, _ in claimed] == ["other.example.test"]
     # and the database refuses a second in-flight item of a domain, whatever a caller does
-    queued = db.scalar(select(SendItem).where(SendItem.reservation_id == second.id,
-                                              SendItem.state == "queued"))
+    queued = db.scalar(
+        select(SendItem).where(SendItem.reservation_id == second.id, SendItem.state == "queued")
+    )
     assert queued is not None
     with pytest.raises(IntegrityError), db.begin_nested():
         queued.state = ItemState.DISPATCHED.value
@@ -80,15 +81,22 @@ def test_paused_reservation_claims_nothing(db: Session) -> None:
 def test_claim_skips_suppressed_and_already_contacted_domains(db: Session) -> None:
     member = make_member(db)
     reservation = make_reservation(db, member=member, items=4, senders=4)
-    queued = db.scalars(select(SendItem).where(SendItem.reservation_id == reservation.id)
-                        .order_by(SendItem.id)).all()
+    queued = db.scalars(
+        select(SendItem).where(SendItem.reservation_id == reservation.id).order_by(SendItem.id)
+    ).all()
     suppress(db, queued[0].domain, reason="optout")
     db.add(MemberContact(member_id=member.id, domain=queued[1].domain))
     db.flush()
     claimed = items.claim(db, reservation.id, 4)
     assert {i for i, _ in claimed} == {queued[2].id, queued[3].id}
-    assert (_item(db, queued[0].id).state, _item(db, queued[0].id).reason) == ("skipped", "suppressed")
-    assert (_item(db, queued[1].id).state, _item(db, queued[1].id).reason) == ("skipped", "duplicate")
+    assert (_item(db, queued[0].id).state, _item(db, queued[0].id).reason) == (
+        "skipped",
+        "suppressed",
+    )
+    assert (_item(db, queued[1].id).state, _item(db, queued[1].id).reason) == (
+        "skipped",
+        "duplicate",
+    )
     assert_counters_add_up(db, reservation.id)
 
 
@@ -186,8 +194,12 @@ def test_suppression_is_checked_again_right_before_submit(db: Session) -> None:
     suppress(db, _item(db, item_id).domain, reason="ng", member_id=reservation.member_id)
     assert items.enter_submitting(db, item_id, token) is False
     assert (_item(db, item_id).state, _item(db, item_id).reason) == ("skipped", "suppressed")
-    assert db.scalar(select(func.count()).select_from(MemberContact)
-                     .where(MemberContact.item_id == item_id)) == 0
+    assert (
+        db.scalar(
+            select(func.count()).select_from(MemberContact).where(MemberContact.item_id == item_id)
+        )
+        == 0
+    )
 
 
 def test_pause_sends_a_running_item_back_to_the_queue_before_submit(db: Session) -> None:

@@ -1,0 +1,137 @@
+"""The fleet seen by operators and members: live counters, workers, in-doubt resolution."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from coordinator.accounts.service import Principal
+from coordinator.errors import Forbidden, NotFound
+from coordinator.fleet import repository
+from coordinator.fleet.errors import InvalidResolution, ItemNotInDoubt
+from coordinator.fleet.schemas import (
+    FleetView,
+    InDoubtList,
+    ItemOut,
+    ReservationRate,
+    ResolveRequest,
+    WorkerOut,
+)
+from shared import clock, events, items
+from shared.enums import ItemState
+from shared.models import Reservation, SendItem
+
+LIVE_RATE_WINDOW = timedelta(minutes=1)
+WORKER_ALIVE_WITHIN = timedelta(seconds=15)
+
+
+def visible_reservation(db: Session, principal: Principal, reservation_id: int) -> Reservation:
+    """The reservation if this principal may watch it (its member, or any operator)."""
+    reservation = db.get(Reservation, reservation_id)
+    if reservation is None:
+        raise NotFound("予約")
+    if not principal.is_operator and reservation.member_id != principal.member_id:
+        raise NotFound("予約")  # another member's reservation does not exist for this one
+    return reservation
+
+
+def live_snapshot(db: Session, reservation_id: int) -> dict[str, Any] | None:
+    """What the SSE stream sends: the counters, outcomes by reason and sends per minute."""
+    reservation = db.get(Reservation, reservation_id, populate_existing=True)
+    if reservation is None:
+        return None
+    now = clock.now()
+    by_reason = repository.reasons_by_status(db, reservation_id=reservation_id)
+    recent = repository.sent_since(db, now - LIVE_RATE_WINDOW, reservation_id)
+    snapshot = events.counters(reservation)
+    snapshot.update(
+        failed_by_reason=by_reason.get("failed", {}),
+        skipped_by_reason=by_reason.get("skipped", {}),
+        sends_per_minute=round(recent * 60 / LIVE_RATE_WINDOW.total_seconds(), 1),
+    )
+    return snapshot
+
+
+def fleet_view(db: Session, minutes: int = 5) -> FleetView:
+    now = clock.now()
+    since = now - timedelta(minutes=minutes)
+    rows = repository.workers(db)
+    current = repository.items_by_id(db, [w.current_item_id for w in rows if w.current_item_id])
+    alive = [w for w in rows if w.heartbeat_at >= now - WORKER_ALIVE_WITHIN]
+    workers = []
+    for w in alive:
+        item = current.get(w.current_item_id) if w.current_item_id else None
+        workers.append(
+            WorkerOut(
+                id=w.id,
+                hostname=w.hostname,
+                pid=w.pid,
+                state=w.state,
+                current_item_id=w.current_item_id,
+                current_reservation_id=item.reservation_id if item else None,
+                current_domain=item.domain if item else None,
+                sends=w.sends,
+                started_at=w.started_at,
+                heartbeat_at=w.heartbeat_at,
+            )
+        )
+    per_reservation = repository.sent_since_by_reservation(db, since)
+    reservations = [
+        ReservationRate(
+            reservation_id=r.id,
+            status=r.status,
+            senders=r.senders,
+            in_flight=r.in_flight,
+            queued=r.queued,
+            sent=r.sent,
+            count=r.count,
+            sends_per_minute=round(per_reservation.get(r.id, 0) / minutes, 1),
+        )
+        for r in repository.running_reservations(db)
+    ]
+    total, _ = repository.in_doubt_items(db, 0, 0)
+    return FleetView(
+        workers=workers,
+        workers_alive=len(workers),
+        sends_per_minute=round(sum(per_reservation.values()) / minutes, 1),
+        window_minutes=minutes,
+        reservations=reservations,
+        outcomes=repository.reasons_by_status(db, since=since),
+        in_doubt=total,
+    )
+
+
+def item_out(item: SendItem) -> ItemOut:
+    return ItemOut.model_validate(item, from_attributes=True)
+
+
+def in_doubt(db: Session, limit: int = 100, offset: int = 0) -> InDoubtList:
+    total, rows = repository.in_doubt_items(db, limit, offset)
+    return InDoubtList(total=total, items=[item_out(i) for i in rows])
+
+
+def resolve(db: Session, principal: Principal, item_id: int, body: ResolveRequest) -> ItemOut:
+    """An operator's verdict on an in-doubt item, after looking at its evidence."""
+    if not principal.is_operator:
+        raise Forbidden()
+    item = db.get(SendItem, item_id)
+    if item is None:
+        raise NotFound("送信")
+    if item.state != ItemState.IN_DOUBT:
+        raise ItemNotInDoubt()
+    try:
+        resolved = items.resolve_in_doubt(
+            db,
+            item_id,
+            body.status,
+            resolved_by=principal.user_id,
+            note=body.note,
+            reason=body.reason,
+        )
+    except ValueError as exc:
+        if "in_doubt" in str(exc):
+            raise ItemNotInDoubt() from exc
+        raise InvalidResolution("失敗の理由が正しくありません") from exc
+    return item_out(resolved)
