@@ -101,3 +101,39 @@ document.addEventListener("DOMContentLoaded", () => {
   const chat = document.querySelector(".chat");
   if (chat) chat.scrollTop = chat.scrollHeight;
 });
+
+// A dialog re-rendered with an error opens again, keeping what was typed.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const dialog of document.querySelectorAll("dialog[data-open]")) {
+    if (dialog.showModal) dialog.showModal();
+  }
+});
+
+// 予約代行フォーム: what was typed survives the trip to 見込客リスト一覧 and back.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("reservation-form");
+  if (!form) return;
+  const key = "mikomi:reservation-form";
+  const saved = sessionStorage.getItem(key);
+  if (saved) {
+    try {
+      const values = JSON.parse(saved);
+      for (const [name, value] of Object.entries(values)) {
+        const input = form.elements.namedItem(name);
+        if (input && !input.value && name !== "list_url") input.value = value;
+      }
+    } catch (e) { /* ignore */ }
+    sessionStorage.removeItem(key);
+  }
+  const link = document.getElementById("search-prospects");
+  if (link) {
+    link.addEventListener("click", () => {
+      const values = {};
+      for (const name of ["count", "senders", "script_id"]) {
+        const input = form.elements.namedItem(name);
+        if (input && input.value) values[name] = input.value;
+      }
+      sessionStorage.setItem(key, JSON.stringify(values));
+    });
+  }
+});

@@ -4,24 +4,18 @@ call → render or redirect). Rules live in the domain services; these routes on
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import RedirectResponse
 
 from coordinator.accounts import service as accounts
 from coordinator.dependencies import DB, SESSION_COOKIE
 from coordinator.errors import AppError
+from coordinator.web import member_pages, operator_pages
+from coordinator.web.links import see_other
 from coordinator.web.rendering import render
 from coordinator.web.session import MaybeWebUser, WebRoute, _safe_next
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-
-
-def see_other(path: str, done: str = "") -> RedirectResponse:
-    if done:
-        path += ("&" if "?" in path else "?") + "done=" + quote(done)
-    return RedirectResponse(path, status_code=303)
 
 
 # --- shell: home, login, logout ---------------------------------------------------------------
@@ -81,3 +75,9 @@ def logout(request: Request, db: DB, user: MaybeWebUser) -> Response:
     response = see_other("/login", "logged_out")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+# The sub-routers' routes are copied in here, so they get WebRoute's login redirect and HTML
+# error pages too.
+router.include_router(member_pages.router)
+router.include_router(operator_pages.router)

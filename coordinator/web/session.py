@@ -53,6 +53,12 @@ class WebRoute(APIRoute):
             except AppError as exc:
                 from coordinator.web.rendering import render
 
+                # The refused action may have flushed rows; they must not be committed with
+                # the error page (the API gets this from the exception reaching get_db).
+                db = getattr(request.state, "web_db", None)
+                if db is not None:
+                    db.rollback()
+
                 user = getattr(request.state, "web_user", None)
                 return render(
                     request,
@@ -85,6 +91,7 @@ async def optional_web_user(request: Request, db: DB) -> Principal | None:
     if principal is None:
         return None
     request.state.web_user = principal
+    request.state.web_db = db
     if request.method not in SAFE_METHODS:
         sent = await _csrf_from_form(request)
         if not sent or not hmac.compare_digest(sent, principal.csrf_token):

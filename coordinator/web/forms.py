@@ -1,0 +1,77 @@
+"""Form plumbing of the pages: read a posted form, turn refusals into messages beside fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from coordinator.errors import AppError
+
+FIELD_LABELS = {
+    "count": "件数",
+    "senders": "送信担当者数",
+    "list_url": "リストURL",
+    "script_id": "スクリプトID",
+    "quantity": "メール送信申込数",
+    "company_name": "会社名",
+    "contact_name": "担当者名",
+    "card_number": "カード番号",
+    "reservation_id": "予約ID",
+    "name": "スクリプト名",
+    "body": "本文",
+    "subject": "件名",
+    "domain": "ドメイン",
+}
+
+
+async def form_values(request: Request) -> dict[str, str]:
+    """The posted text fields (files and the CSRF token left out), as typed."""
+    form = await request.form()
+    values: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if key == "csrf_token" or not isinstance(value, str):
+            continue
+        values[key] = value
+    return values
+
+
+def to_int(values: dict[str, str], name: str, label: str | None = None) -> int:
+    """An integer form field, or an AppError beside that field (full-width digits accepted)."""
+    import unicodedata
+
+    raw = unicodedata.normalize("NFKC", values.get(name, "")).strip().replace(",", "")
+    if not raw.lstrip("-").isdigit():
+        label = label or FIELD_LABELS.get(name, name)
+        raise AppError("invalid_number", f"{label}は半角数字で入力してください", field=name)
+    return int(raw)
+
+
+def errors_of(exc: Exception) -> dict[str, str]:
+    """``{field or "form": Japanese message}`` for an AppError or a pydantic ValidationError."""
+    if isinstance(exc, AppError):
+        return {exc.field or "form": exc.message}
+    if isinstance(exc, ValidationError):
+        found: dict[str, str] = {}
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+            name = ".".join(loc) or "form"
+            label = FIELD_LABELS.get(loc[-1] if loc else "", name)
+            found.setdefault(name, f"{label}の入力内容が正しくありません")
+        return found
+    raise exc
+
+
+def merge(*parts: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in parts:
+        out.update(part)
+    return out
+
+
+def attempt(db: Session) -> Any:
+    """A savepoint around one service call whose refusal re-renders the form: the call's
+    flushed rows are undone with it, so the request commits nothing of the refused action."""
+    return db.begin_nested()

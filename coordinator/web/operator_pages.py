@@ -1,0 +1,316 @@
+"""Operator pages: approvals, senders, fleet, in-doubt review, suppression, imports, payments."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+
+from coordinator.dependencies import DB
+from coordinator.errors import AppError
+from coordinator.tickets import service as tickets
+from coordinator.web import repository as repo
+from coordinator.web.forms import attempt, errors_of, form_values, to_int
+from coordinator.web.links import see_other
+from coordinator.web.rendering import render
+from coordinator.web.session import WebOperator, WebRoute
+from shared import clock
+from shared.config import get_settings
+from shared.enums import RESERVATION_STATUS_JA, ReservationStatus
+from shared.models import Member, ReservationStatusChange
+
+router = APIRouter(prefix="/operator", route_class=WebRoute)
+
+SUPPRESSION_REASONS = [
+    ("optout", "配信停止（オプトアウト）"),
+    ("refused_sales", "営業お断り"),
+    ("complaint", "苦情"),
+    ("ng", "NGリスト"),
+]
+
+
+@router.get("")
+def approvals_page(request: Request, db: DB, user: WebOperator) -> Response:
+    return render(
+        request,
+        "operator/approvals.html",
+        user,
+        {
+            "pending": repo.reservations(db, user, [ReservationStatus.PENDING.value]),
+            "additions": repo.pending_additions(db),
+            "awaiting_orders": len(repo.orders(db, None, "awaiting_payment")),
+        },
+    )
+
+
+@router.get("/reservations")
+def reservations_page(request: Request, db: DB, user: WebOperator, status: str = "") -> Response:
+    return render(
+        request,
+        "operator/reservations.html",
+        user,
+        {
+            "rows": repo.reservations(db, user, [status] if status else None),
+            "status": status,
+            "statuses": [(s.value, label) for s, label in RESERVATION_STATUS_JA.items()],
+        },
+    )
+
+
+def _reservation_page(
+    request: Request,
+    db: DB,
+    user: Any,
+    reservation_id: int,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    row = repo.reservation_for(db, user, reservation_id)
+    changes = list(
+        db.scalars(
+            select(ReservationStatusChange)
+            .where(ReservationStatusChange.reservation_id == reservation_id)
+            .order_by(ReservationStatusChange.id)
+        )
+    )
+    return render(
+        request,
+        "operator/reservation.html",
+        user,
+        {
+            "row": row,
+            "r": row.reservation,
+            "changes": changes,
+            "fleet_max": get_settings().fleet_max_senders,
+            "values": values or {},
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/reservations/{reservation_id}")
+def reservation_page(request: Request, db: DB, user: WebOperator, reservation_id: int) -> Response:
+    return _reservation_page(request, db, user, reservation_id)
+
+
+@router.post("/reservations/{reservation_id}/approve")
+def approve(db: DB, user: WebOperator, reservation_id: int) -> Response:
+    from coordinator.reservations import service as reservations
+
+    reservations.approve(db, user, reservation_id)
+    return see_other("/operator", "approved")
+
+
+@router.post("/reservations/{reservation_id}/senders")
+async def change_senders(
+    request: Request, db: DB, user: WebOperator, reservation_id: int
+) -> Response:
+    from coordinator.reservations import service as reservations
+
+    values = await form_values(request)
+    try:
+        with attempt(db):
+            reservations.set_senders(db, user, reservation_id, senders=to_int(values, "senders"))
+    except Exception as exc:
+        return _reservation_page(
+            request, db, user, reservation_id, values, errors_of(exc), status_code=400
+        )
+    return see_other(f"/operator/reservations/{reservation_id}", "senders_changed")
+
+
+@router.post("/reservations/{reservation_id}/pause")
+def pause(db: DB, user: WebOperator, reservation_id: int) -> Response:
+    from coordinator.reservations import service as reservations
+
+    reservations.pause(db, user, reservation_id, remove_list=False)
+    return see_other(f"/operator/reservations/{reservation_id}", "paused")
+
+
+@router.post("/reservations/{reservation_id}/resume")
+def resume(db: DB, user: WebOperator, reservation_id: int) -> Response:
+    from coordinator.reservations import service as reservations
+
+    reservations.resume(db, user, reservation_id)
+    return see_other(f"/operator/reservations/{reservation_id}", "resumed")
+
+
+@router.post("/reservations/{reservation_id}/cancel")
+def cancel(db: DB, user: WebOperator, reservation_id: int) -> Response:
+    from coordinator.reservations import service as reservations
+
+    reservations.cancel(db, user, reservation_id)
+    return see_other(f"/operator/reservations/{reservation_id}", "cancelled")
+
+
+@router.post("/additions/{addition_id}/approve")
+def approve_addition(db: DB, user: WebOperator, addition_id: int) -> Response:
+    from coordinator.reservations import service as reservations
+
+    reservations.approve_addition(db, user, addition_id)
+    return see_other("/operator", "approved")
+
+
+@router.post("/additions/{addition_id}/reject")
+def reject_addition(db: DB, user: WebOperator, addition_id: int) -> Response:
+    from coordinator.reservations import service as reservations
+
+    reservations.reject_addition(db, user, addition_id)
+    return see_other("/operator", "rejected")
+
+
+# --- fleet ------------------------------------------------------------------------------------
+
+
+@router.get("/fleet")
+def fleet_page(request: Request, db: DB, user: WebOperator) -> Response:
+    workers = repo.workers(db)
+    stale_before = clock.now() - timedelta(seconds=30)
+    return render(
+        request,
+        "operator/fleet.html",
+        user,
+        {
+            "workers": workers,
+            "stale_before": stale_before,
+            "live_workers": sum(1 for w in workers if w.heartbeat_at >= stale_before),
+            "running_reservations": len(
+                repo.reservations(db, user, [ReservationStatus.APPROVED.value])
+            ),
+            "series": repo.sends_per_minute(db),
+            "outcomes": repo.outcomes(db),
+        },
+    )
+
+
+@router.get("/in-doubt")
+def in_doubt_page(request: Request, db: DB, user: WebOperator) -> Response:
+    return render(request, "operator/in_doubt.html", user, {"items": repo.in_doubt_items(db)})
+
+
+@router.post("/in-doubt/{item_id}")
+async def resolve_in_doubt(request: Request, db: DB, user: WebOperator, item_id: int) -> Response:
+    from shared import items
+
+    values = await form_values(request)
+    outcome = values.get("outcome", "")
+    if outcome not in ("sent", "failed"):
+        raise AppError("invalid_outcome", "判定は「送信済み」か「未送信」を選んでください")
+    try:
+        items.resolve_in_doubt(db, item_id, outcome, resolved_by=user.user_id, note="web")
+    except (LookupError, ValueError):
+        raise AppError("not_in_doubt", "この送信は既に判定済みです", status_code=409) from None
+    return see_other("/operator/in-doubt", "resolved")
+
+
+# --- suppression ------------------------------------------------------------------------------
+
+
+def _suppression_page(
+    request: Request,
+    db: DB,
+    user: Any,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    members = list(db.scalars(select(Member).order_by(Member.id)))
+    return render(
+        request,
+        "operator/suppression.html",
+        user,
+        {
+            "rows": repo.suppressions(db, None),
+            "members": members,
+            "member_names": {m.id: m.company_name for m in members},
+            "reasons": SUPPRESSION_REASONS,
+            "reason_labels": dict(SUPPRESSION_REASONS),
+            "values": values or {},
+            "errors": errors or {},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/suppression")
+def suppression_page(request: Request, db: DB, user: WebOperator) -> Response:
+    return _suppression_page(request, db, user)
+
+
+@router.post("/suppression")
+async def suppression_add(request: Request, db: DB, user: WebOperator) -> Response:
+    from shared.domains import normalize_domain
+    from shared.suppression import suppress
+
+    values = await form_values(request)
+    domain = normalize_domain(values.get("domain", ""))
+    if domain is None:
+        return _suppression_page(
+            request,
+            db,
+            user,
+            values,
+            {"domain": "ドメインまたはURLの形式が正しくありません"},
+            status_code=400,
+        )
+    member_id = int(values["member_id"]) if values.get("member_id", "").isdigit() else None
+    suppress(
+        db,
+        domain,
+        reason=values.get("reason", "ng"),
+        member_id=member_id,
+        note=values.get("note", ""),
+    )
+    return see_other("/operator/suppression", "suppressed")
+
+
+@router.post("/suppression/delete")
+async def suppression_delete(request: Request, db: DB, user: WebOperator) -> Response:
+    from shared.suppression import unsuppress
+
+    values = await form_values(request)
+    member_id = int(values["member_id"]) if values.get("member_id", "").isdigit() else None
+    unsuppress(db, values.get("domain", ""), member_id=member_id)
+    return see_other("/operator/suppression", "unsuppressed")
+
+
+# --- prospect CSV import -------------------------------------------------------------------------
+
+
+@router.get("/prospects/import")
+def import_page(request: Request, db: DB, user: WebOperator) -> Response:
+    return render(request, "operator/import.html", user, {"jobs": repo.import_jobs(db)})
+
+
+@router.get("/prospects/import/{job_id}.json")
+def import_progress(db: DB, user: WebOperator, job_id: int) -> Response:
+    job = repo.import_job(db, job_id)
+    return JSONResponse(
+        {
+            "id": job.id,
+            "status": job.status,
+            "rows_total": job.rows_total,
+            "rows_imported": job.rows_imported,
+            "rows_duplicate": job.rows_duplicate,
+            "rows_rejected": job.rows_rejected,
+        }
+    )
+
+
+# --- bank-transfer confirmation --------------------------------------------------------------------
+
+
+@router.get("/orders")
+def orders_page(request: Request, db: DB, user: WebOperator) -> Response:
+    listing = tickets.list_orders(db, user)
+    return render(request, "operator/orders.html", user, {"orders": listing.orders})
+
+
+@router.post("/orders/{order_id}/confirm-payment")
+def confirm_payment(db: DB, user: WebOperator, order_id: int) -> Response:
+    tickets.confirm_payment(db, order_id, operator=user)
+    return see_other("/operator/orders", "payment_confirmed")
