@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tenacity import RetryCallState, wait_exponential
 
-from shared import clock, events, ledger
+from shared import clock, events, ledger, lifecycle
 from shared.config import get_settings
 from shared.enums import (
     ITEM_IN_FLIGHT,
@@ -202,8 +202,6 @@ def _move(reservation: Reservation, item: SendItem, to_state: str) -> None:
 
 
 def _after_change(db: Session, reservation: Reservation) -> None:
-    from shared import lifecycle  # the reservations engineer's module (completion, auto-cancel)
-
     db.flush()
     lifecycle.after_item_change(db, reservation)
     events.publish_after_commit(db, reservation)
@@ -721,7 +719,6 @@ def _auto_pause_on_errors(db: Session, reservation: Reservation, now: datetime) 
     status, reason = next(iter(kinds))
     if status != SendStatus.FAILED or reason not in AUTO_PAUSE_REASONS:
         return False
-    from shared import lifecycle
     from shared.notify import notify
 
     why = f"直近{ERROR_PAUSE_WINDOW}件の送信がすべて同じ理由（{reason}）で失敗したため自動で一時停止しました"
