@@ -1,0 +1,576 @@
+"""The browser driver: the only place that runs Playwright (sync API).
+
+One :class:`Driver` per worker process keeps one long-lived Chromium (the Debian
+``chromium-headless-shell``); each send gets a fresh :class:`Tab` — a new browser context with
+its own cookies and storage — which costs a few milliseconds, where launching a browser per send
+costs seconds of CPU. Everything that touches the DOM runs as one page script per frame (annotate,
+fill, click), not as Playwright's step-by-step actions with their actionability checks: the
+decisions were already made by :mod:`formfill` on the snapshot.
+
+A Playwright instance belongs to the thread that started it; use one Driver per thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from playwright.sync_api import Dialog, Frame, Page, Playwright, Response, Route, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from formfill import FillAction, FrameSnapshot, PageSnapshot
+from shared.config import Settings, get_settings
+from worker.netguard import BLOCKED_MARKER, UNREACHABLE_MARKER, GuardProxy, NetGuard
+
+BROWSER_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--mute-audio",
+    # Images never load (they cost decode time and bandwidth and decide nothing); the layout
+    # keeps their boxes, so visibility checks still see linked images.
+    "--blink-settings=imagesEnabled=false",
+)
+
+# Fonts and media are refused by URL; stylesheets are kept because visibility (honeypots hidden
+# by a class) depends on them.
+_BLOCKED_ASSET = re.compile(
+    r"(\.(woff2?|ttf|otf|eot|mp4|webm|ogg|ogv|mp3|wav|m4a|mov|avi|flv|png|jpe?g|gif|webp|avif|"
+    r"ico|bmp|tiff?)(\?.*)?$)|(//fonts\.(googleapis|gstatic)\.com/)",
+    re.IGNORECASE,
+)
+
+VIEWPORT = {"width": 1280, "height": 900}
+FRAME_BASE = 100_000  # data-mk numbers of frame i start at i * FRAME_BASE
+
+NavError = Literal["timeout", "unreachable", "blocked", "http_error", "aborted"]
+
+# Numbers every annotatable element once (numbers stay stable across snapshots, so a selector
+# from an earlier snapshot still finds its element) and marks what a person cannot see.
+_ANNOTATE_JS = """
+(base) => {
+  const w = window;
+  if (w.__mkNext === undefined) w.__mkNext = base;
+  const vw = Math.max(document.documentElement.scrollWidth, w.innerWidth);
+  const vh = Math.max(document.documentElement.scrollHeight, w.innerHeight);
+  const controls = new Set(['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON', 'LABEL', 'IFRAME', 'FORM']);
+  const els = document.querySelectorAll(
+    'a, area, form, input, select, textarea, button, label, iframe, img');
+  for (const el of els) {
+    if (!el.hasAttribute('data-mk')) el.setAttribute('data-mk', String(w.__mkNext++));
+    let hidden = false;
+    if (el.tagName === 'INPUT' && (el.type || '').toLowerCase() === 'hidden') hidden = true;
+    else if (el.tagName !== 'AREA') {
+      const cs = getComputedStyle(el);
+      if (cs.display === 'none' || cs.visibility === 'hidden' || cs.visibility === 'collapse') {
+        hidden = true;
+      } else if (el.checkVisibility && !el.checkVisibility(
+          {opacityProperty: true, visibilityProperty: true, contentVisibilityAuto: true})) {
+        hidden = true;
+      } else if (controls.has(el.tagName) && el.tagName !== 'FORM') {
+        const r = el.getBoundingClientRect();
+        const sx = w.scrollX, sy = w.scrollY;
+        if (r.width <= 1 || r.height <= 1) hidden = true;
+        else if (r.right + sx <= 0 || r.bottom + sy <= 0 || r.left + sx >= vw || r.top + sy >= vh) {
+          hidden = true;
+        } else if (cs.clip === 'rect(0px, 0px, 0px, 0px)' || cs.clipPath === 'inset(50%)') {
+          hidden = true;
+        }
+      }
+    }
+    if (hidden) el.setAttribute('data-mk-hidden', '1');
+    else el.removeAttribute('data-mk-hidden');
+  }
+  return w.__mkNext;
+}
+"""
+
+# Sets every value of a plan in one call: the native setters (so frameworks that track values,
+# such as React, notice), then the events a person's typing would fire.
+_FILL_JS = """
+(actions) => {
+  const setter = (el, prop) => {
+    const proto = el instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype
+      : el instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
+    return Object.getOwnPropertyDescriptor(proto, prop).set;
+  };
+  const fire = (el, types) => { for (const t of types) el.dispatchEvent(new Event(t, {bubbles: true})); };
+  const out = [];
+  for (const a of actions) {
+    const el = document.querySelector(a.selector);
+    if (!el) { out.push({selector: a.selector, ok: false, error: 'missing'}); continue; }
+    try {
+      if (a.op === 'fill') {
+        try { el.focus({preventScroll: true}); } catch (e) {}
+        setter(el, 'value').call(el, a.value);
+        fire(el, ['input', 'change']);
+        if (document.activeElement === el) el.blur(); else fire(el, ['blur']);
+      } else if (a.op === 'select') {
+        const opts = Array.from(el.options || []);
+        const opt = opts.find(o => o.value === a.value) || opts.find(o => o.text.trim() === a.value);
+        if (!opt) { out.push({selector: a.selector, ok: false, error: 'no option'}); continue; }
+        setter(el, 'value').call(el, opt.value);
+        opt.selected = true;
+        fire(el, ['input', 'change', 'blur']);
+      } else if (a.op === 'check' || a.op === 'uncheck') {
+        const want = a.op === 'check';
+        if (el.checked !== want) el.click();
+        if (el.checked !== want) {
+          Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'checked').set.call(el, want);
+          fire(el, ['input', 'change']);
+        }
+      } else if (a.op === 'click') {
+        el.click();
+      }
+      const isBox = el.type === 'checkbox' || el.type === 'radio';
+      out.push({selector: a.selector, ok: true, value: isBox ? String(el.checked) : String(el.value ?? '')});
+    } catch (e) {
+      out.push({selector: a.selector, ok: false, error: String(e)});
+    }
+  }
+  return out;
+}
+"""
+
+_CLICK_JS = """
+(sel) => {
+  const el = document.querySelector(sel);
+  if (!el) return 'missing';
+  if (el.disabled) return 'disabled';
+  el.scrollIntoView({block: 'center'});
+  el.click();
+  return 'clicked';
+}
+"""
+
+# A cheap fingerprint of what the page shows; any change after a click means the page reacted.
+_SIGNATURE_JS = """
+() => {
+  const b = document.body;
+  if (!b) return location.href + '|' + document.readyState;
+  let s = location.href + '|' + b.innerText.length + '|' + document.getElementsByTagName('*').length;
+  for (const f of document.forms) s += '|' + (f.getAttribute('data-status') || '') + f.className;
+  return s;
+}
+"""
+
+_CONTROLS_JS = """
+() => document.querySelectorAll('textarea, select, input:not([type=hidden])').length
+"""
+
+# The browser's own constraint validation: a click on submit with an invalid required field
+# sends nothing, so the engine asks first.
+_INVALID_JS = """
+(sel) => {
+  const form = document.querySelector(sel);
+  if (!form || form.noValidate) return [];
+  const els = form.tagName === 'FORM' ? Array.from(form.elements)
+    : Array.from(form.querySelectorAll('input, select, textarea'));
+  return els.filter(e => e.willValidate && !e.checkValidity())
+    .map(e => ({name: e.name || e.id || '', message: e.validationMessage}));
+}
+"""
+
+_REQUEST_SUBMIT_JS = """
+(sel) => {
+  const form = document.querySelector(sel);
+  if (!form || form.tagName !== 'FORM') return 'missing';
+  form.requestSubmit ? form.requestSubmit() : form.submit();
+  return 'clicked';
+}
+"""
+
+
+@dataclass
+class NavResult:
+    """What a navigation gave: the HTTP status, or why there is none."""
+
+    ok: bool
+    status: int | None = None
+    error: NavError | None = None
+    detail: str = ""
+
+
+@dataclass
+class SettleResult:
+    """What happened after a click: a navigation, a change of the page, or nothing."""
+
+    kind: Literal["navigated", "changed", "none"]
+    status: int | None = None  # HTTP status of the new main document, when there was one
+
+
+@dataclass
+class DialogRecord:
+    type: str
+    message: str
+    action: str
+
+
+class Driver:
+    """One long-lived browser for one worker thread; open a :class:`Tab` per send."""
+
+    def __init__(self, settings: Settings | None = None, guard: NetGuard | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.allow_private = self.settings.allow_private
+        self.guard = guard or NetGuard()
+        self._playwright: Playwright | None = None
+        self._browser: Any = None
+        self._proxy: GuardProxy | None = None
+
+    def __enter__(self) -> Driver:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self._browser is not None:
+            return
+        proxy = None
+        if not self.allow_private:
+            self._proxy = GuardProxy(self.guard, self.settings.max_page_bytes).start()
+            # "<-loopback>" removes Chromium's built-in proxy bypass for loopback hosts, so
+            # 127.0.0.1 and *.localhost go through the guard like everything else.
+            proxy = {"server": self._proxy.url, "bypass": "<-loopback>"}
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(
+            executable_path=self.settings.effective_browser_path,
+            args=list(BROWSER_ARGS),
+            headless=True,
+            proxy=proxy,  # type: ignore[arg-type]
+            timeout=30_000,
+        )
+
+    def close(self) -> None:
+        if self._browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            self._playwright.stop()
+            self._playwright = None
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
+
+    @property
+    def connected(self) -> bool:
+        return self._browser is not None and self._browser.is_connected()
+
+    def open_tab(self, page_timeout_ms: int | None = None) -> Tab:
+        if not self.connected:
+            # The browser crashed or was never started: start a new one rather than fail
+            # every later send of this worker.
+            self.close()
+            self.start()
+        return Tab(self, page_timeout_ms or self.settings.page_timeout_ms)
+
+
+class Tab:
+    """One send's browser context and page. Use as a context manager; closing drops all state."""
+
+    def __init__(self, driver: Driver, page_timeout_ms: int) -> None:
+        self.driver = driver
+        self.page_timeout_ms = page_timeout_ms
+        self.max_page_bytes = driver.settings.max_page_bytes
+        self.dialogs: list[DialogRecord] = []
+        self.accept_confirms = False  # True once the send is past its point of no return
+        self.popups_refused = 0
+        self.downloads_refused = 0
+        self._frames: list[Frame] = []
+        self._inflight = 0
+        self._last_activity = time.monotonic()
+        self._main_navigations = 0
+        self._last_doc_status: int | None = None
+        self.context = driver._browser.new_context(
+            viewport=VIEWPORT,
+            locale="ja-JP",
+            timezone_id="Asia/Tokyo",
+            accept_downloads=False,
+            ignore_https_errors=True,
+            service_workers="block",
+        )
+        self.context.set_default_timeout(page_timeout_ms)
+        self.context.set_default_navigation_timeout(page_timeout_ms)
+        self.context.route(_BLOCKED_ASSET, _abort_route)
+        self.page: Page = self.context.new_page()
+        # Registered after our own page exists: every later page is a pop-up and is closed.
+        self.context.on("page", self._refuse_popup)
+        self.page.on("dialog", self._on_dialog)
+        self.page.on("download", self._on_download)
+        self.page.on("request", self._on_request)
+        self.page.on("requestfinished", self._on_request_done)
+        self.page.on("requestfailed", self._on_request_done)
+        self.page.on("framenavigated", self._on_frame_navigated)
+        self.page.on("response", self._on_response)
+
+    def __enter__(self) -> Tab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(PlaywrightError):
+            self.context.close()
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _refuse_popup(self, page: Page) -> None:
+        self.popups_refused += 1
+        with contextlib.suppress(PlaywrightError):
+            page.close()
+
+    def _on_download(self, download: Any) -> None:
+        self.downloads_refused += 1
+        with contextlib.suppress(PlaywrightError):
+            download.cancel()
+
+    def _on_dialog(self, dialog: Dialog) -> None:
+        # A confirm() ("送信しますか？") after the point of no return is the site asking us to
+        # go on with the submission we already decided on; before it, nothing is confirmed.
+        # Alerts carry messages (often validation errors) and are recorded.
+        kind = dialog.type
+        accept = kind == "beforeunload" or (kind == "confirm" and self.accept_confirms)
+        self.dialogs.append(DialogRecord(kind, dialog.message, "accept" if accept else "dismiss"))
+        try:
+            if accept:
+                dialog.accept()
+            else:
+                dialog.dismiss()
+        except PlaywrightError:
+            pass
+
+    def _on_request(self, request: Any) -> None:
+        self._inflight += 1
+        self._last_activity = time.monotonic()
+
+    def _on_request_done(self, request: Any) -> None:
+        self._inflight = max(0, self._inflight - 1)
+        self._last_activity = time.monotonic()
+
+    def _on_frame_navigated(self, frame: Frame) -> None:
+        if frame == self.page.main_frame:
+            self._main_navigations += 1
+        self._last_activity = time.monotonic()
+
+    def _on_response(self, response: Response) -> None:
+        request = response.request
+        if request.resource_type == "document" and request.frame == self.page.main_frame:
+            self._last_doc_status = response.status
+
+    # --- navigation -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.page.url
+
+    def goto(self, url: str, timeout_ms: int | None = None) -> NavResult:
+        self.driver.guard.reset_record()
+        try:
+            response = self.page.goto(
+                url, wait_until="domcontentloaded", timeout=timeout_ms or self.page_timeout_ms
+            )
+        except PlaywrightTimeout as exc:
+            return NavResult(False, error="timeout", detail=str(exc).splitlines()[0])
+        except PlaywrightError as exc:
+            return NavResult(
+                False, error=self._classify_error(str(exc)), detail=str(exc).splitlines()[0]
+            )
+        if response is None:
+            return NavResult(True)
+        return self._judge_response(response.status, response.headers)
+
+    def _judge_response(self, status: int, headers: dict[str, str]) -> NavResult:
+        if headers.get(BLOCKED_MARKER.lower()) or self.driver.guard.blocked:
+            return NavResult(False, status, "blocked")
+        if headers.get(UNREACHABLE_MARKER.lower()):
+            return NavResult(False, status, "unreachable")
+        if status >= 400:
+            return NavResult(False, status, "http_error")
+        return NavResult(True, status)
+
+    def _classify_error(self, message: str) -> NavError:
+        if self.driver.guard.blocked:
+            return "blocked"
+        if "Timeout" in message or "ERR_TIMED_OUT" in message:
+            return "timeout"
+        if "ERR_ABORTED" in message:
+            return "aborted"
+        return "unreachable"
+
+    # --- snapshots --------------------------------------------------------------------------
+
+    def snapshot(self) -> PageSnapshot:
+        """Annotate every frame and serialize it; frame indexes are positions in page.frames."""
+        self._frames = list(self.page.frames)
+        frames: list[FrameSnapshot] = []
+        main_html = ""
+        for index, frame in enumerate(self._frames):
+            try:
+                frame.evaluate(_ANNOTATE_JS, index * FRAME_BASE)
+                html = frame.content()
+            except PlaywrightError:
+                continue  # detached or navigating meanwhile
+            html = html[: self.max_page_bytes]
+            if index == 0:
+                main_html = html
+            else:
+                frames.append(FrameSnapshot(url=frame.url, html=html, index=index))
+        try:
+            title = self.page.title()
+        except PlaywrightError:
+            title = ""
+        return PageSnapshot(url=self.page.url, html=main_html, frames=tuple(frames), title=title)
+
+    def frame(self, index: int | None) -> Frame:
+        if not index:
+            return self.page.main_frame
+        if index < len(self._frames) and not self._frames[index].is_detached():
+            return self._frames[index]
+        raise LookupError(f"frame {index} is gone")
+
+    def text(self) -> str:
+        parts = []
+        for frame in self.page.frames:
+            try:
+                parts.append(frame.evaluate("() => document.body ? document.body.innerText : ''"))
+            except PlaywrightError:
+                continue
+        return "\n".join(parts)
+
+    def controls_count(self) -> int:
+        total = 0
+        for frame in self.page.frames:
+            try:
+                total += int(frame.evaluate(_CONTROLS_JS))
+            except PlaywrightError:
+                continue
+        return total
+
+    def wait_for_more_controls(self, baseline: int, timeout_s: float) -> bool:
+        """Poll until the page shows other form controls than ``baseline`` counted (a form that
+        scripts render, a frame that finished loading), then let it finish rendering."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            self.page.wait_for_timeout(100)
+            count = self.controls_count()
+            if count != baseline:
+                # Rendering is usually one batch; give it a beat to complete.
+                self.page.wait_for_timeout(150)
+                return True
+        return False
+
+    def frame_of(self, selector: str) -> int | None:
+        """The index (in the last snapshot's frame list) of the frame holding ``selector``."""
+        for index, frame in enumerate(self._frames):
+            try:
+                if frame.evaluate("(s) => !!document.querySelector(s)", selector):
+                    return index or None
+            except PlaywrightError:
+                continue
+        return None
+
+    def invalid_fields(self, frame_index: int | None, form_selector: str) -> list[dict[str, str]]:
+        try:
+            found: list[dict[str, str]] = self.frame(frame_index).evaluate(
+                _INVALID_JS, form_selector
+            )
+        except (PlaywrightError, LookupError):
+            return []
+        return found
+
+    def request_submit(self, frame_index: int | None, form_selector: str) -> str:
+        outcome: str = self.frame(frame_index).evaluate(_REQUEST_SUBMIT_JS, form_selector)
+        return outcome
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def fill(self, frame_index: int | None, actions: Sequence[FillAction]) -> list[dict[str, Any]]:
+        payload = [{"selector": a.selector, "op": a.op, "value": a.value} for a in actions]
+        if not payload:
+            return []
+        result: list[dict[str, Any]] = self.frame(frame_index).evaluate(_FILL_JS, payload)
+        return result
+
+    def signature(self, frame_index: int | None = None) -> str:
+        try:
+            sig: str = self.frame(frame_index).evaluate(_SIGNATURE_JS)
+        except (PlaywrightError, LookupError):
+            return "<gone>"
+        return sig
+
+    def click(self, frame_index: int | None, selector: str, wait_enabled_s: float = 2.0) -> str:
+        """Click by page script; waits a moment for a button enabled by the consent box."""
+        end = time.monotonic() + wait_enabled_s
+        while True:
+            outcome: str = self.frame(frame_index).evaluate(_CLICK_JS, selector)
+            if outcome != "disabled" or time.monotonic() >= end:
+                return outcome
+            self.page.wait_for_timeout(100)
+
+    def settle(self, frame_index: int | None, before: str, timeout_s: float) -> SettleResult:
+        """Wait until the page reacted to an action and then went quiet, or ``timeout_s``.
+
+        A reaction is a new main document, or a different page fingerprint (CF7 status,
+        overlay, in-page message); quiet means no request in flight and the same fingerprint on
+        two polls in a row.
+        """
+        start = time.monotonic()
+        end = start + timeout_s
+        navs_before = self._main_navigations
+        self._last_doc_status = None
+        reacted = False
+        last_sig = before
+        stable = 0
+        while time.monotonic() < end:
+            self.page.wait_for_timeout(60)
+            navigated = self._main_navigations != navs_before
+            sig = self.signature(None if navigated else frame_index)
+            if navigated or sig != before:
+                reacted = True
+            if reacted:
+                quiet = self._inflight == 0 and time.monotonic() - self._last_activity > 0.12
+                stable = stable + 1 if sig == last_sig else 0
+                if quiet and stable >= 2 and sig != "<gone>":
+                    break
+            last_sig = sig
+        if self._main_navigations != navs_before:
+            with contextlib.suppress(PlaywrightError):
+                self.page.wait_for_load_state(
+                    "domcontentloaded", timeout=max(1, int((end - time.monotonic()) * 1000))
+                )
+            return SettleResult("navigated", self._last_doc_status)
+        return SettleResult("changed" if reacted else "none")
+
+    def scroll_into_view(self, frame_index: int | None, selector: str) -> None:
+        with contextlib.suppress(PlaywrightError, LookupError):
+            self.frame(frame_index).evaluate(
+                "(s) => { const e = document.querySelector(s); if (e) e.scrollIntoView({block: 'start'}); }",
+                selector,
+            )
+
+    def screenshot(self, path: Path) -> Path | None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(path), type="jpeg", quality=55, timeout=5_000)
+        except PlaywrightError:
+            return None
+        return path
+
+
+def _abort_route(route: Route) -> None:
+    with contextlib.suppress(PlaywrightError):
+        route.abort("blockedbyclient")

@@ -1,0 +1,468 @@
+"""One send, start to finish: the flow of SPEC §3 on top of the driver and :mod:`formfill`.
+
+:class:`Sender` is kept for the life of a worker process (it owns the long-lived browser) and
+runs one send at a time. The flow:
+
+address check → top page → (refusal / captcha check on every page) → the form, on the top page
+or behind up to two levels of contact links → fill → screenshot → ``before_submit()`` (the point
+of no return: the fleet commits ``submitting`` in it, or says no) → submit → read the page:
+confirm → press 送信する; success → sent; validation error → one corrective retry; nothing
+readable → in_doubt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urldefrag
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+import formfill
+from formfill import FillVariant, FormChoice, PageSnapshot, PageState
+from shared.config import Settings, get_settings
+from shared.enums import DoubtReason, FailReason, SendStatus, SkipReason
+from worker.driver import Driver, NavResult, Tab
+from worker.evidence import Evidence, default_worker_id
+from worker.netguard import NetGuard
+
+# Discovery: how many contact-link candidates to try per level, and how long to wait for a
+# form that scripts render after the document loaded.
+LINKS_PER_LEVEL = 3
+MAX_LEVELS = 2
+RENDER_WAIT_S = 3.0
+# After a submit click: how long a page may take to react and settle, and how many confirm
+# steps a flow may have.
+SETTLE_S = 10.0
+MAX_CONFIRM_STEPS = 3
+
+CANCELLED = "cancelled"  # before_submit said no: nothing was submitted
+
+
+@dataclass
+class SendResult:
+    """The outcome of one send (SPEC §3) and its evidence."""
+
+    status: str
+    reason: str | None = None
+    contact_url: str | None = None
+    final_url: str | None = None
+    fields: list[dict[str, str]] = field(default_factory=list)
+    elapsed_ms: int = 0
+    evidence: dict[str, Any] = field(default_factory=dict)
+    submitted: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON object of ``mikomi send --json`` (SPEC §7), exactly these keys."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "contact_url": self.contact_url,
+            "fields": self.fields,
+            "elapsed_ms": self.elapsed_ms,
+        }
+
+
+class _Done(Exception):
+    """Ends the flow with an outcome."""
+
+    def __init__(self, status: str, reason: str | None) -> None:
+        super().__init__(f"{status}/{reason}")
+        self.status = status
+        self.reason = reason
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def remaining_s(self) -> float:
+        return self.end - time.monotonic()
+
+    def ms(self, cap_ms: int) -> int:
+        return max(1, min(cap_ms, int(self.remaining_s() * 1000)))
+
+    def check(self, submitted: bool) -> None:
+        if self.remaining_s() <= 0:
+            raise _timeout(submitted)
+
+
+def _timeout(submitted: bool) -> _Done:
+    if submitted:
+        return _Done(SendStatus.IN_DOUBT, DoubtReason.UNCONFIRMED)
+    return _Done(SendStatus.FAILED, FailReason.TIMEOUT)
+
+
+_NAV_OUTCOMES = {
+    "timeout": (SendStatus.FAILED, FailReason.TIMEOUT),
+    "unreachable": (SendStatus.FAILED, FailReason.SITE_UNREACHABLE),
+    "aborted": (SendStatus.FAILED, FailReason.SITE_UNREACHABLE),
+    "http_error": (SendStatus.FAILED, FailReason.HTTP_ERROR),
+    "blocked": (SendStatus.SKIPPED, SkipReason.BLOCKED_ADDRESS),
+}
+
+
+class Sender:
+    """Runs sends on one long-lived browser. One per worker process (or thread); reusable."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        guard: NetGuard | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.guard = guard or NetGuard()
+        self.worker_id = worker_id or default_worker_id()
+        self.driver = Driver(self.settings, self.guard)
+
+    def __enter__(self) -> Sender:
+        self.driver.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def send(
+        self,
+        url: str,
+        script: Mapping[str, Any],
+        company: str,
+        optout_url: str,
+        *,
+        dry_run: bool = False,
+        evidence_dir: Path | None = None,
+        before_submit: Callable[[], bool] | None = None,
+        deadline_s: float | None = None,
+    ) -> SendResult:
+        started = time.monotonic()
+        run = _Send(
+            self,
+            url,
+            script,
+            company,
+            optout_url,
+            dry_run=dry_run,
+            evidence=Evidence(self.worker_id, evidence_dir),
+            before_submit=before_submit,
+            deadline=_Deadline(deadline_s or self.settings.send_timeout_s),
+        )
+        status, reason = run.execute()
+        result = SendResult(
+            status=str(status),
+            reason=None if reason is None else str(reason),
+            contact_url=run.contact_url,
+            final_url=run.final_url,
+            fields=run.evidence.field_map,
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+            evidence=run.evidence.as_dict(),
+            submitted=run.submitted,
+        )
+        run.evidence.write({k: v for k, v in asdict(result).items() if k != "evidence"})
+        return result
+
+
+class _Send:
+    """The state of one send; ``execute`` returns (status, reason)."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        url: str,
+        script: Mapping[str, Any],
+        company: str,
+        optout_url: str,
+        *,
+        dry_run: bool,
+        evidence: Evidence,
+        before_submit: Callable[[], bool] | None,
+        deadline: _Deadline,
+    ) -> None:
+        self.sender = sender
+        self.url = url
+        self.script = script
+        self.company = company
+        self.optout_url = optout_url
+        self.dry_run = dry_run
+        self.evidence = evidence
+        self.before_submit = before_submit
+        self.deadline = deadline
+        self.page_timeout_ms = sender.settings.page_timeout_ms
+        self.contact_url: str | None = None
+        self.final_url: str | None = None
+        self.submitted = False
+        self.tab: Tab | None = None
+        self._alerts_seen = 0
+
+    def execute(self) -> tuple[str, str | None]:
+        try:
+            with self.evidence.timed("check_address"):
+                self._check_address()
+            with self.sender.driver.open_tab(self.page_timeout_ms) as tab:
+                self.tab = tab
+                try:
+                    return self._flow(tab)
+                finally:
+                    with contextlib.suppress(PlaywrightError):
+                        self.final_url = tab.url
+                    self.evidence.dialogs = [vars(d) for d in tab.dialogs]
+        except _Done as done:
+            return done.status, done.reason
+        except PlaywrightTimeout:
+            done = _timeout(self.submitted)
+            return done.status, done.reason
+        except PlaywrightError as exc:
+            # The page or browser broke under us (crash, closed target).
+            self.evidence.note(f"browser error: {str(exc).splitlines()[0] if str(exc) else exc}")
+            if self.submitted:
+                return SendStatus.IN_DOUBT, DoubtReason.UNCONFIRMED
+            return SendStatus.FAILED, FailReason.SITE_UNREACHABLE
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def _check_address(self) -> None:
+        if self.sender.settings.allow_private:
+            return
+        verdict = self.sender.guard.check_url(self.url)
+        if verdict.allowed:
+            return
+        self.evidence.note(f"address check: {verdict.reason} {list(verdict.addresses)}")
+        if verdict.reason == "blocked_address":
+            raise _Done(SendStatus.SKIPPED, SkipReason.BLOCKED_ADDRESS)
+        raise _Done(SendStatus.FAILED, FailReason.SITE_UNREACHABLE)
+
+    def _flow(self, tab: Tab) -> tuple[str, str | None]:
+        with self.evidence.timed("load"):
+            self._navigate(tab, self.url, fatal=True)
+        with self.evidence.timed("discover"):
+            choice, snapshot = self._find_form(tab)
+        self.contact_url = tab.url
+        message = formfill.render_message(self.script, self.company, self.optout_url)
+        variant = FillVariant()
+        with self.evidence.timed("fill"):
+            submit_selector = self._fill(tab, choice, message, variant)
+            invalid = tab.invalid_fields(choice.frame_index, choice.form.selector)
+        self._screenshot(tab, "filled", choice)
+        if invalid:
+            # The browser itself would refuse to send (a required field we could not fill):
+            # nothing can be delivered, so this is not a point of no return.
+            self.evidence.note(f"browser validation: {invalid}")
+            raise _Done(SendStatus.FAILED, FailReason.VALIDATION_ERROR)
+        if self.dry_run:
+            return "dry_run", None
+        self.deadline.check(self.submitted)
+        if self.before_submit is not None and not self.before_submit():
+            self.evidence.note("before_submit said no: not submitted")
+            return CANCELLED, None
+        tab.accept_confirms = True
+        self.submitted = True
+        with self.evidence.timed("submit"):
+            outcome = self._submit_and_read(tab, choice, submit_selector, message, variant)
+        self._screenshot(tab, "result", None)
+        return outcome
+
+    def _navigate(self, tab: Tab, url: str, *, fatal: bool) -> NavResult:
+        self.deadline.check(self.submitted)
+        nav = tab.goto(url, timeout_ms=self.deadline.ms(self.page_timeout_ms))
+        self.evidence.visit(tab.url if nav.ok else url)
+        if not nav.ok:
+            self.evidence.note(f"navigation to {url}: {nav.error} {nav.status or ''} {nav.detail}")
+            if nav.error == "timeout" and self.deadline.remaining_s() <= 0:
+                raise _timeout(self.submitted)
+            if fatal or nav.error == "blocked":
+                status, reason = _NAV_OUTCOMES[nav.error or "unreachable"]
+                raise _Done(status, reason)
+        return nav
+
+    def _guardrails(self, tab: Tab, snapshot: PageSnapshot) -> None:
+        """Walk away from refusal notices and CAPTCHAs, on every page."""
+        documents = [snapshot.html, *(f.html for f in snapshot.frames)]
+        for html in documents:
+            kind = formfill.detect_captcha(html)
+            if kind:
+                self.evidence.note(f"captcha ({kind}) on {snapshot.url}")
+                raise _Done(SendStatus.SKIPPED, SkipReason.CAPTCHA)
+        refusal = formfill.detect_refusal(tab.text())
+        if refusal:
+            self.evidence.note(f"refusal on {snapshot.url}: {refusal}")
+            raise _Done(SendStatus.SKIPPED, SkipReason.REFUSED_SALES)
+
+    def _look(self, tab: Tab, *, wait_render: bool) -> tuple[FormChoice | None, PageSnapshot]:
+        baseline = tab.controls_count() if wait_render else 0
+        snapshot = tab.snapshot()
+        self._guardrails(tab, snapshot)
+        choice = formfill.find_inquiry_form(snapshot)
+        if choice is None and wait_render:
+            waited = min(RENDER_WAIT_S, max(0.0, self.deadline.remaining_s()))
+            if tab.wait_for_more_controls(baseline, waited):
+                snapshot = tab.snapshot()
+                self._guardrails(tab, snapshot)
+                choice = formfill.find_inquiry_form(snapshot)
+        return choice, snapshot
+
+    def _find_form(self, tab: Tab) -> tuple[FormChoice, PageSnapshot]:
+        visited = {_key(self.url), _key(tab.url)}
+        links = []
+        choice, snapshot = self._look(tab, wait_render=False)
+        if choice is not None:
+            return choice, snapshot
+        links = formfill.discover_contact_links(snapshot)
+        if not links:
+            # Maybe a page whose form (or links) scripts render later.
+            choice, snapshot = self._look(tab, wait_render=True)
+            if choice is not None:
+                return choice, snapshot
+            links = formfill.discover_contact_links(snapshot)
+            if not links:
+                raise _Done(SendStatus.FAILED, FailReason.NO_CONTACT_PAGE)
+        last_error: NavResult | None = None
+        level = [link.url for link in links]
+        for _depth in range(MAX_LEVELS):
+            next_level: list[str] = []
+            tried = 0
+            for link_url in level:
+                if tried >= LINKS_PER_LEVEL:
+                    break
+                if _key(link_url) in visited:
+                    continue
+                visited.add(_key(link_url))
+                tried += 1
+                nav = self._navigate(tab, link_url, fatal=False)
+                if not nav.ok:
+                    last_error = nav
+                    continue
+                visited.add(_key(tab.url))
+                choice, snapshot = self._look(tab, wait_render=True)
+                if choice is not None:
+                    return choice, snapshot
+                next_level.extend(c.url for c in formfill.discover_contact_links(snapshot))
+            level = next_level
+        if last_error is not None and last_error.error in ("http_error", "timeout"):
+            status, reason = _NAV_OUTCOMES[last_error.error]
+            raise _Done(status, reason)
+        raise _Done(SendStatus.FAILED, FailReason.NO_FORM)
+
+    def _fill(
+        self,
+        tab: Tab,
+        choice: FormChoice,
+        message: formfill.RenderedMessage,
+        variant: FillVariant,
+    ) -> str | None:
+        plan = formfill.build_fill_plan(choice.form, self.script, message, variant)
+        results = tab.fill(choice.frame_index, plan.actions)
+        failed = [r for r in results if not r.get("ok")]
+        if failed:
+            self.evidence.note(f"fill problems: {failed}")
+        self.evidence.field_map = [
+            {"name": fv.name, "role": fv.role, "value": fv.value} for fv in plan.field_map
+        ]
+        return plan.submit_selector or choice.form.submit_selector
+
+    def _click_submit(
+        self, tab: Tab, frame_index: int | None, selector: str | None, form_selector: str | None
+    ) -> None:
+        outcome = "missing"
+        if selector:
+            outcome = tab.click(frame_index, selector)
+        if outcome == "missing" and form_selector:
+            outcome = tab.request_submit(frame_index, form_selector)
+        self.evidence.note(f"submit click: {outcome}")
+        if outcome != "clicked":
+            # Nothing was clicked, so nothing was delivered.
+            self.submitted = False
+            raise _Done(SendStatus.FAILED, FailReason.VALIDATION_ERROR)
+
+    def _submit_and_read(
+        self,
+        tab: Tab,
+        choice: FormChoice,
+        submit_selector: str | None,
+        message: formfill.RenderedMessage,
+        variant: FillVariant,
+    ) -> tuple[str, str | None]:
+        frame_index = choice.frame_index
+        form_selector: str | None = choice.form.selector
+        retried = False
+        confirms = 0
+        self._click_and_settle(tab, frame_index, submit_selector, form_selector)
+        while True:
+            self.deadline.check(self.submitted)
+            snapshot = tab.snapshot()
+            state = formfill.classify_page(snapshot, form_selector_before=form_selector)
+            self._record_state(snapshot, state)
+            kind = state.kind
+            if kind == "form" and self._alerted(tab):
+                kind = "validation_error"
+            if kind == "success":
+                return SendStatus.SENT, None
+            if kind == "refused":
+                return SendStatus.SKIPPED, SkipReason.REFUSED_SALES
+            if kind == "captcha":
+                return SendStatus.SKIPPED, SkipReason.CAPTCHA
+            if kind == "error":
+                return SendStatus.FAILED, FailReason.HTTP_ERROR
+            if kind == "confirm" and state.submit_selector and confirms < MAX_CONFIRM_STEPS:
+                confirms += 1
+                frame_index = tab.frame_of(state.submit_selector)
+                form_selector = None
+                self._click_and_settle(tab, frame_index, state.submit_selector, None)
+                continue
+            if kind == "validation_error":
+                corrected = formfill.corrective_variant(state, variant)
+                again = formfill.find_inquiry_form(snapshot) if corrected else None
+                if retried or corrected is None or again is None:
+                    return SendStatus.FAILED, FailReason.VALIDATION_ERROR
+                retried = True
+                variant = corrected
+                self.evidence.note(f"corrective retry with {corrected}")
+                frame_index = again.frame_index
+                form_selector = again.form.selector
+                selector = self._fill(tab, again, message, variant)
+                self._click_and_settle(tab, frame_index, selector, form_selector)
+                continue
+            return SendStatus.IN_DOUBT, DoubtReason.UNCONFIRMED
+
+    def _click_and_settle(
+        self, tab: Tab, frame_index: int | None, selector: str | None, form_selector: str | None
+    ) -> None:
+        self._alerts_seen = len(tab.dialogs)
+        before = tab.signature(frame_index)
+        self._click_submit(tab, frame_index, selector, form_selector)
+        settled = tab.settle(
+            frame_index, before, min(SETTLE_S, max(0.5, self.deadline.remaining_s()))
+        )
+        self.evidence.note(f"after click: {settled.kind} {settled.status or ''}".strip())
+        if settled.status is not None and settled.status >= 400:
+            raise _Done(SendStatus.FAILED, FailReason.HTTP_ERROR)
+
+    def _alerted(self, tab: Tab) -> bool:
+        """An alert() after the click, with the form still there: the site's own validation."""
+        return any(d.type == "alert" for d in tab.dialogs[self._alerts_seen :])
+
+    def _record_state(self, snapshot: PageSnapshot, state: PageState) -> None:
+        self.evidence.visit(snapshot.url)
+        self.evidence.page_states.append(
+            {"url": snapshot.url, "kind": state.kind, "messages": list(state.messages)[:5]}
+        )
+
+    def _screenshot(self, tab: Tab, name: str, choice: FormChoice | None) -> None:
+        path = self.evidence.screenshot_path(name)
+        if path is None:
+            return
+        with self.evidence.timed(f"screenshot_{name}"):
+            if choice is not None:
+                tab.scroll_into_view(choice.frame_index, choice.form.selector)
+            self.evidence.add_screenshot(name, tab.screenshot(path))
+
+
+def _key(url: str) -> str:
+    return urldefrag(url)[0].rstrip("/")
