@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from coordinator.errors import AppError
@@ -27,6 +27,7 @@ __all__ = [
     "ProspectQuery",
     "count",
     "conditions",
+    "excluded_domains",
     "keyword_terms",
     "parse_list_url",
     "parse_params",
@@ -230,27 +231,42 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _contacted(member_id: int) -> ColumnElement[bool]:
-    contact = exists().where(
-        MemberContact.member_id == member_id, MemberContact.domain == Prospect.domain
-    )
-    item = exists().where(
-        SendItem.member_id == member_id,
-        SendItem.domain == Prospect.domain,
-        SendItem.state != ItemState.CANCELLED.value,
-    )
-    return or_(contact, item)
+def excluded_domains(
+    member_id: int | None, *, contacted: bool, suppressed: bool
+) -> Select[Any] | None:
+    """The domains a search of ``member_id`` leaves out: contacted by this member (a contact
+    record, or any item of this member that was not cancelled) and/or suppressed (the global
+    list and this member's NG list). Small sets next to the prospect list."""
+    parts: list[Select[Any]] = []
+    if contacted and member_id is not None:
+        parts.append(select(MemberContact.domain).where(MemberContact.member_id == member_id))
+        parts.append(
+            select(SendItem.domain).where(
+                SendItem.member_id == member_id, SendItem.state != ItemState.CANCELLED.value
+            )
+        )
+    if suppressed:
+        scope: ColumnElement[bool] = Suppression.member_id.is_(None)
+        if member_id is not None:
+            scope = or_(scope, Suppression.member_id == member_id)
+        parts.append(select(Suppression.domain).where(scope))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return union(*parts)  # type: ignore[return-value]
 
 
-def _suppressed(member_id: int | None) -> ColumnElement[bool]:
-    scope = Suppression.member_id.is_(None)
-    if member_id is not None:
-        scope = or_(scope, Suppression.member_id == member_id)
-    return exists().where(Suppression.domain == Prospect.domain, scope)
+def _exclusion(q: ProspectQuery, member_id: int | None, for_queue: bool) -> Select[Any] | None:
+    return excluded_domains(
+        member_id,
+        contacted=q.exclude_contacted or for_queue,
+        suppressed=q.exclude_suppressed or for_queue,
+    )
 
 
 def conditions(
-    q: ProspectQuery, member_id: int | None, *, for_queue: bool = False
+    q: ProspectQuery, member_id: int | None, *, for_queue: bool = False, exclusions: bool = True
 ) -> list[ColumnElement[bool]]:
     """The WHERE clauses of ``q`` (``for_queue`` forces URL有り and both exclusions)."""
     where: list[ColumnElement[bool]] = []
@@ -268,12 +284,14 @@ def conditions(
         where.append(Prospect.capital >= q.capital_min)
     if q.capital_max is not None:
         where.append(Prospect.capital <= q.capital_max)
-    if q.has_url or for_queue:
+    has_url = q.has_url or for_queue
+    if has_url:
         where.append(Prospect.domain.is_not(None))
-    if member_id is not None and (q.exclude_contacted or for_queue):
-        where.append(~_contacted(member_id))
-    if q.exclude_suppressed or for_queue:
-        where.append(~_suppressed(member_id))
+    excluded = _exclusion(q, member_id, for_queue) if exclusions else None
+    if excluded is not None:
+        # A prospect without a URL cannot have been contacted or suppressed.
+        not_excluded = Prospect.domain.not_in(excluded.scalar_subquery())
+        where.append(not_excluded if has_url else or_(Prospect.domain.is_(None), not_excluded))
     return where
 
 
@@ -284,12 +302,20 @@ def _filtered(q: ProspectQuery, member_id: int | None, *, for_queue: bool = Fals
 
 
 def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
-    """How many prospects match ``q`` for this member (paging ignored)."""
-    where = conditions(q, member_id)
+    """How many prospects match ``q`` for this member (paging ignored).
+
+    With exclusions, counts the matches and subtracts the excluded ones: the excluded domains
+    are few, so that is a lookup per excluded domain instead of a probe per matching row."""
+    where = conditions(q, member_id, exclusions=False)
     stmt = select(func.count()).select_from(Prospect)
     if where:
         stmt = stmt.where(and_(*where))
-    return int(db.execute(stmt).scalar_one())
+    total = int(db.execute(stmt).scalar_one())
+    excluded = _exclusion(q, member_id, for_queue=False)
+    if excluded is None or total == 0:
+        return total
+    minus = stmt.where(Prospect.domain.in_(excluded.scalar_subquery()))
+    return total - int(db.execute(minus).scalar_one())
 
 
 def search(db: Session, q: ProspectQuery, member_id: int | None) -> tuple[int, list[Prospect]]:

@@ -1,0 +1,293 @@
+"""Prospect list benchmark: import 1,000,000 prospects and search them, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/prospects.py [--rows N] [--searches N] [--engines sqlite,postgresql]
+
+Generates a deterministic CSV (realistic Japanese companies, ~5% duplicate domains), imports it
+through the real import path (coordinator.prospects.importer) into a fresh SQLite file under
+var/bench/ and a fresh PostgreSQL database (created and dropped here), then times typical
+searches (count + first page, as the prospect list screen does). Figures go to
+bench/results/prospects.json. Targets: import < 120 s, search p95 < 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Engine, create_engine, text  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from coordinator.prospects import importer, search  # noqa: E402
+from coordinator.prospects.regions import PREFECTURES  # noqa: E402
+from shared import migrate  # noqa: E402
+from shared.db import make_engine  # noqa: E402
+from shared.models import Member  # noqa: E402
+
+BENCH_DIR = ROOT / "var" / "bench"
+RESULTS = ROOT / "bench" / "results" / "prospects.json"
+PG_ADMIN_URL = os.environ.get(
+    "MIKOMI_BENCH_PG_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
+)
+SEED = 20260401
+
+INDUSTRIES = (
+    "製造業", "建設業", "情報通信業", "卸売業", "小売業", "不動産業", "運輸業", "飲食業",
+    "医療・福祉", "教育・学習支援", "サービス業", "金融業", "保険業", "広告業", "人材サービス",
+    "コンサルティング", "印刷業", "農業", "宿泊業", "士業",
+)  # fmt: skip
+SURNAMES = (
+    ("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"), ("田中", "tanaka"),
+    ("伊藤", "ito"), ("渡辺", "watanabe"), ("山本", "yamamoto"), ("中村", "nakamura"),
+    ("小林", "kobayashi"), ("加藤", "kato"), ("吉田", "yoshida"), ("山田", "yamada"),
+    ("佐々木", "sasaki"), ("山口", "yamaguchi"), ("松本", "matsumoto"), ("井上", "inoue"),
+    ("木村", "kimura"), ("林", "hayashi"), ("清水", "shimizu"), ("森", "mori"),
+)  # fmt: skip
+WORDS = (
+    ("サクラ", "sakura"), ("アオバ", "aoba"), ("ミライ", "mirai"), ("ヒカリ", "hikari"),
+    ("フジ", "fuji"), ("ツバサ", "tsubasa"), ("ヤマト", "yamato"), ("アサヒ", "asahi"),
+    ("グローバル", "global"), ("ネクスト", "next"), ("テクノ", "techno"), ("ソリューション", "solution"),
+    ("クリエイト", "create"), ("ライフ", "life"), ("エコ", "eco"), ("スマイル", "smile"),
+)  # fmt: skip
+SUFFIX_BY_INDUSTRY = {
+    "製造業": ("製作所", "工業", "精機"), "建設業": ("建設", "工務店", "組"),
+    "情報通信業": ("システムズ", "テック", "ソフト"), "卸売業": ("商事", "物産", "商会"),
+    "小売業": ("商店", "ストア", "販売"), "不動産業": ("不動産", "地所", "ハウジング"),
+    "運輸業": ("運輸", "物流", "交通"), "飲食業": ("フーズ", "食堂", "ダイニング"),
+}  # fmt: skip
+CITIES = ("中央区", "北区", "南区", "東区", "西区", "港区", "緑区", "青葉区", "本町", "市役所前")
+TLDS = ("co.jp", "jp", "com", "net", "co.jp", "co.jp")
+HEADER = importer.COLUMNS[:10]
+
+
+def generate_csv(path: Path, rows: int, seed: int = SEED) -> dict[str, int]:
+    """A deterministic prospect CSV; ~5% of rows repeat an earlier domain in another spelling,
+    ~10% have no URL."""
+    rng = random.Random(seed)
+    domains: list[str] = []
+    duplicates = no_url = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(HEADER)
+        for i in range(rows):
+            industry = rng.choice(INDUSTRIES)
+            surname, roma = rng.choice(SURNAMES)
+            word, word_roma = rng.choice(WORDS)
+            suffix = rng.choice(SUFFIX_BY_INDUSTRY.get(industry, ("", "サービス", "パートナーズ")))
+            base = f"{surname}{suffix}" if rng.random() < 0.5 else f"{word}{suffix}"
+            company = f"株式会社{base}" if rng.random() < 0.6 else f"{base}株式会社"
+            roll = rng.random()
+            if roll < 0.05 and domains:
+                duplicates += 1
+                url = f"https://www.{rng.choice(domains)}/"
+            elif roll < 0.15:
+                no_url += 1
+                url = ""
+            else:
+                stem = roma if base.startswith(surname) else word_roma
+                domain = f"{stem}-{i:07d}.{rng.choice(TLDS)}"
+                domains.append(domain)
+                url = f"https://{domain}/" if rng.random() < 0.7 else f"http://www.{domain}"
+            prefecture = PREFECTURES[min(int(rng.expovariate(0.12)), 46)]
+            employees = int(rng.lognormvariate(3.2, 1.3)) + 1
+            capital = rng.choice((1, 3, 5, 10, 20, 30, 50, 100, 300, 1000)) * 1_000_000
+            writer.writerow([
+                company, url, industry, prefecture, rng.choice(CITIES),
+                f"{rng.randint(1, 9)}-{rng.randint(1, 30)}-{rng.randint(1, 20)}",
+                f"0{rng.randint(3, 99)}-{rng.randint(100, 9999)}-{rng.randint(1000, 9999)}",
+                employees, capital, rng.randint(1950, 2025),
+            ])  # fmt: skip
+    return {"rows": rows, "duplicate_domain_rows": duplicates, "rows_without_url": no_url}
+
+
+def typical_queries(n: int, seed: int = SEED + 1) -> list[tuple[str, search.ProspectQuery]]:
+    rng = random.Random(seed)
+    keywords = [s for s, _ in SURNAMES] + [w for w, _ in WORDS] + ["建設", "商事", "テック", "工業"]
+    mixes: list[tuple[str, search.ProspectQuery]] = []
+    for i in range(n):
+        kind = i % 5
+        prefs = tuple(rng.sample(PREFECTURES[:20], rng.randint(1, 3)))
+        inds = tuple(rng.sample(INDUSTRIES, rng.randint(1, 3)))
+        page = rng.choice((1, 1, 1, 2, 5))
+        if kind == 0:
+            q = search.ProspectQuery(prefecture=prefs, industry=inds, has_url=True, page=page)
+            mixes.append(("prefecture+industry+has_url", q))
+        elif kind == 1:
+            q = search.ProspectQuery(
+                keyword=rng.choice(keywords), has_url=rng.random() < 0.5, page=page
+            )
+            mixes.append(("keyword", q))
+        elif kind == 2:
+            low = rng.choice((1, 10, 30, 50, 100))
+            q = search.ProspectQuery(
+                employees_min=low,
+                employees_max=low * rng.choice((2, 5, 10)),
+                has_url=True,
+                prefecture=prefs[:1] if rng.random() < 0.5 else (),
+                page=page,
+            )
+            mixes.append(("employee_range", q))
+        elif kind == 3:
+            q = search.ProspectQuery(
+                prefecture=prefs,
+                has_url=True,
+                exclude_contacted=True,
+                exclude_suppressed=True,
+                page=page,
+            )
+            mixes.append(("prefecture+exclusions", q))
+        else:
+            q = search.ProspectQuery(has_url=rng.random() < 0.7, page=page)
+            mixes.append(("broad", q))
+    return mixes
+
+
+@contextmanager
+def _opener(factory: sessionmaker[Session]) -> Iterator[Session]:
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": round(p95, 2),
+        "max_ms": round(ordered[-1], 2),
+        "n": len(ordered),
+    }
+
+
+def bench_engine(name: str, url: str, csv_path: Path, searches: int) -> dict[str, Any]:
+    migrate.upgrade(url)
+    engine: Engine = make_engine(url)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    with _opener(factory) as db:
+        member = Member(company_name="ベンチ株式会社")
+        db.add(member)
+        db.flush()
+        member_id = member.id
+        job = importer.create_job(db, filename=csv_path.name, created_by=None)
+        job_id = job.id
+    started = time.perf_counter()
+    progress = importer.run_import(csv_path, job_id, sessions=lambda: _opener(factory))
+    import_s = time.perf_counter() - started
+    print(
+        f"[{name}] imported {progress.imported:,} (duplicates {progress.duplicates:,}, "
+        f"rejected {progress.rejected:,}) in {import_s:.1f} s",
+        flush=True,
+    )
+
+    timings: dict[str, list[float]] = {}
+    every: list[float] = []
+    with _opener(factory) as db:
+        queries = typical_queries(searches)
+        for _, q in queries[:10]:  # warm the caches once, as a running server would be
+            search.search(db, q, member_id)
+        for kind, q in queries:
+            t0 = time.perf_counter()
+            total, items = search.search(db, q, member_id)
+            elapsed = (time.perf_counter() - t0) * 1000
+            timings.setdefault(kind, []).append(elapsed)
+            every.append(elapsed)
+        t0 = time.perf_counter()
+        broad_total = search.count(db, search.ProspectQuery(), member_id)
+        count_all_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        url_total = search.count(db, search.ProspectQuery(has_url=True), member_id)
+        count_url_ms = (time.perf_counter() - t0) * 1000
+    engine.dispose()
+    result = {
+        "import_s": round(import_s, 1),
+        "imported": progress.imported,
+        "duplicates": progress.duplicates,
+        "rejected": progress.rejected,
+        "search": _percentiles(every),
+        "search_by_kind": {kind: _percentiles(values) for kind, values in timings.items()},
+        "count_all": {"total": broad_total, "ms": round(count_all_ms, 2)},
+        "count_has_url": {"total": url_total, "ms": round(count_url_ms, 2)},
+    }
+    print(
+        f"[{name}] search p50 {result['search']['p50_ms']} ms, p95 {result['search']['p95_ms']} ms, "
+        f"max {result['search']['max_ms']} ms over {len(every)} searches; "
+        f"count(all) {count_all_ms:.1f} ms, count(URL有り) {count_url_ms:.1f} ms",
+        flush=True,
+    )
+    for kind, values in sorted(result["search_by_kind"].items()):
+        print(
+            f"[{name}]   {kind:30s} p50 {values['p50_ms']:7.2f}  p95 {values['p95_ms']:7.2f}  "
+            f"max {values['max_ms']:7.2f} ms"
+        )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--searches", type=int, default=250)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    args = parser.parse_args()
+
+    csv_path = BENCH_DIR / f"prospects-{args.rows}.csv"
+    t0 = time.perf_counter()
+    generated = generate_csv(csv_path, args.rows)
+    print(
+        f"generated {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB) in "
+        f"{time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
+    results: dict[str, Any] = {"rows": args.rows, "generated": generated, "engines": {}}
+    for name in args.engines.split(","):
+        if name == "sqlite":
+            db_path = BENCH_DIR / "prospects-bench.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+            results["engines"]["sqlite"] = bench_engine(
+                "sqlite", f"sqlite:///{db_path}", csv_path, args.searches
+            )
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        elif name == "postgresql":
+            db_name = f"mikomi_bench_{os.getpid()}"
+            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{db_name}"'))
+            try:
+                url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db_name
+                results["engines"]["postgresql"] = bench_engine(
+                    "postgresql", url, csv_path, args.searches
+                )
+            finally:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+                admin.dispose()
+    csv_path.unlink(missing_ok=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
