@@ -115,6 +115,7 @@ class Doc:
         # (computed from the rendered layout) beats anything we can infer from markup.
         self.annotated = "data-mk=" in html
         self._hidden_cache: dict[HtmlElement, bool] = {}
+        self._self_cache: dict[HtmlElement, bool] = {}
         self.id_counts: Counter[str] = Counter()
         self.name_counts: Counter[str] = Counter()
         self.labels_for: dict[str, list[HtmlElement]] = {}
@@ -165,6 +166,12 @@ class Doc:
         return hidden
 
     def _hidden_self(self, el: HtmlElement) -> bool:
+        cached = self._self_cache.get(el)
+        if cached is None:
+            cached = self._self_cache[el] = self._compute_hidden_self(el)
+        return cached
+
+    def _compute_hidden_self(self, el: HtmlElement) -> bool:
         if not isinstance(el.tag, str):
             return False
         tag = tag_of(el)

@@ -90,7 +90,11 @@ def _link_text(doc: Doc, el: HtmlElement) -> str:
         parts.append(img.get("alt") or "")
         parts.append(img.get("title") or "")
     parts.extend([el.get("title") or "", el.get("aria-label") or "", el.get("alt") or ""])
-    return clean(" ".join(p for p in parts if p))
+    unique: list[str] = []
+    for part in (clean(p) for p in parts):
+        if part and not any(part in u for u in unique):
+            unique.append(part)
+    return " ".join(unique)
 
 
 def _score(doc: Doc, el: HtmlElement, text: str, url: str, host: str) -> float:
