@@ -81,7 +81,8 @@ function liveReservation(root) {
       .catch(() => {});
   };
   const startPolling = () => { if (!polling) { poll(); polling = setInterval(poll, 3000); } };
-  if (window.EventSource) {
+  if (window.EventSource && streams < MAX_STREAMS) {
+    streams += 1;
     const source = new EventSource(`/api/v1/reservations/${id}/events`);
     source.onmessage = (event) => {
       try { update(JSON.parse(event.data)); } catch (e) { /* a keep-alive or a partial event */ }
@@ -95,8 +96,15 @@ function liveReservation(root) {
   }
 }
 
+// Browsers allow about six connections per host: a few rows stream, the rest poll.
+const MAX_STREAMS = 3;
+let streams = 0;
+
 document.addEventListener("DOMContentLoaded", () => {
-  for (const root of document.querySelectorAll("[data-live]")) liveReservation(root);
+  for (const root of document.querySelectorAll("[data-live]")) {
+    const finished = ["completed", "cancelled", "auto_cancelled"].includes(root.dataset.status);
+    if (!finished) liveReservation(root);
+  }
   // The reservation form's 見込客リストから検索 returns here with ?list_url=…; nothing to do.
   const chat = document.querySelector(".chat");
   if (chat) chat.scrollTop = chat.scrollHeight;
@@ -135,5 +143,31 @@ document.addEventListener("DOMContentLoaded", () => {
       }
       sessionStorage.setItem(key, JSON.stringify(values));
     });
+  }
+});
+
+// Prospect imports in progress: poll the job and move its progress bar.
+document.addEventListener("DOMContentLoaded", () => {
+  for (const row of document.querySelectorAll('tr[data-import][data-status="running"]')) {
+    const id = row.dataset.import;
+    const labels = { running: "取込中", done: "完了", failed: "失敗" };
+    const timer = setInterval(() => {
+      fetch(`/operator/prospects/import/${id}.json`, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((job) => {
+          if (!job) return;
+          for (const key of ["rows_total", "rows_imported", "rows_duplicate", "rows_rejected"]) {
+            const cell = row.querySelector(`[data-field="${key}"]`);
+            if (cell) cell.textContent = Number(job[key]).toLocaleString("ja-JP");
+          }
+          const status = row.querySelector('[data-field="status"]');
+          if (status) status.textContent = labels[job.status] || job.status;
+          const done = job.rows_imported + job.rows_duplicate + job.rows_rejected;
+          const bar = row.querySelector(".progress span");
+          if (bar) bar.style.width = (job.status === "done" ? 100 : job.rows_total ? (done * 100) / job.rows_total : 0) + "%";
+          if (job.status !== "running") { clearInterval(timer); row.dataset.status = job.status; }
+        })
+        .catch(() => {});
+    }, 1000);
   }
 });

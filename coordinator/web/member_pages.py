@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse
 
 from coordinator.dependencies import DB
 from coordinator.errors import AppError
 from coordinator.prospects import search as prospect_search
+from coordinator.reservations import service as reservations
 from coordinator.tickets import service as tickets
 from coordinator.tickets.gateway import PaymentGateway, get_gateway
 from coordinator.web import repository as repo
@@ -19,7 +19,7 @@ from coordinator.web.links import list_url_of, see_other
 from coordinator.web.rendering import render
 from coordinator.web.session import WebMember, WebRoute, WebUser
 from shared import clock, ledger
-from shared.enums import REASON_JA, PaymentMethod
+from shared.enums import PaymentMethod
 from shared.models import Member, Prospect
 from shared.rules import order_amount_jpy
 
@@ -353,8 +353,6 @@ def prospects_page(request: Request, db: DB, user: WebMember) -> Response:
 
 @router.post("/prospects/transfer")
 async def prospects_transfer(request: Request, db: DB, user: WebMember) -> Response:
-    from coordinator.reservations import service as reservations
-
     values = await form_values(request)
     try:
         reservation_id = to_int(values, "reservation_id")
@@ -408,8 +406,6 @@ def reservation_new_page(request: Request, db: DB, user: WebMember, list_url: st
 
 @router.post("/reservations/new")
 async def reservation_new(request: Request, db: DB, user: WebMember) -> Response:
-    from coordinator.reservations import service as reservations
-
     values = await form_values(request)
     errors: dict[str, str] = {}
     numbers: dict[str, int] = {}
@@ -422,7 +418,7 @@ async def reservation_new(request: Request, db: DB, user: WebMember) -> Response
         return _reservation_form(request, db, user, values, errors, 400)
     try:
         with attempt(db):
-            reservations.create_reservation(
+            reservations.create(
                 db,
                 user,
                 count=numbers["count"],
@@ -447,8 +443,6 @@ def reservations_page(request: Request, db: DB, user: WebMember) -> Response:
 async def reservation_pause(
     request: Request, db: DB, user: WebUser, reservation_id: int
 ) -> Response:
-    from coordinator.reservations import service as reservations
-
     values = await form_values(request)
     remove_list = values.get("remove_list") == "1"
     reservations.pause(db, user, reservation_id, remove_list=remove_list)
@@ -457,16 +451,12 @@ async def reservation_pause(
 
 @router.post("/reservations/{reservation_id}/resume")
 def reservation_resume(db: DB, user: WebUser, reservation_id: int) -> Response:
-    from coordinator.reservations import service as reservations
-
     reservations.resume(db, user, reservation_id)
     return see_other(_back(user, reservation_id), "resumed")
 
 
 @router.post("/reservations/{reservation_id}/cancel")
 def reservation_cancel(db: DB, user: WebUser, reservation_id: int) -> Response:
-    from coordinator.reservations import service as reservations
-
     reservations.cancel(db, user, reservation_id)
     return see_other(_back(user, reservation_id), "cancelled")
 
@@ -475,8 +465,6 @@ def reservation_cancel(db: DB, user: WebUser, reservation_id: int) -> Response:
 async def reservation_addition(
     request: Request, db: DB, user: WebMember, reservation_id: int
 ) -> Response:
-    from coordinator.reservations import service as reservations
-
     values = await form_values(request)
     reservations.request_addition(
         db, user, reservation_id, count=to_int(values, "count", "追加する件数")
@@ -530,50 +518,15 @@ def reservation_detail(
     )
 
 
-RESULT_COLUMNS = [
-    "item_id",
-    "company",
-    "url",
-    "domain",
-    "status",
-    "reason",
-    "reason_ja",
-    "contact_url",
-    "final_url",
-    "finished_at",
-    "attempts",
-]
-
-
 @router.get("/reservations/{reservation_id}/results.csv")
 def reservation_results_csv(db: DB, user: WebUser, reservation_id: int) -> Response:
-    row = repo.reservation_for(db, user, reservation_id)
-    items = repo.all_items(db, row.reservation.id)
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # Excel opens UTF-8 with a BOM correctly
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(RESULT_COLUMNS)
-    for it in items:
-        writer.writerow(
-            [
-                it.id,
-                it.company,
-                it.url,
-                it.domain,
-                it.state,
-                it.reason or "",
-                REASON_JA.get(it.reason or "", ""),
-                it.contact_url or "",
-                it.final_url or "",
-                it.finished_at.isoformat() if it.finished_at else "",
-                it.attempts,
-            ]
-        )
-    filename = f"reservation-{reservation_id}-results.csv"
+    body = reservations.items_csv(db, user, reservation_id)
     return Response(
-        buffer.getvalue().encode("utf-8"),
+        body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="reservation-{reservation_id}-results.csv"'
+        },
     )
 
 
@@ -588,22 +541,17 @@ def item_page(request: Request, db: DB, user: WebUser, item_id: int) -> Response
         {
             "item": item,
             "fields": [f for f in evidence.get("fields") or [] if isinstance(f, dict)],
-            "screenshots": list(repo.evidence_files(item)),
+            "screenshots": repo.evidence_names(
+                reservations.evidence_dir(item.reservation_id, item.id)
+            ),
         },
     )
 
 
 @router.get("/items/{item_id}/evidence/{name}")
 def item_evidence(db: DB, user: WebUser, item_id: int, name: str) -> Response:
-    from fastapi.responses import FileResponse
-
     item = repo.item_for(db, user, item_id)
-    path = repo.evidence_files(item).get(name)
-    if path is None:
-        from coordinator.errors import NotFound
-
-        raise NotFound("証跡")
-    return FileResponse(path)
+    return FileResponse(reservations.evidence_file(db, user, item.reservation_id, item.id, name))
 
 
 @router.get("/reservations/{reservation_id}/chat")

@@ -7,11 +7,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from coordinator.dependencies import DB
 from coordinator.errors import AppError
+from coordinator.fleet import service as fleet
+from coordinator.fleet.schemas import ResolveRequest
+from coordinator.reservations import service as reservations
 from coordinator.tickets import service as tickets
+from coordinator.web import prospect_imports
 from coordinator.web import repository as repo
 from coordinator.web.forms import attempt, errors_of, form_values, to_int
 from coordinator.web.links import see_other
@@ -100,8 +105,6 @@ def reservation_page(request: Request, db: DB, user: WebOperator, reservation_id
 
 @router.post("/reservations/{reservation_id}/approve")
 def approve(db: DB, user: WebOperator, reservation_id: int) -> Response:
-    from coordinator.reservations import service as reservations
-
     reservations.approve(db, user, reservation_id)
     return see_other("/operator", "approved")
 
@@ -110,8 +113,6 @@ def approve(db: DB, user: WebOperator, reservation_id: int) -> Response:
 async def change_senders(
     request: Request, db: DB, user: WebOperator, reservation_id: int
 ) -> Response:
-    from coordinator.reservations import service as reservations
-
     values = await form_values(request)
     try:
         with attempt(db):
@@ -125,40 +126,30 @@ async def change_senders(
 
 @router.post("/reservations/{reservation_id}/pause")
 def pause(db: DB, user: WebOperator, reservation_id: int) -> Response:
-    from coordinator.reservations import service as reservations
-
     reservations.pause(db, user, reservation_id, remove_list=False)
     return see_other(f"/operator/reservations/{reservation_id}", "paused")
 
 
 @router.post("/reservations/{reservation_id}/resume")
 def resume(db: DB, user: WebOperator, reservation_id: int) -> Response:
-    from coordinator.reservations import service as reservations
-
     reservations.resume(db, user, reservation_id)
     return see_other(f"/operator/reservations/{reservation_id}", "resumed")
 
 
 @router.post("/reservations/{reservation_id}/cancel")
 def cancel(db: DB, user: WebOperator, reservation_id: int) -> Response:
-    from coordinator.reservations import service as reservations
-
     reservations.cancel(db, user, reservation_id)
     return see_other(f"/operator/reservations/{reservation_id}", "cancelled")
 
 
 @router.post("/additions/{addition_id}/approve")
 def approve_addition(db: DB, user: WebOperator, addition_id: int) -> Response:
-    from coordinator.reservations import service as reservations
-
     reservations.approve_addition(db, user, addition_id)
     return see_other("/operator", "approved")
 
 
 @router.post("/additions/{addition_id}/reject")
 def reject_addition(db: DB, user: WebOperator, addition_id: int) -> Response:
-    from coordinator.reservations import service as reservations
-
     reservations.reject_addition(db, user, addition_id)
     return see_other("/operator", "rejected")
 
@@ -194,16 +185,14 @@ def in_doubt_page(request: Request, db: DB, user: WebOperator) -> Response:
 
 @router.post("/in-doubt/{item_id}")
 async def resolve_in_doubt(request: Request, db: DB, user: WebOperator, item_id: int) -> Response:
-    from shared import items
-
     values = await form_values(request)
-    outcome = values.get("outcome", "")
-    if outcome not in ("sent", "failed"):
-        raise AppError("invalid_outcome", "判定は「送信済み」か「未送信」を選んでください")
     try:
-        items.resolve_in_doubt(db, item_id, outcome, resolved_by=user.user_id, note="web")
-    except (LookupError, ValueError):
-        raise AppError("not_in_doubt", "この送信は既に判定済みです", status_code=409) from None
+        body = ResolveRequest(status=values.get("outcome", ""), note=values.get("note", ""))  # type: ignore[arg-type]
+    except ValidationError:
+        raise AppError(
+            "invalid_outcome", "判定は「送信済み」か「未送信」を選んでください"
+        ) from None
+    fleet.resolve(db, user, item_id, body)
     return see_other("/operator/in-doubt", "resolved")
 
 
@@ -284,6 +273,19 @@ async def suppression_delete(request: Request, db: DB, user: WebOperator) -> Res
 @router.get("/prospects/import")
 def import_page(request: Request, db: DB, user: WebOperator) -> Response:
     return render(request, "operator/import.html", user, {"jobs": repo.import_jobs(db)})
+
+
+@router.post("/prospects/import")
+async def import_upload(request: Request, user: WebOperator) -> Response:
+    """Stream the upload to a file, then import it in the background; the page shows progress."""
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        raise AppError("file_required", "CSVファイルを選択してください", field="file")
+    job_id = await prospect_imports.start_upload_import(
+        upload, filename=upload.filename, created_by=user.user_id
+    )
+    return see_other(f"/operator/prospects/import?job={job_id}")
 
 
 @router.get("/prospects/import/{job_id}.json")

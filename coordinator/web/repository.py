@@ -306,22 +306,10 @@ def script_by_id(db: Session, script_id: int) -> Script | None:
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
-def evidence_files(item: SendItem) -> dict[str, Path]:
-    """Screenshots the worker recorded for this item, by file name. Only paths written into the
-    item's evidence by our own worker are ever served, and only images that exist."""
-    files = (item.evidence or {}).get("files")
-    candidates: list[str] = []
-    if isinstance(files, dict):
-        for value in files.values():
-            if isinstance(value, str):
-                candidates.append(value)
-            elif isinstance(value, list):
-                candidates.extend(v for v in value if isinstance(v, str))
-    elif isinstance(files, list):
-        candidates.extend(v for v in files if isinstance(v, str))
-    found: dict[str, Path] = {}
-    for raw in candidates:
-        path = Path(raw)
-        if path.suffix.lower() in _IMAGE_SUFFIXES and path.is_file():
-            found[path.name] = path
-    return found
+def evidence_names(folder: Path) -> list[str]:
+    """The screenshots the worker left in an item's evidence folder."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES
+    )

@@ -96,7 +96,12 @@ def test_login_next_never_leaves_the_site(client, make_user) -> None:  # type: i
 def test_post_without_csrf_is_refused(client, make_user) -> None:  # type: ignore[no-untyped-def]
     member, _ = make_user("member")
     token = login(client, member)
-    data = {"company_name": "A社", "quantity": "2000", "contact_name": "山田", "payment_method": "card"}
+    data = {
+        "company_name": "A社",
+        "quantity": "2000",
+        "contact_name": "山田",
+        "payment_method": "card",
+    }
     resp = client.post("/orders/new", data=data)
     assert resp.status_code == 403
     assert "画面の有効期限が切れました" in resp.text
@@ -149,8 +154,13 @@ def test_order_form_keeps_input_and_shows_the_error_beside_the_field(client, mak
     token = login(client, member)
     resp = client.post(
         "/orders/new",
-        data={"csrf_token": token, "company_name": "TEST株式会社", "quantity": "1500",
-              "contact_name": "テスト 太郎", "payment_method": "card"},
+        data={
+            "csrf_token": token,
+            "company_name": "TEST株式会社",
+            "quantity": "1500",
+            "contact_name": "テスト 太郎",
+            "payment_method": "card",
+        },
     )
     assert resp.status_code == 400
     assert 'id="err-quantity"' in resp.text
@@ -162,8 +172,13 @@ def test_order_form_keeps_input_and_shows_the_error_beside_the_field(client, mak
 def test_order_paid_by_test_card_is_active_with_remaining(client, make_user) -> None:  # type: ignore[no-untyped-def]
     member, _ = make_user("member")
     token = login(client, member)
-    step1 = {"csrf_token": token, "company_name": "TEST株式会社", "quantity": "2000",
-             "contact_name": "テスト 太郎", "payment_method": "card"}
+    step1 = {
+        "csrf_token": token,
+        "company_name": "TEST株式会社",
+        "quantity": "2000",
+        "contact_name": "テスト 太郎",
+        "payment_method": "card",
+    }
     confirm = client.post("/orders/new", data=step1)
     assert "2,000件" in confirm.text and "44,000円" in confirm.text
     assert "クレジットカード決済" in confirm.text
@@ -178,3 +193,173 @@ def test_order_paid_by_test_card_is_active_with_remaining(client, make_user) -> 
     assert "作業中" in done.text
     assert re.search(r'id="remaining">2,000件<', done.text)
     assert re.search(r'id="total">2,000件<', done.text)
+
+
+# --- reservations through the pages ----------------------------------------------------------
+
+
+def _seed_prospects(db, n: int, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    from shared.models import Prospect
+
+    db.add_all(
+        Prospect(
+            company=f"{prefix}株式会社{i}",
+            url=f"http://{prefix}{i}.example.test/",
+            domain=f"{prefix}{i}.example.test",
+            industry="製造業",
+            prefecture="東京都",
+            employees=10 + i % 50,
+        )
+        for i in range(n)
+    )
+    db.flush()
+
+
+def _member_with_tickets_and_script(client, db, make_user):  # type: ignore[no-untyped-def]
+    from shared.models import Script
+
+    member, _ = make_user("member")
+    token = login(client, member)
+    step1 = {
+        "csrf_token": token,
+        "company_name": "TEST株式会社",
+        "quantity": "2000",
+        "contact_name": "テスト 太郎",
+        "payment_method": "card",
+        "card_number": "4242424242424242",
+    }
+    assert client.post("/orders/confirm", data=step1).url.path == "/orders"
+    script = Script(
+        member_id=member.member_id,
+        name="顧客獲得スクリプト",
+        content={"name": "顧客獲得スクリプト", "subject": "ご提案", "body": "{{company}}"},
+    )
+    db.add(script)
+    db.flush()
+    return member, token, script
+
+
+def test_reservation_form_rejects_beside_the_fields_and_keeps_input(client, db, make_user) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    prefix = "rf" + uuid.uuid4().hex[:6]
+    _seed_prospects(db, 700, prefix)
+    member, token, script = _member_with_tickets_and_script(client, db, make_user)
+    list_url = f"http://127.0.0.1:8000/prospects?keyword={prefix}&has_url=1"
+    page = client.get("/reservations/new", params={"list_url": list_url})
+    assert f'value="{list_url.replace("&", "&amp;")}"' in page.text
+    assert "300 件以上 100 件単位" in page.text
+    base = {"csrf_token": token, "list_url": list_url, "script_id": str(script.id)}
+    for count, senders, field in (
+        ("250", "1", "count"),
+        ("350", "1", "count"),
+        ("2000", "5", "senders"),
+    ):
+        resp = client.post("/reservations/new", data={**base, "count": count, "senders": senders})
+        assert resp.status_code >= 400, (count, senders)
+        assert f'id="err-{field}"' in resp.text, (count, senders, resp.text[-3000:])
+        assert f'value="{count}"' in resp.text and f'value="{senders}"' in resp.text
+        assert 'value="' + list_url.replace("&", "&amp;") + '"' in resp.text
+    # without URL有り the list is refused beside the list URL
+    resp = client.post(
+        "/reservations/new",
+        data={**base, "count": "300", "senders": "1", "list_url": f"keyword={prefix}"},
+    )
+    assert 'id="err-list_url"' in resp.text
+    resp = client.post("/reservations/new", data={**base, "count": "300", "senders": "1"})
+    assert resp.url.path == "/reservations", resp.text[-2000:]
+    assert "申請中" in resp.text
+    orders = client.get("/orders").text
+    assert re.search(r'id="remaining">1,700件<', orders)
+
+
+def test_pause_change_list_resume_and_addition(client, db, make_user) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    from shared.models import Reservation
+
+    prefix = "pc" + uuid.uuid4().hex[:6]
+    _seed_prospects(db, 1400, prefix)
+    member, token, script = _member_with_tickets_and_script(client, db, make_user)
+    list_url = f"/prospects?keyword={prefix}&has_url=1&employees_max=34"
+    resp = client.post(
+        "/reservations/new",
+        data={
+            "csrf_token": token,
+            "count": "300",
+            "senders": "1",
+            "list_url": list_url,
+            "script_id": str(script.id),
+        },
+    )
+    assert resp.url.path == "/reservations", resp.text[-2000:]
+    reservation = db.query(Reservation).filter_by(member_id=member.member_id).one()
+    queued_before = reservation.queued
+
+    operator, _ = make_user("operator")
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app) as op:
+        op_token = login(op, operator)
+        assert f"pending-{reservation.id}" in op.get("/operator").text
+        resp = op.post(
+            f"/operator/reservations/{reservation.id}/approve", data={"csrf_token": op_token}
+        )
+        assert resp.status_code == 200 and "承認しました" in resp.text
+
+        history = client.get("/reservations").text
+        assert "承認済み" in history and "現在のリストを送信担当者から削除しますか？" in history
+        resp = client.post(
+            f"/reservations/{reservation.id}/pause", data={"csrf_token": token, "remove_list": "1"}
+        )
+        db.refresh(reservation)
+        assert reservation.status == "paused" and reservation.queued == 0
+        assert "再開" in resp.text
+        # 見込客リスト変更: a new search moved into the paused reservation
+        page = client.get(f"/prospects?keyword={prefix}&has_url=1&employees_min=35")
+        assert "見込客リスト変更" in page.text
+        resp = client.post(
+            f"/prospects/transfer?keyword={prefix}&has_url=1&employees_min=35",
+            data={
+                "csrf_token": token,
+                "mode": "change",
+                "count": "400",
+                "reservation_id": str(reservation.id),
+                "script_id": str(script.id),
+                "list_url": f"/prospects?keyword={prefix}&has_url=1&employees_min=35",
+            },
+        )
+        assert resp.url.path == "/reservations", resp.text[-1500:]
+        db.refresh(reservation)
+        assert reservation.queued == 400 and queued_before > 0
+        resp = client.post(f"/reservations/{reservation.id}/resume", data={"csrf_token": token})
+        db.refresh(reservation)
+        assert reservation.status == "approved"
+        resp = client.post(
+            f"/reservations/{reservation.id}/additions", data={"csrf_token": token, "count": "100"}
+        )
+        assert "予約数の追加を申請しました" in resp.text
+        approvals = op.get("/operator").text
+        match = re.search(r'id="addition-(\d+)"', approvals)
+        assert match
+        op.post(f"/operator/additions/{match.group(1)}/approve", data={"csrf_token": op_token})
+        db.refresh(reservation)
+        assert reservation.count == 400
+        # a bad transfer keeps the dialog open with the message and the typed count
+        resp = client.post(
+            f"/prospects/transfer?keyword={prefix}&has_url=1",
+            data={
+                "csrf_token": token,
+                "mode": "add",
+                "count": "abc",
+                "reservation_id": str(reservation.id),
+                "script_id": str(script.id),
+                "list_url": list_url,
+            },
+        )
+        assert resp.status_code == 400 and 'id="transfer-error"' in resp.text
+        assert "data-open" in resp.text
+        detail = client.get(f"/reservations/{reservation.id}")
+        assert detail.status_code == 200 and "結果の内訳" in detail.text
+        csv_resp = client.get(f"/reservations/{reservation.id}/results.csv")
+        assert csv_resp.status_code == 200 and csv_resp.text.startswith("\ufeff")
