@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from shared.enums import LedgerKind
 from shared.models import Member, TicketLedgerEntry
@@ -117,17 +118,23 @@ def _add(
     return entry
 
 
+def _first_entry(
+    db: Session, kind: LedgerKind, ref: ColumnElement[bool]
+) -> TicketLedgerEntry | None:
+    return db.scalar(
+        select(TicketLedgerEntry)
+        .where(ref, TicketLedgerEntry.kind == kind.value)
+        .order_by(TicketLedgerEntry.id)
+        .limit(1)
+    )
+
+
 def credit_purchase(db: Session, member_id: int, quantity: int, order_id: int) -> TicketLedgerEntry:
     """Credit a paid order's tickets. Idempotent per order: a second call returns the first row."""
     if quantity <= 0:
         raise ValueError("a purchase credits a positive quantity")
     lock_member(db, member_id)
-    existing = db.scalar(
-        select(TicketLedgerEntry).where(
-            TicketLedgerEntry.order_id == order_id,
-            TicketLedgerEntry.kind == LedgerKind.PURCHASE.value,
-        )
-    )
+    existing = _first_entry(db, LedgerKind.PURCHASE, TicketLedgerEntry.order_id == order_id)
     if existing is not None:
         return existing
     return _add(db, member_id, LedgerKind.PURCHASE, quantity, order_id=order_id)
@@ -173,12 +180,7 @@ def consume(
     ``None`` is returned, because the balance must never go negative.
     """
     lock_member(db, member_id)
-    existing = db.scalar(
-        select(TicketLedgerEntry).where(
-            TicketLedgerEntry.item_id == item_id,
-            TicketLedgerEntry.kind == LedgerKind.CONSUME.value,
-        )
-    )
+    existing = _first_entry(db, LedgerKind.CONSUME, TicketLedgerEntry.item_id == item_id)
     if existing is not None:
         return existing
     if reservation_hold_outstanding(db, reservation_id) < 1:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 
@@ -19,3 +21,15 @@ class Me(BaseModel):
     role: str
     member_id: int | None
     name: str
+    # Only for cookie sessions: the value to send as X-CSRF-Token (or form field csrf_token).
+    csrf_token: str | None = None
+
+
+class SessionResponse(BaseModel):
+    user: Me
+    csrf_token: str
+    expires_at: datetime
+
+
+class LogoutRequest(BaseModel):
+    everywhere: bool = False

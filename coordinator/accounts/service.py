@@ -7,18 +7,20 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from coordinator.accounts.ratelimit import LoginLimiter
 from coordinator.errors import AppError, Unauthorized
 from shared import clock
 from shared.enums import Role
 from shared.models import AuthToken, Member, User
 
+TOKEN_KINDS = ("api", "session")
 API_TOKEN_TTL = timedelta(days=30)
 SESSION_TTL = timedelta(hours=12)
 
@@ -48,15 +50,29 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(db: Session, *, email: str, password: str, role: Role,
-                company: str | None = None, name: str = "") -> User:
+def create_user(
+    db: Session,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    company: str | None = None,
+    name: str = "",
+) -> User:
     email = email.strip().lower()
     if "@" not in email:
         raise AppError("invalid_email", "メールアドレスの形式が正しくありません", field="email")
     if len(password) < 8:
-        raise AppError("password_too_short", "パスワードは8文字以上にしてください", field="password")
+        raise AppError(
+            "password_too_short", "パスワードは8文字以上にしてください", field="password"
+        )
     if db.scalar(select(User).where(User.email == email)):
-        raise AppError("email_taken", "このメールアドレスは既に登録されています", field="email", status_code=409)
+        raise AppError(
+            "email_taken",
+            "このメールアドレスは既に登録されています",
+            field="email",
+            status_code=409,
+        )
     member_id = None
     if role == Role.MEMBER:
         if not company:
@@ -65,8 +81,13 @@ def create_user(db: Session, *, email: str, password: str, role: Role,
         db.add(member)
         db.flush()
         member_id = member.id
-    user = User(email=email, password_hash=hash_password(password), role=role.value,
-                member_id=member_id, name=name)
+    user = User(
+        email=email,
+        password_hash=hash_password(password),
+        role=role.value,
+        member_id=member_id,
+        name=name,
+    )
     db.add(user)
     db.flush()
     return user
@@ -90,8 +111,13 @@ def authenticate(db: Session, email: str, password: str) -> User:
 def issue_token(db: Session, user: User, kind: str = "api") -> tuple[str, AuthToken]:
     token = secrets.token_urlsafe(32)
     ttl = API_TOKEN_TTL if kind == "api" else SESSION_TTL
-    row = AuthToken(user_id=user.id, token_hash=_token_hash(token), kind=kind,
-                    csrf_token=secrets.token_urlsafe(24), expires_at=clock.now() + ttl)
+    row = AuthToken(
+        user_id=user.id,
+        token_hash=_token_hash(token),
+        kind=kind,
+        csrf_token=secrets.token_urlsafe(24),
+        expires_at=clock.now() + ttl,
+    )
     db.add(row)
     db.flush()
     return token, row
@@ -101,14 +127,74 @@ def revoke_token(db: Session, token: str) -> None:
     db.execute(delete(AuthToken).where(AuthToken.token_hash == _token_hash(token)))
 
 
+def revoke_all_tokens(db: Session, user_id: int) -> int:
+    """Log a user out everywhere (every API token and browser session)."""
+    result = db.execute(delete(AuthToken).where(AuthToken.user_id == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Login:
+    token: str
+    csrf_token: str
+    user: User
+    expires_at: datetime
+
+
+def login(
+    db: Session,
+    email: str,
+    password: str,
+    *,
+    kind: str,
+    client_ip: str | None,
+    limiter: LoginLimiter,
+) -> Login:
+    """Check the password under the login rate limit and issue a token of ``kind``
+    (``api`` for the bearer API, ``session`` for the browser cookie).
+
+    Every failure counts against the e-mail address and the client IP; a success clears the
+    address's count (the IP's stays, so one address cannot be used to reset an IP's guesses).
+    """
+    if kind not in TOKEN_KINDS:
+        raise ValueError(f"unknown token kind {kind!r}")
+    keys = limiter.keys(email, client_ip)
+    limiter.check(keys)
+    try:
+        user = authenticate(db, email, password)
+    except Unauthorized:
+        limiter.record_failure(keys)
+        raise
+    limiter.clear(keys[0])
+    token, row = issue_token(db, user, kind)
+    return Login(token=token, csrf_token=row.csrf_token, user=user, expires_at=row.expires_at)
+
+
+def logout(
+    db: Session, token: str, *, everywhere: bool = False, user_id: int | None = None
+) -> None:
+    """Revoke the presented token, or every token of its user with ``everywhere``."""
+    if everywhere and user_id is not None:
+        revoke_all_tokens(db, user_id)
+    else:
+        revoke_token(db, token)
+
+
 def resolve_token(db: Session, token: str, kind: str) -> Principal | None:
-    row = db.scalar(select(AuthToken).where(AuthToken.token_hash == _token_hash(token),
-                                            AuthToken.kind == kind))
+    row = db.scalar(
+        select(AuthToken).where(AuthToken.token_hash == _token_hash(token), AuthToken.kind == kind)
+    )
     if row is None or row.expires_at <= clock.now():
         return None
     user = db.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
-    return Principal(user_id=user.id, role=Role(user.role), member_id=user.member_id,
-                     email=user.email, name=user.name, csrf_token=row.csrf_token,
-                     via_cookie=kind == "session")
+    return Principal(
+        user_id=user.id,
+        role=Role(user.role),
+        member_id=user.member_id,
+        email=user.email,
+        name=user.name,
+        csrf_token=row.csrf_token,
+        via_cookie=kind == "session",
+    )

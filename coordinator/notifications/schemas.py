@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str
+    title: str
+    body: str
+    member_id: int | None
+    for_operators: bool
+    reservation_id: int | None
+    data: dict[str, Any] | None
+    created_at: datetime
+    read_at: datetime | None
+    emailed_at: datetime | None
+
+
+class NotificationList(BaseModel):
+    notifications: list[NotificationOut]
+    unread: int

@@ -1,0 +1,47 @@
+"""Queries of ticket orders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shared.enums import LedgerKind, OrderStatus
+from shared.models import TicketLedgerEntry, TicketOrder
+
+
+def orders(db: Session, member_id: int | None) -> Sequence[TicketOrder]:
+    query = select(TicketOrder).order_by(TicketOrder.id.desc())
+    if member_id is not None:
+        query = query.where(TicketOrder.member_id == member_id)
+    return db.scalars(query).all()
+
+
+def paid_orders_fifo(db: Session, member_id: int) -> Sequence[tuple[TicketOrder, int]]:
+    """(order, credited quantity) of the member's paid orders, in the order they were credited."""
+    rows = db.execute(
+        select(TicketOrder, TicketLedgerEntry.quantity)
+        .join(TicketLedgerEntry, TicketLedgerEntry.order_id == TicketOrder.id)
+        .where(
+            TicketLedgerEntry.member_id == member_id,
+            TicketLedgerEntry.kind == LedgerKind.PURCHASE.value,
+        )
+        .order_by(TicketLedgerEntry.id)
+    ).all()
+    return [(order, int(qty)) for order, qty in rows]
+
+
+def lock_order(db: Session, order_id: int) -> TicketOrder | None:
+    return db.scalar(select(TicketOrder).where(TicketOrder.id == order_id).with_for_update())
+
+
+def expire_unpaid_before(db: Session, today: date) -> int:
+    result = db.execute(
+        update(TicketOrder)
+        .where(TicketOrder.status == OrderStatus.AWAITING_PAYMENT.value, TicketOrder.due_on < today)
+        .values(status=OrderStatus.EXPIRED.value)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,240 @@
+"""Ticket orders (メール送信申込, SPEC §2): order, pay, confirm, expire, list with 残申込数.
+
+Orders record what was bought and paid; the tickets themselves live in :mod:`shared.ledger`.
+A paid order credits the ledger once. The 残申込数 of each order is derived from the ledger by
+spending the member's used tickets (consumed + held) over the paid orders, oldest credit first;
+an order whose tickets are all *consumed* is 完了 (completed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from sqlalchemy.orm import Session
+
+from coordinator.accounts.service import Principal
+from coordinator.errors import NotFound
+from coordinator.tickets import errors, repository
+from coordinator.tickets.gateway import CardDeclined, CardInvalid, PaymentGateway
+from shared import clock, ledger
+from shared.enums import (
+    ORDER_STATUS_JA,
+    PAYMENT_METHOD_JA,
+    NotificationKind,
+    OrderStatus,
+    PaymentMethod,
+)
+from shared.models import TicketOrder
+from shared.notify import notify
+from shared.rules import PAYMENT_DUE_DAYS, TICKET_ORDER_UNIT, order_amount_jpy
+
+# Japan has no daylight saving time: a fixed +09:00 offset is its civil time.
+JST = timezone(timedelta(hours=9), "JST")
+# Not a business rule: a guard against typos (and integer overflow of the amount).
+MAX_ORDER_QUANTITY = 1_000_000
+
+
+def today_jst(now: datetime | None = None) -> date:
+    return (now or clock.now()).astimezone(JST).date()
+
+
+def due_date(applied_on: date) -> date:
+    """支払期限 = applied date + 10 days; unpaid orders expire the day after."""
+    return applied_on + timedelta(days=PAYMENT_DUE_DAYS)
+
+
+def validate_quantity(quantity: int) -> None:
+    if quantity < TICKET_ORDER_UNIT:
+        raise errors.quantity_below_minimum()
+    if quantity % TICKET_ORDER_UNIT:
+        raise errors.quantity_not_multiple()
+    if quantity > MAX_ORDER_QUANTITY:
+        raise errors.quantity_too_large(MAX_ORDER_QUANTITY)
+
+
+def place_order(
+    db: Session,
+    principal: Principal,
+    *,
+    quantity: int,
+    company_name: str,
+    contact_name: str,
+    payment_method: PaymentMethod,
+    card_number: str | None,
+    gateway: PaymentGateway,
+) -> TicketOrder:
+    """Create an order; a card is charged at once (then the order is 作業中 and credited),
+    a bank transfer waits for an operator's confirmation. A declined or invalid card raises,
+    and the request's rollback leaves no order behind."""
+    assert principal.member_id is not None
+    validate_quantity(quantity)
+    company_name, contact_name = company_name.strip(), contact_name.strip()
+    if not company_name:
+        raise errors.blank("company_name", "会社名")
+    if not contact_name:
+        raise errors.blank("contact_name", "担当者名")
+    card_number = (card_number or "").strip() or None
+    if payment_method == PaymentMethod.CARD and card_number is None:
+        raise errors.card_number_required()
+    if payment_method == PaymentMethod.BANK_TRANSFER and card_number is not None:
+        raise errors.card_number_unexpected()
+
+    applied_on = today_jst()
+    order = TicketOrder(
+        member_id=principal.member_id,
+        company_name=company_name,
+        contact_name=contact_name,
+        quantity=quantity,
+        amount_jpy=order_amount_jpy(quantity),
+        payment_method=payment_method.value,
+        status=OrderStatus.AWAITING_PAYMENT.value,
+        applied_on=applied_on,
+        due_on=due_date(applied_on),
+        created_by=principal.user_id,
+    )
+    db.add(order)
+    db.flush()
+    if payment_method == PaymentMethod.CARD:
+        assert card_number is not None
+        try:
+            charge = gateway.charge(
+                card_number=card_number,
+                amount_jpy=order.amount_jpy,
+                description=f"Mikomi メール送信申込 No.{order.id}",
+            )
+        except CardInvalid:
+            raise errors.card_invalid() from None
+        except CardDeclined as exc:
+            raise errors.card_declined(exc.message) from None
+        _mark_paid(db, order, paid_on=applied_on, reference=charge.reference)
+    else:
+        notify(
+            db,
+            kind="order_placed",
+            for_operators=True,
+            title=f"銀行振込の申込がありました（申込No.{order.id}・{quantity:,}件・{order.amount_jpy:,}円）",
+            body=f"会社名: {company_name}\n担当者名: {contact_name}\n支払期限: {order.due_on:%Y/%m/%d}",
+            data={"order_id": order.id},
+        )
+    return order
+
+
+def _mark_paid(db: Session, order: TicketOrder, *, paid_on: date, reference: str) -> None:
+    order.status = OrderStatus.ACTIVE.value
+    order.paid_on = paid_on
+    order.payment_reference = reference
+    db.flush()
+    ledger.credit_purchase(db, order.member_id, order.quantity, order.id)
+
+
+def confirm_payment(
+    db: Session, order_id: int, *, operator: Principal, paid_on: date | None = None
+) -> TicketOrder:
+    """An operator records a received bank transfer: 入金待ち → 作業中 and the tickets are
+    credited. An order that expired meanwhile may still be confirmed (the money arrived)."""
+    order = repository.lock_order(db, order_id)
+    if order is None:
+        raise NotFound("申込")
+    if order.payment_method != PaymentMethod.BANK_TRANSFER.value:
+        raise errors.not_bank_transfer()
+    if order.status not in (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.EXPIRED.value):
+        raise errors.order_not_awaiting_payment(ORDER_STATUS_JA[OrderStatus(order.status)])
+    today = today_jst()
+    paid_on = paid_on or today
+    if paid_on > today:
+        raise errors.paid_on_in_future()
+    if paid_on < order.applied_on:
+        raise errors.paid_on_before_applied()
+    _mark_paid(
+        db, order, paid_on=paid_on, reference=f"bank_transfer:confirmed_by:{operator.user_id}"
+    )
+    notify(
+        db,
+        kind=NotificationKind.PAYMENT_CONFIRMED,
+        member_id=order.member_id,
+        title=f"入金を確認しました（申込No.{order.id}・{order.quantity:,}件）",
+        body="ステータスが「作業中」になりました。予約代行フォームから送信の予約ができます。",
+        data={"order_id": order.id},
+    )
+    return order
+
+
+def expire_overdue(db: Session, now: datetime) -> int:
+    """Orders still unpaid after their due date (JST) become 期限切れ; returns how many."""
+    return repository.expire_unpaid_before(db, today_jst(now))
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderView:
+    order: TicketOrder
+    remaining: int
+
+
+@dataclass(frozen=True)
+class OrderListing:
+    orders: list[OrderView]
+    remaining: int
+    total: int
+
+
+def allocate_remaining(db: Session, member_id: int) -> dict[int, tuple[int, bool]]:
+    """order id → (残申込数, fully consumed) for the member's paid orders (FIFO over credits)."""
+    bal = ledger.balance(db, member_id)
+    used_left = bal.consumed + bal.held  # = credited − available
+    consumed_left = bal.consumed
+    result: dict[int, tuple[int, bool]] = {}
+    for order, credited in repository.paid_orders_fifo(db, member_id):
+        used = min(credited, used_left)
+        used_left -= used
+        consumed = min(credited, consumed_left)
+        consumed_left -= consumed
+        result[order.id] = (credited - used, consumed == credited)
+    return result
+
+
+def list_orders(db: Session, principal: Principal, member_id: int | None = None) -> OrderListing:
+    """A member's orders (an operator: everybody's, or one member's) with 残申込数 and 申込合計."""
+    if not principal.is_operator:
+        member_id = principal.member_id
+    rows = repository.orders(db, member_id)
+    allocation: dict[int, tuple[int, bool]] = {}
+    for mid in sorted({o.member_id for o in rows}):
+        allocation.update(allocate_remaining(db, mid))
+    views = []
+    for order in rows:
+        remaining, used_up = allocation.get(order.id, (0, False))
+        # 完了 follows the ledger: kept on the row so every reader agrees with the list.
+        if used_up and order.status == OrderStatus.ACTIVE.value:
+            order.status = OrderStatus.COMPLETED.value
+        views.append(OrderView(order=order, remaining=remaining))
+    if member_id is not None:
+        remaining_total = ledger.balance(db, member_id).available
+    else:
+        remaining_total = sum(v.remaining for v in views)
+    total = sum(o.quantity for o in rows if o.status != OrderStatus.EXPIRED.value)
+    db.flush()
+    return OrderListing(orders=views, remaining=remaining_total, total=total)
+
+
+def get_order(db: Session, principal: Principal, order_id: int) -> OrderView:
+    order = db.get(TicketOrder, order_id)
+    # Another member's order is "not found", so ids reveal nothing.
+    if order is None or (not principal.is_operator and order.member_id != principal.member_id):
+        raise NotFound("申込")
+    remaining, used_up = allocate_remaining(db, order.member_id).get(order.id, (0, False))
+    if used_up and order.status == OrderStatus.ACTIVE.value:
+        order.status = OrderStatus.COMPLETED.value
+        db.flush()
+    return OrderView(order=order, remaining=remaining)
+
+
+def status_label(status: str) -> str:
+    return ORDER_STATUS_JA[OrderStatus(status)]
+
+
+def payment_method_label(method: str) -> str:
+    return PAYMENT_METHOD_JA[PaymentMethod(method)]
