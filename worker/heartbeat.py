@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from shared import clock
 from shared.db import session_scope
@@ -54,22 +54,28 @@ def default_worker_id() -> str:
 
 def beat_once(status: WorkerStatus = STATUS) -> None:
     with status.lock:
-        state, item_id, sends = status.state, status.current_item_id, status.sends
+        values = {
+            "state": status.state,
+            "current_item_id": status.current_item_id,
+            "sends": status.sends,
+            "heartbeat_at": clock.now(),
+        }
     with session_scope() as db:
-        row = db.get(FleetWorker, status.worker_id)
-        if row is None:
-            row = FleetWorker(
-                id=status.worker_id,
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
-                started_at=status.started_at,
-                heartbeat_at=clock.now(),
+        # Write first (no read before it): on SQLite a read would pin a snapshot that a
+        # concurrent commit makes stale, and the write would then fail at once.
+        result = db.execute(
+            update(FleetWorker).where(FleetWorker.id == status.worker_id).values(**values)
+        )
+        if getattr(result, "rowcount", 0) == 0:
+            db.add(
+                FleetWorker(
+                    id=status.worker_id,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=status.started_at,
+                    **values,
+                )
             )
-            db.add(row)
-        row.heartbeat_at = clock.now()
-        row.state = state
-        row.current_item_id = item_id
-        row.sends = sends
 
 
 def forget(worker_id: str) -> None:
