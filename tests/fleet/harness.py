@@ -17,19 +17,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import events, migrate
 from shared.config import PROJECT_ROOT, get_settings
 from shared.db import make_engine, reset_engine
-from shared.enums import ItemState
 from shared.models import FleetWorker, Reservation, SendItem
 from tests.fleet.factories import make_member, make_reservation
 
@@ -128,10 +127,8 @@ class Fleet:
         self.stop_workers()
         if self.server is not None:
             self.server.stop()
-        try:
+        with suppress(Exception):
             self.redis.flushdb()
-        except Exception:
-            pass
         if self.engine is not None:
             self.engine.dispose()
         for key, value in self._saved_env.items():
@@ -168,14 +165,23 @@ class Fleet:
         return [(s.company, s.url) for s in sites]
 
     def reservation(
-        self, *, prospects: int, count: int, senders: int, status: str = "approved",
+        self,
+        *,
+        prospects: int,
+        count: int,
+        senders: int,
+        status: str = "approved",
         tickets: int | None = None,
     ) -> int:
         with self.session() as db:
             member = make_member(db, tickets=tickets if tickets is not None else max(1000, count))
             reservation = make_reservation(
-                db, member=member, urls=self.generated_sites(prospects), count=count,
-                senders=senders, status=status,
+                db,
+                member=member,
+                urls=self.generated_sites(prospects),
+                count=count,
+                senders=senders,
+                status=status,
             )
             from shared.models import Script
 
@@ -216,8 +222,13 @@ class Fleet:
 
     def items_in(self, reservation_id: int, *states: str) -> list[SendItem]:
         with self.session() as db:
-            return list(db.scalars(select(SendItem).where(
-                SendItem.reservation_id == reservation_id, SendItem.state.in_(states))))
+            return list(
+                db.scalars(
+                    select(SendItem).where(
+                        SendItem.reservation_id == reservation_id, SendItem.state.in_(states)
+                    )
+                )
+            )
 
     def submissions_by_host(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -231,7 +242,10 @@ class Fleet:
         log = (self.tmp / "workers.log").open("ab")
         self.workers = subprocess.Popen(
             [sys.executable, "-m", "worker", "-n", str(processes)],
-            cwd=PROJECT_ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def stop_workers(self, timeout: float = 60) -> None:
@@ -245,10 +259,8 @@ class Fleet:
             self.workers.wait(timeout=10)
         # the spawned workers run in their own process groups; none may outlive the test
         for pid in self.worker_pids(alive_only=False):
-            try:
+            with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def worker_pids(self, alive_only: bool = True) -> list[int]:
         with self.session() as db:
@@ -263,7 +275,8 @@ class Fleet:
 
         self._dispatcher_stop = threading.Event()
         self._dispatcher = threading.Thread(
-            target=run_forever, kwargs={"interval_s": self.tick_s, "stop": self._dispatcher_stop},
+            target=run_forever,
+            kwargs={"interval_s": self.tick_s, "stop": self._dispatcher_stop},
             daemon=True,
         )
         self._dispatcher.start()
@@ -297,7 +310,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.2
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
