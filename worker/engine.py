@@ -358,6 +358,11 @@ class _Send:
         variant: FillVariant,
     ) -> str | None:
         plan = formfill.build_fill_plan(choice.form, self.script, message, variant)
+        if not any(fv.role == "message" for fv in plan.field_map):
+            # Submitting without the script's message would deliver nothing the member paid
+            # for (and spend the prospect's one contact): treat the form as not an inquiry form.
+            self.evidence.note("the chosen form has no field for the message")
+            raise _Done(SendStatus.FAILED, FailReason.NO_FORM)
         results = tab.fill(choice.frame_index, plan.actions)
         failed = [r for r in results if not r.get("ok")]
         if failed:
