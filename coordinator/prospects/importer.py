@@ -75,6 +75,7 @@ class CsvLayout:
     columns: dict[str, int]  # column name → index in a record
     header_width: int
     data_offset: int  # byte offset of the first data record
+    header_lines: int = 1
     ascii_sample: bool = False  # the sniffed start was pure ASCII: later rows may be cp932
 
 
@@ -102,9 +103,10 @@ class _Record:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _records(fh: BinaryIO) -> Iterator[_Record]:
-    """Physical lines joined into CSV records (a quoted field may span lines), each bounded."""
-    line_no = 0
+def _records(fh: BinaryIO, lines_before: int = 0) -> Iterator[_Record]:
+    """Physical lines joined into CSV records (a quoted field may span lines), each bounded;
+    ``line`` is the physical line number (1-based) where the record starts."""
+    line_no = lines_before
     while True:
         start_line = line_no + 1
         parts: list[bytes] = []
@@ -203,7 +205,8 @@ def inspect(path: Path) -> CsvLayout:
         data_offset = fh.tell()
     if first.raw is None:
         raise ImportFormatError("invalid_header", "CSVの1行目（見出し）が長すぎます")
-    layout = CsvLayout(encoding, {}, 0, data_offset, ascii_sample)
+    layout = CsvLayout(encoding, {}, 0, data_offset, ascii_sample=ascii_sample)
+    layout.header_lines = first.raw.count(b"\n") or 1
     decoded = _decode(first.raw, layout)
     if decoded is None:
         raise ImportFormatError("unknown_encoding", "CSVの見出しの文字コードが正しくありません")
@@ -253,18 +256,23 @@ def _number(name: str, label: str, value: str, *, suffixes: tuple[str, ...] = ()
 
 
 def _url_and_domain(value: str) -> tuple[str, str | None]:
-    url = value.strip()
-    if not url:
+    original = value.strip()
+    if not original:
         return "", None
+    bad = _Reject("invalid_url", f"URLが正しくありません（{original[:60]}）")
+    url = original
     if not _URL_SCHEME.match(url):
-        if ":" in url.split("/", 1)[0] and not re.match(r"^[^:/]+:\d+", url):
-            raise _Reject("invalid_url", f"URLが正しくありません（{url[:60]}）")
+        host_part = url.split("/", 1)[0]
+        if ":" in host_part and not re.fullmatch(r"[^:]+:\d{1,5}", host_part):
+            raise bad  # mailto:, javascript: …
         url = "http://" + url
     elif not url.lower().startswith(("http://", "https://")):
-        raise _Reject("invalid_url", f"URLは http または https で指定してください（{url[:60]}）")
+        raise _Reject(
+            "invalid_url", f"URLは http または https で指定してください（{original[:60]}）"
+        )
     domain = normalize_domain(url)
     if domain is None:
-        raise _Reject("invalid_url", f"URLが正しくありません（{url[:60]}）")
+        raise bad
     return url, domain
 
 
@@ -436,7 +444,7 @@ def run_import(
 
         with open(path, "rb") as fh:
             fh.seek(layout.data_offset)
-            for record in _records(fh):
+            for record in _records(fh, layout.header_lines):
                 progress.bytes_read += record.size
                 if record.raw is None:
                     progress.rows_total += 1

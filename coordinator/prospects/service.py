@@ -1,0 +1,132 @@
+"""The prospect list: search with its list URL, CSV export, and CSV imports as jobs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from coordinator.accounts.service import Principal
+from coordinator.database import after_commit
+from coordinator.errors import NotFound
+from coordinator.prospects import importer, repository, search
+from coordinator.prospects.schemas import ImportJobOut, ProspectOut, ProspectPage
+from shared import clock
+from shared.config import get_settings
+from shared.db import session_scope
+from shared.models import ImportJob
+
+log = logging.getLogger(__name__)
+
+ImportRunner = Callable[[Path, int], None]
+
+# The export header is Japanese (the member opens it in Excel); the importer accepts these names
+# too, so an exported file can be imported again.
+EXPORT_HEADER = (
+    "会社名", "会社名カナ", "URL", "業種", "都道府県", "市区町村", "住所", "電話番号",
+    "従業員数", "資本金", "設立年", "見込客ID",
+)  # fmt: skip
+_FORMULA_START = ("=", "+", "@", "\t", "\r")
+
+
+def list_url(q: search.ProspectQuery) -> str:
+    """The リストURL of a search: the prospect list page with the search's query string."""
+    base = get_settings().public_base_url.rstrip("/")
+    query = search.to_query_string(q.without_paging())
+    return f"{base}/prospects" + (f"?{query}" if query else "")
+
+
+def parse_query(pairs: Iterable[tuple[str, str]]) -> search.ProspectQuery:
+    return search.parse_params(pairs)
+
+
+def search_page(db: Session, principal: Principal, q: search.ProspectQuery) -> ProspectPage:
+    total, rows = search.search(db, q, principal.member_id)
+    return ProspectPage(
+        total=total,
+        items=[ProspectOut.model_validate(row) for row in rows],
+        list_url=list_url(q),
+        query=search.to_query_string(q.without_paging()),
+        page=q.page,
+        per_page=q.per_page,
+        pages=max(1, -(-total // q.per_page)),
+    )
+
+
+def _cell(value: object) -> object:
+    # Excel runs a cell that starts with = + @ as a formula: neutralize imported data.
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return "" if value is None else value
+
+
+def export_filename() -> str:
+    return f"prospects-{clock.now():%Y%m%d-%H%M%S}.csv"
+
+
+def export_csv(db: Session, principal: Principal, q: search.ProspectQuery) -> Iterator[bytes]:
+    """The current results as CSV bytes, streamed: UTF-8 with BOM, CRLF, minimal quoting."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_HEADER)
+    yield b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+    for rows in repository.iter_export_rows(db, q, principal.member_id):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows([_cell(value) for value in row] for row in rows)
+        yield buffer.getvalue().encode("utf-8")
+
+
+# --- imports ---------------------------------------------------------------------------------
+
+
+def import_dir() -> Path:
+    path = get_settings().var_dir / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_import_in_thread(path: Path, job_id: int) -> None:
+    """The production runner: the import runs beside the server with its own transactions."""
+
+    def _run() -> None:
+        try:
+            importer.run_import(path, job_id, sessions=session_scope)
+        except Exception:
+            log.exception("prospect import %s failed", job_id)
+        finally:
+            path.unlink(missing_ok=True)
+
+    threading.Thread(target=_run, name=f"prospect-import-{job_id}", daemon=True).start()
+
+
+def start_import(
+    db: Session, principal: Principal, path: Path, filename: str, runner: ImportRunner
+) -> ImportJob:
+    """Check the file's header and encoding (raising before anything is written), record the
+    job, and hand the file to ``runner`` once the job row is committed."""
+    try:
+        importer.inspect(path)
+    except Exception:
+        path.unlink(missing_ok=True)
+        raise
+    job = importer.create_job(db, filename=filename, created_by=principal.user_id)
+    job_id = job.id
+    after_commit(db, lambda: runner(path, job_id))
+    return job
+
+
+def get_import(db: Session, job_id: int) -> ImportJobOut:
+    job = repository.get_import_job(db, job_id)
+    if job is None:
+        raise NotFound("取り込み")
+    return ImportJobOut.model_validate(job)
+
+
+def list_imports(db: Session) -> list[ImportJobOut]:
+    return [ImportJobOut.model_validate(job) for job in repository.recent_import_jobs(db)]

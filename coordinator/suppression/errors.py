@@ -1,0 +1,14 @@
+"""Errors of the suppression lists."""
+
+from __future__ import annotations
+
+from coordinator.errors import AppError
+
+
+class InvalidDomain(AppError):
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            "invalid_domain",
+            f"ドメインが正しくありません（{value[:60]}）。例: example.co.jp",
+            field="domain",
+        )

@@ -1,0 +1,98 @@
+"""The global do-not-contact list (operators), members' NG lists, and the public opt-out."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from coordinator.accounts.service import Principal
+from coordinator.errors import NotFound
+from coordinator.suppression import repository
+from coordinator.suppression.errors import InvalidDomain
+from coordinator.suppression.schemas import SuppressionList, SuppressionOut
+from shared import suppression
+from shared.domains import normalize_domain
+from shared.models import SendItem
+
+MAX_OPTOUT_TOKEN = 64
+
+
+def _domain(value: str) -> str:
+    domain = normalize_domain(value)
+    if domain is None:
+        raise InvalidDomain(value)
+    return domain
+
+
+def _list(db: Session, member_id: int | None, contains: str, page: int) -> SuppressionList:
+    per_page = 200
+    total, rows = repository.list_entries(
+        db, member_id, contains=contains.strip().lower(), limit=per_page,
+        offset=(max(page, 1) - 1) * per_page,
+    )  # fmt: skip
+    return SuppressionList(total=total, items=[SuppressionOut.model_validate(r) for r in rows])
+
+
+# --- global list (operators) -----------------------------------------------------------------
+
+
+def list_global(db: Session, *, contains: str = "", page: int = 1) -> SuppressionList:
+    return _list(db, None, contains, page)
+
+
+def add_global(db: Session, domain: str, *, reason: str, note: str = "") -> SuppressionOut:
+    entry = suppression.suppress(db, _domain(domain), reason=reason, note=note)
+    return SuppressionOut.model_validate(entry)
+
+
+def remove_global(db: Session, entry_id: int) -> None:
+    entry = repository.get_entry(db, entry_id)
+    if entry is None or entry.member_id is not None:
+        raise NotFound("配信停止リストの登録")
+    db.delete(entry)
+    db.flush()
+
+
+# --- a member's NG list ----------------------------------------------------------------------
+
+
+def list_ng(
+    db: Session, principal: Principal, *, contains: str = "", page: int = 1
+) -> SuppressionList:
+    assert principal.member_id is not None
+    return _list(db, principal.member_id, contains, page)
+
+
+def add_ng(db: Session, principal: Principal, domain: str, *, note: str = "") -> SuppressionOut:
+    assert principal.member_id is not None
+    entry = suppression.suppress(
+        db, _domain(domain), reason=suppression.SuppressionReason.NG,
+        member_id=principal.member_id, note=note,
+    )  # fmt: skip
+    return SuppressionOut.model_validate(entry)
+
+
+def remove_ng(db: Session, principal: Principal, entry_id: int) -> None:
+    entry = repository.get_entry(db, entry_id)
+    # Another member's entry is "not found", never "forbidden": ids tell nothing.
+    if entry is None or entry.member_id is None or entry.member_id != principal.member_id:
+        raise NotFound("NGドメイン")
+    db.delete(entry)
+    db.flush()
+
+
+# --- the public opt-out link -----------------------------------------------------------------
+
+
+def opt_out(db: Session, token: str) -> SendItem | None:
+    """Follow an opt-out link: the item's domain goes on the global list for good (idempotent).
+    Returns the item, or None for an unknown token."""
+    if not token or len(token) > MAX_OPTOUT_TOKEN:
+        return None
+    item = repository.item_by_optout_token(db, token)
+    if item is None:
+        return None
+    suppression.suppress(
+        db, item.domain, reason=suppression.SuppressionReason.OPTOUT,
+        note=f"配信停止リンク（送信 {item.id}）",
+    )  # fmt: skip
+    return item
