@@ -415,11 +415,15 @@ def _type_override(f: _Field, role: Role) -> Role:
         return "url"
     if typ == "password":
         return "other"
-    if f.tag == "textarea":
-        if role in ("other", "name", "subject", "inquiry_type", "company") and f.source != "own":
-            return "message"
-        if role not in ("message", "address", "address_full", "captcha", "honeypot", "subject"):
-            return "message" if role == "other" else role
+    if f.tag == "textarea" and role not in (
+        "message",
+        "address",
+        "address_full",
+        "captcha",
+        "honeypot",
+    ):
+        # Nobody asks for a name or a subject in a multi-line box: it is the message.
+        return "message"
     return role
 
 
@@ -482,9 +486,9 @@ def _choice_role(f: _Field) -> Role:
         texts = {o.text for o in f.options} | {o.value for o in f.options}
         if sum(1 for p in PREFECTURES if p in texts or p.rstrip("都府県") in texts) >= 40:
             return "prefecture"
-    label_texts = [f.row, *(f.near[:2])]
-    if f.tag == "select" or len(f.inputs) > 1:
-        label_texts.insert(0, f.own)
+    # A radio or checkbox's own label is its option text, not the group's label.
+    label_texts = [f.own] if f.tag == "select" else []
+    label_texts += [*(f.near[:2]), f.row]
     labels = norm(" ".join(t for t in label_texts if t))
     own_and_options = norm(" ".join([f.own, f.after, *(o.text for o in f.options)]))
     if (
@@ -495,10 +499,11 @@ def _choice_role(f: _Field) -> Role:
         return "consent"
     role: Role | None = None
     for text in [*label_texts, f.ident]:
-        if text:
-            role = role_from_text(norm(text))
-            if role:
-                break
+        found = role_from_text(norm(text)) if text else None
+        if found in ("inquiry_type", "message", "subject", "prefecture"):
+            role = found
+            break
+        role = role or found
     if role in ("inquiry_type", "message", "subject"):
         return "inquiry_type"
     if role in _CHOICE_ROLES:

@@ -21,7 +21,12 @@ _FORM_SERVICES = re.compile(
 )
 _RECRUIT = re.compile(r"採用|求人|リクルート|recruit|career|entry|エントリー|応募|新卒|中途")
 _NOT_CONTACT = re.compile(
-    r"プライバシー|個人情報|privacy|policy|ポリシー|sitemap|サイトマップ|会社概要|アクセス|access|faq|よくある質問|ログイン|login|会員登録|cart|カート"
+    r"プライバシー|個人情報|privacy|policy|ポリシー|sitemap|サイトマップ|アクセス|access|faq|よくある質問|ログイン|login|会員登録|cart|カート"
+)
+# Pages that often hold the contact link one level down (「企業情報」 → 「お問い合わせ」): worth
+# following when nothing better is on the page, so they rank far below any contact link.
+_HUB = re.compile(
+    r"企業情報|会社情報|会社概要|会社案内|企業概要|corporate|company|about ?us|^about$|会社について|当社について"
 )
 _LOCATION = re.compile(
     r"header|nav|menu|footer|gnav|global|g-nav|hnav|fnav|utility|head-|foot-|cta"
@@ -111,6 +116,8 @@ def _score(doc: Doc, el: HtmlElement, text: str, url: str, host: str) -> float:
     if is_service:
         score += 6.0
     if score <= 0:
+        if _HUB.search(t) and not _RECRUIT.search(t):
+            return 1.0
         return 0.0
     if _NOT_CONTACT.search(t) and not _STRONG.search(t):
         return 0.0

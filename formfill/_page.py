@@ -340,9 +340,8 @@ def _confirm_button(docs: list[Doc], editable: list[FormInfo], normalized: str) 
                     and _SEND.search(text)
                     and "確認" not in text
                     and (
-                        _in_overlay(d, el)
-                        or (container is not d.root and _form_is_readonly(d, container))
-                        or (container is d.root and not editable)
+                        (container is not d.root and _form_is_readonly(d, container))
+                        or (container is d.root and (_in_overlay(d, el) or not editable))
                     )
                 ):
                     send = el

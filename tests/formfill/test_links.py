@@ -37,7 +37,7 @@ def test_footer_image_link_by_alt() -> None:
 def test_url_only_and_english_and_variants() -> None:
     html = """<body><a href="/toiawase/">→</a><a href="/en/contact-us">Contact us</a>
     <a href="/soudan">無料ご相談</a><a href="/doc">資料請求・お問い合わせ</a><a href="/about">About</a></body>"""
-    found = links(html)
+    found = [c.url for c in discover_contact_links(PageSnapshot(url=TOP, html=html)) if c.score > 5]
     assert set(found) == {
         "https://www.example.co.jp/toiawase/",
         "https://www.example.co.jp/en/contact-us",
@@ -95,3 +95,15 @@ def test_no_form_at_all() -> None:
         )
         is None
     )
+
+
+def test_company_pages_are_weak_candidates_for_a_second_level() -> None:
+    html = """<header><nav><a href="/business/">事業紹介</a><a href="/corporate/">企業情報</a>
+    <a href="/recruit/">採用情報</a></nav></header><footer><a href="/privacy/">個人情報保護方針</a></footer>"""
+    cands = discover_contact_links(PageSnapshot(url=TOP, html=html))
+    assert [c.url for c in cands] == ["https://www.example.co.jp/corporate/"]
+    assert cands[0].score < 5
+    strong = discover_contact_links(
+        PageSnapshot(url=TOP, html=html + '<a href="/contact/">お問い合わせ</a>')
+    )
+    assert strong[0].url.endswith("/contact/")
