@@ -394,7 +394,7 @@ class Tab:
         return self._judge_response(response.status, response.headers)
 
     def _judge_response(self, status: int, headers: dict[str, str]) -> NavResult:
-        if headers.get(BLOCKED_MARKER.lower()) or self.driver.guard.blocked:
+        if headers.get(BLOCKED_MARKER.lower()):
             return NavResult(False, status, "blocked")
         if headers.get(UNREACHABLE_MARKER.lower()):
             return NavResult(False, status, "unreachable")

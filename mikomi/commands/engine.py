@@ -17,6 +17,7 @@ import typer
 
 if TYPE_CHECKING:
     from fixtures.server import FixtureServer, SiteInfo
+    from shared.config import Settings
     from worker.engine import SendResult
 
 EXIT_USAGE = 2
@@ -161,9 +162,17 @@ def run_corpus(
     sites: list[SiteInfo] | None = None,
     threads: int = QA_THREADS,
     evidence_root: Path | None = None,
+    settings: Settings | None = None,
 ) -> list[SiteVerdict]:
-    """Send to every site through the real engine, ``threads`` browsers at a time."""
+    """Send to every site through the real engine, ``threads`` browsers at a time.
+
+    ``settings`` must allow private addresses (the sites are on loopback); by default the
+    process settings are used as they are.
+    """
+    from shared.config import get_settings
     from worker.engine import Sender
+
+    settings = settings or get_settings()
 
     script = json.loads(QA_SCRIPT.read_text(encoding="utf-8"))
     todo: queue.Queue[SiteInfo] = queue.Queue()
@@ -174,9 +183,6 @@ def run_corpus(
         todo.put(site)
     results: dict[str, SendResult | None] = {}
     lock = threading.Lock()
-    from shared.config import get_settings
-
-    settings = get_settings()
     base = settings.public_base_url.rstrip("/")
 
     def work() -> None:
