@@ -7,10 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 
+from coordinator.chat import service as chat
 from coordinator.dependencies import DB
 from coordinator.errors import AppError
 from coordinator.prospects import search as prospect_search
 from coordinator.reservations import service as reservations
+from coordinator.scripts import service as scripts
+from coordinator.scripts.schemas import ScriptIn, ScriptPatch
 from coordinator.tickets import service as tickets
 from coordinator.tickets.gateway import PaymentGateway, get_gateway
 from coordinator.web import repository as repo
@@ -188,11 +191,8 @@ def _script_values(content: dict[str, Any], name: str) -> dict[str, str]:
 
 
 def _script_content(values: dict[str, str]) -> dict[str, Any]:
-    sender = {
-        key: values.get(f"sender.{key}", "").strip()
-        for key, _ in SENDER_FIELDS
-        if values.get(f"sender.{key}", "").strip()
-    }
+    # Every key, blanks included, so that clearing a field on the edit form clears it.
+    sender = {key: values.get(f"sender.{key}", "").strip() for key, _ in SENDER_FIELDS}
     prefs = [
         p.strip() for p in values.get("inquiry_type_preference", "").replace("、", ",").split(",")
     ]
@@ -242,12 +242,10 @@ def script_new_page(request: Request, user: WebMember) -> Response:
 
 @router.post("/scripts/new")
 async def script_new(request: Request, db: DB, user: WebMember) -> Response:
-    from coordinator.scripts import service as scripts
-
     values = await form_values(request)
     try:
         with attempt(db):
-            scripts.create_script(db, member_id=user.member_id, content=_script_content(values))
+            scripts.create(db, user, ScriptIn.model_validate(_script_content(values)))
     except Exception as exc:
         return _script_form(request, user, values, errors_of(exc), None, 400)
     return see_other("/scripts", "script_saved")
@@ -261,15 +259,11 @@ def script_edit_page(request: Request, db: DB, user: WebMember, script_id: int) 
 
 @router.post("/scripts/{script_id}/edit")
 async def script_edit(request: Request, db: DB, user: WebMember, script_id: int) -> Response:
-    from coordinator.scripts import service as scripts
-
     repo.script_for(db, user.member_id, script_id)
     values = await form_values(request)
     try:
         with attempt(db):
-            scripts.update_script(
-                db, member_id=user.member_id, script_id=script_id, content=_script_content(values)
-            )
+            scripts.update(db, user, script_id, ScriptPatch.model_validate(_script_content(values)))
     except Exception as exc:
         return _script_form(request, user, values, errors_of(exc), script_id, 400)
     return see_other("/scripts", "script_saved")
@@ -279,16 +273,14 @@ async def script_edit(request: Request, db: DB, user: WebMember, script_id: int)
 def script_preview(
     request: Request, db: DB, user: WebMember, script_id: int, prospect_id: int | None = None
 ) -> Response:
-    from coordinator.scripts import service as scripts
-
-    script = repo.script_for(db, user.member_id, script_id)
     _, sample = prospect_search.search(
         db, prospect_search.ProspectQuery(has_url=True, per_page=20), user.member_id
     )
-    prospect = db.get(Prospect, prospect_id) if prospect_id else (sample[0] if sample else None)
-    subject, body = scripts.render_preview(
-        script.content, prospect.company if prospect else "サンプル株式会社"
-    )
+    if prospect_id is None and sample:
+        prospect_id = sample[0].id
+    script, _company, _optout, message = scripts.preview(db, user, script_id, prospect_id)
+    prospect = db.get(Prospect, prospect_id) if prospect_id else None
+    subject, body = message.subject, message.body
     return render(
         request,
         "member/script_preview.html",
@@ -567,8 +559,6 @@ def chat_page(request: Request, db: DB, user: WebUser, reservation_id: int) -> R
 
 @router.post("/reservations/{reservation_id}/chat")
 async def chat_post(request: Request, db: DB, user: WebUser, reservation_id: int) -> Response:
-    from coordinator.chat import service as chat
-
     row = repo.reservation_for(db, user, reservation_id)
     values = await form_values(request)
     try:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 
 from coordinator.accounts import service as accounts
+from coordinator.accounts.cookies import clear_session_cookie, client_ip, set_session_cookie
+from coordinator.accounts.ratelimit import LoginLimiter, get_login_limiter
 from coordinator.dependencies import DB, SESSION_COOKIE
 from coordinator.errors import AppError
 from coordinator.web import member_pages, operator_pages
+from coordinator.web.forms import attempt
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
 from coordinator.web.session import MaybeWebUser, WebRoute, _safe_next
@@ -39,12 +42,16 @@ def login_page(request: Request, user: MaybeWebUser, next: str = "/") -> Respons
 def login(
     request: Request,
     db: DB,
+    limiter: Annotated[LoginLimiter, Depends(get_login_limiter)],
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     try:
-        user = accounts.authenticate(db, email, password)
+        with attempt(db):
+            result = accounts.login(
+                db, email, password, kind="session", client_ip=client_ip(request), limiter=limiter
+            )
     except AppError as exc:
         return render(
             request,
@@ -53,17 +60,8 @@ def login(
             {"next": _safe_next(next), "values": {"email": email}, "errors": {"form": exc.message}},
             status_code=exc.status_code,
         )
-    token, _ = accounts.issue_token(db, user, "session")
     response = see_other(_safe_next(next))
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(accounts.SESSION_TTL.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
+    set_session_cookie(response, result.token)
     return response
 
 
@@ -71,9 +69,9 @@ def login(
 def logout(request: Request, db: DB, user: MaybeWebUser) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and user is not None:  # user resolved ⇒ the CSRF token was checked
-        accounts.revoke_token(db, cookie)
+        accounts.logout(db, cookie)
     response = see_other("/login", "logged_out")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    clear_session_cookie(response)
     return response
 
 
