@@ -84,8 +84,9 @@ def _ensure_script(db: Session, member: User) -> Script:
     if existing is not None:
         return existing
     from coordinator.scripts import service as scripts
+    from coordinator.scripts.schemas import ScriptIn
 
-    return scripts.create(db, _principal(member), content)
+    return scripts.create(db, _principal(member), ScriptIn.model_validate(content))
 
 
 def _import_prospects(csv_path: Path, operator_id: int) -> tuple[int, int]:
