@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 
 from coordinator.dependencies import DB, CurrentUser, Operator
 from coordinator.errors import AppError
-from coordinator.prospects import service, upload
+from coordinator.prospects import search, service, upload
 from coordinator.prospects.schemas import ImportJobList, ImportJobOut, ProspectPage
 
 router = APIRouter(prefix="/api/v1", tags=["prospects"])
@@ -28,11 +28,8 @@ def get_import_runner() -> service.ImportRunner:
 ImportRunner = Annotated[service.ImportRunner, Depends(get_import_runner)]
 
 
-@router.get("/prospects", response_model=ProspectPage)
-def search_prospects(
+def search_query(
     request: Request,
-    db: DB,
-    user: CurrentUser,
     keyword: Text = None,
     industry: Many = None,
     prefecture: Many = None,
@@ -45,28 +42,22 @@ def search_prospects(
     exclude_suppressed: Text = None,
     page: Text = None,
     per_page: Text = None,
-) -> ProspectPage:
-    q = service.parse_query(request.query_params.multi_items())
+) -> search.ProspectQuery:
+    """The search of the query string (the named parameters document it in OpenAPI)."""
+    return service.parse_query(request.query_params.multi_items())
+
+
+Query_ = Annotated[search.ProspectQuery, Depends(search_query)]
+
+
+@router.get("/prospects", response_model=ProspectPage)
+def search_prospects(q: Query_, db: DB, user: CurrentUser) -> ProspectPage:
     return service.search_page(db, user, q)
 
 
 @router.get("/prospects.csv", response_class=StreamingResponse)
-def export_prospects(
-    request: Request,
-    db: DB,
-    user: CurrentUser,
-    keyword: Text = None,
-    industry: Many = None,
-    prefecture: Many = None,
-    employees_min: Text = None,
-    employees_max: Text = None,
-    capital_min: Text = None,
-    capital_max: Text = None,
-    has_url: Text = None,
-    exclude_contacted: Text = None,
-    exclude_suppressed: Text = None,
-) -> StreamingResponse:
-    q = service.parse_query(request.query_params.multi_items())
+def export_prospects(q: Query_, db: DB, user: CurrentUser) -> StreamingResponse:
+    """The current results (paging ignored) as CSV: UTF-8 with BOM, Japanese header."""
     filename = service.export_filename()
     return StreamingResponse(
         service.export_csv(db, user, q),
