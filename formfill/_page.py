@@ -288,9 +288,10 @@ def _error_hints(text: str, error_fields: list[str], forms: list[FormInfo]) -> f
             hints.add("postal_no_hyphen")
         else:
             hints.add("phone_no_hyphen")
-    if re.search(r"ひらがな|平仮名|ふりがな", t):
+    # 「フリガナはひらがなで」: the field's name (フリガナ/ふりがな) says nothing about the script.
+    if re.search(r"ひらがな|平仮名", t):
         hints.add("hiragana")
-    if re.search(r"カタカナ|片仮名|全角カナ|フリガナ", t):
+    if re.search(r"カタカナ|片仮名|全角カナ", t):
         hints.add("katakana")
     if "全角" in re.sub(r"全角(?:カタ)?カナ", "", t):
         hints.add("zenkaku")

@@ -37,7 +37,9 @@ def test_footer_image_link_by_alt() -> None:
 def test_url_only_and_english_and_variants() -> None:
     html = """<body><a href="/toiawase/">→</a><a href="/en/contact-us">Contact us</a>
     <a href="/soudan">無料ご相談</a><a href="/doc">資料請求・お問い合わせ</a><a href="/about">About</a></body>"""
-    found = [c.url for c in discover_contact_links(PageSnapshot(url=TOP, html=html)) if c.score > 5]
+    found = [
+        c.url for c in discover_contact_links(PageSnapshot(url=TOP, html=html)) if c.score >= 5
+    ]
     assert set(found) == {
         "https://www.example.co.jp/toiawase/",
         "https://www.example.co.jp/en/contact-us",
