@@ -667,6 +667,13 @@ def record_outcome(
         # have the message, so it counts as contacted all the same.
         log.error("item %s was submitted without before_submit", item.id)
         _record_contact(db, item)
+    if not submitted and status == ItemState.CANCELLED:
+        # The engine stopped before submitting although the item still holds its token (its
+        # before_submit could not reach the database): nothing was sent, queue it again.
+        _finish_attempt(db, item, token, None, "not_submitted", now)
+        _release_item(db, reservation, item, now)
+        _after_change(db, reservation)
+        return item
     if (
         not submitted
         and status == SendStatus.FAILED
