@@ -345,9 +345,9 @@ class _Send:
                     return choice, snapshot
                 next_level.extend(c.url for c in formfill.discover_contact_links(snapshot))
             level = next_level
-        if last_error is not None and last_error.error in ("http_error", "timeout"):
-            status, reason = _NAV_OUTCOMES[last_error.error]
-            raise _Done(status, reason)
+        # A candidate link that answers 404 (or is slow) says nothing about the site, which
+        # answered its top page: the outcome is that no form was found.
+        del last_error
         raise _Done(SendStatus.FAILED, FailReason.NO_FORM)
 
     def _fill(

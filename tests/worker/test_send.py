@@ -1,0 +1,197 @@
+"""``mikomi send`` end to end: the real command, real Chromium, the real fixture server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.server import FixtureServer
+from shared.config import PROJECT_ROOT, Settings
+from worker.engine import Sender
+
+QA_SCRIPT = PROJECT_ROOT / "fixtures" / "scripts" / "qa.json"
+SUMMARY_KEYS = {"status", "reason", "contact_url", "fields", "elapsed_ms"}
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def fixture_server() -> Iterator[FixtureServer]:
+    with FixtureServer(generated=0) as server:
+        yield server
+
+
+class _Listener:
+    """A listening socket on loopback that counts the connections it gets."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def mikomi_send(
+    *args: str, allow_private: bool, timeout_ms: int = 15000
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {
+        "MIKOMI_ALLOW_PRIVATE": "1" if allow_private else "0",
+        "MIKOMI_PAGE_TIMEOUT_MS": str(timeout_ms),
+        "MIKOMI_SEND_TIMEOUT_S": "60",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "mikomi.cli", "send", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=PROJECT_ROOT,
+        timeout=120,
+    )
+
+
+def _summary(proc: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1, proc.stdout  # exactly one JSON object on stdout
+    document = json.loads(lines[0])
+    assert set(document) == SUMMARY_KEYS
+    return document
+
+
+def test_send_delivers_and_reports_the_json_contract(fixture_server: FixtureServer) -> None:
+    fixture_server.clear()
+    proc = mikomi_send(
+        fixture_server.url_for("cf7-confirm-step"), "--script", str(QA_SCRIPT),
+        "--company", "株式会社テスト", "--json", allow_private=True,
+    )  # fmt: skip
+    summary = _summary(proc)
+    assert summary["status"] == "sent" and summary["reason"] is None
+    assert str(summary["contact_url"]).startswith("http://cf7-confirm-step.localhost:")
+    assert isinstance(summary["elapsed_ms"], int)
+    fields = summary["fields"]
+    assert isinstance(fields, list) and fields
+    assert all(set(f) == {"name", "role", "value"} for f in fields)
+    received = fixture_server.submissions("cf7-confirm-step")
+    assert len(received) == 1
+    message = next(f for f in fields if f["role"] == "message")
+    body = received[0]["fields"][message["name"]].replace("\r\n", "\n")
+    assert "株式会社テスト" in body and "/optout/" in body
+
+
+def test_dry_run_submits_nothing(fixture_server: FixtureServer, tmp_path: Path) -> None:
+    fixture_server.clear()
+    proc = mikomi_send(
+        fixture_server.url_for("plain-confirm"), "--script", str(QA_SCRIPT), "--dry-run",
+        "--json", "--evidence-dir", str(tmp_path), allow_private=True,
+    )  # fmt: skip
+    summary = _summary(proc)
+    assert summary["status"] == "dry_run"
+    assert summary["fields"]
+    assert fixture_server.submissions("plain-confirm") == []
+    evidence = json.loads((tmp_path / "evidence.json").read_text(encoding="utf-8"))
+    assert (tmp_path / "filled.jpg").stat().st_size > 0
+    assert evidence["outcome"]["submitted"] is False
+
+
+def test_host_that_never_answers_times_out(fixture_server: FixtureServer) -> None:
+    proc = mikomi_send(
+        fixture_server.url_for("hang-forever"), "--script", str(QA_SCRIPT), "--json",
+        allow_private=True, timeout_ms=2000,
+    )  # fmt: skip
+    summary = _summary(proc)
+    assert (summary["status"], summary["reason"]) == ("failed", "timeout")
+    assert summary["contact_url"] is None
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "shop.localhost"])
+def test_private_address_is_refused_without_connecting(host: str) -> None:
+    listener = _Listener()
+    try:
+        proc = mikomi_send(
+            f"http://{host}:{listener.port}/", "--script", str(QA_SCRIPT), "--json",
+            allow_private=False,
+        )  # fmt: skip
+        summary = _summary(proc)
+    finally:
+        listener.close()
+    assert (summary["status"], summary["reason"]) == ("skipped", "blocked_address")
+    assert listener.connections == 0
+
+
+def test_usage_errors_exit_non_zero(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "body": "{{unknown}}"}', encoding="utf-8")
+    for args in (
+        ["http://example.invalid/", "--script", str(bad), "--json"],
+        ["http://example.invalid/", "--script", str(tmp_path / "missing.json")],
+        ["not-a-url", "--script", str(QA_SCRIPT)],
+    ):
+        proc = mikomi_send(*args, allow_private=False)
+        assert proc.returncode != 0, args
+        assert proc.stdout == ""
+
+
+def test_before_submit_refusal_sends_nothing(fixture_server: FixtureServer) -> None:
+    fixture_server.clear()
+    script = json.loads(QA_SCRIPT.read_text(encoding="utf-8"))
+    calls: list[int] = []
+
+    def before_submit() -> bool:
+        calls.append(len(fixture_server.submissions("cf7-basic")))
+        return False
+
+    with Sender(Settings(allow_private=True)) as sender:
+        result = sender.send(
+            fixture_server.url_for("cf7-basic"), script, "株式会社テスト",
+            "http://127.0.0.1:8000/optout/x", before_submit=before_submit,
+        )  # fmt: skip
+    assert calls == [0]
+    assert result.status == "cancelled" and not result.submitted
+    assert fixture_server.submissions("cf7-basic") == []
+
+
+def test_before_submit_is_called_once_before_a_confirm_flow(fixture_server: FixtureServer) -> None:
+    fixture_server.clear()
+    script = json.loads(QA_SCRIPT.read_text(encoding="utf-8"))
+    calls: list[int] = []
+
+    def before_submit() -> bool:
+        calls.append(len(fixture_server.submissions("mwwpform-confirm")))
+        return True
+
+    with Sender(Settings(allow_private=True)) as sender:
+        result = sender.send(
+            fixture_server.url_for("mwwpform-confirm"), script, "株式会社テスト",
+            "http://127.0.0.1:8000/optout/x", before_submit=before_submit,
+        )  # fmt: skip
+    assert calls == [0]
+    assert result.status == "sent" and result.submitted
+    assert len(fixture_server.submissions("mwwpform-confirm")) == 1
+    assert [s["kind"] for s in result.evidence["page_states"]][-1] == "success"
