@@ -20,7 +20,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -399,6 +399,10 @@ def _save_progress(db: Session, progress: ImportProgress, *, finished: bool = Fa
     db.flush()
 
 
+def _snapshot(progress: ImportProgress) -> ImportProgress:
+    return replace(progress, report=list(progress.report))
+
+
 def _reject(progress: ImportProgress, line: int, code: str, reason: str) -> None:
     progress.rejected += 1
     if len(progress.report) < MAX_REPORT_ENTRIES:
@@ -427,17 +431,20 @@ def run_import(
     failed with the reason; the batch in progress is rolled back.
     """
     progress = ImportProgress(job_id=job_id, bytes_total=os.path.getsize(path))
+    landed = _snapshot(progress)
     try:
         layout = inspect(path)
         founded_max = clock.now().year + 1
         batch: list[dict[str, Any]] = []
 
         def flush() -> None:
+            nonlocal landed
             with sessions() as db:
                 imported, duplicates = _write_batch(db, batch, clock.now())
                 progress.imported += imported
                 progress.duplicates += duplicates
                 _save_progress(db, progress)
+            landed = _snapshot(progress)
             batch.clear()
             if on_progress is not None:
                 on_progress(progress)
@@ -478,6 +485,8 @@ def run_import(
         with sessions() as db:
             _save_progress(db, progress, finished=True)
     except Exception as exc:
+        # The job keeps the counts of what committed; the batch in progress did not land.
+        progress = _snapshot(landed)
         progress.status = "failed"
         progress.error = (
             exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
