@@ -1,0 +1,33 @@
+"""Queries of scripts; deleted scripts stay (reservations keep pointing at them) but are hidden."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.enums import RESERVATION_FINAL
+from shared.models import Reservation, Script
+
+
+def live(db: Session, member_id: int | None) -> Sequence[Script]:
+    query = select(Script).where(Script.deleted_at.is_(None)).order_by(Script.id)
+    if member_id is not None:
+        query = query.where(Script.member_id == member_id)
+    return db.scalars(query).all()
+
+
+def live_one(db: Session, script_id: int) -> Script | None:
+    return db.scalar(select(Script).where(Script.id == script_id, Script.deleted_at.is_(None)))
+
+
+def open_reservations_using(db: Session, script_id: int) -> list[int]:
+    final = [s.value for s in RESERVATION_FINAL]
+    return list(
+        db.scalars(
+            select(Reservation.id)
+            .where(Reservation.script_id == script_id, Reservation.status.not_in(final))
+            .order_by(Reservation.id)
+        )
+    )
