@@ -60,6 +60,7 @@ __all__ = [
     "change_status",
     "complete",
     "is_final",
+    "record_history",
     "release_unsent",
     "tickets_still_needed",
 ]
@@ -120,6 +121,29 @@ def change_status(
     db.add(change)
     db.flush()
     events.publish_after_commit(db, reservation)
+    return change
+
+
+def record_history(
+    db: Session,
+    reservation: Reservation,
+    *,
+    actor_user_id: int | None,
+    reason: str,
+    from_status: str | None,
+    now: datetime | None = None,
+) -> ReservationStatusChange:
+    """A history line that is not a transition (the creation, an approved addition)."""
+    change = ReservationStatusChange(
+        reservation_id=reservation.id,
+        from_status=from_status,
+        to_status=reservation.status,
+        actor_user_id=actor_user_id,
+        reason=reason[:300],
+        at=now or clock.now(),
+    )
+    db.add(change)
+    db.flush()
     return change
 
 

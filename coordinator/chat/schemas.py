@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+
+class MessageCreate(BaseModel):
+    body: Annotated[str, Field(min_length=1, max_length=5_000)]
+
+
+class MessageOut(BaseModel):
+    id: int
+    reservation_id: int
+    author_user_id: int
+    author_name: str
+    author_role: str  # member | operator: which side of the thread
+    body: str
+    created_at: datetime
+
+
+class MessageList(BaseModel):
+    reservation_id: int
+    messages: list[MessageOut]

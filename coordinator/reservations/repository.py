@@ -1,0 +1,194 @@
+"""Queries of reservations, their items, history, additions and transfers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from shared.enums import AdditionStatus
+from shared.models import (
+    ChatMessage,
+    ListTransfer,
+    Member,
+    Prospect,
+    Reservation,
+    ReservationAddition,
+    ReservationStatusChange,
+    Script,
+    SendItem,
+    User,
+)
+
+_INSERT_BATCH = 5_000
+
+
+def member_script(db: Session, member_id: int, script_id: int) -> Script | None:
+    return db.scalar(
+        select(Script).where(
+            Script.id == script_id, Script.member_id == member_id, Script.deleted_at.is_(None)
+        )
+    )
+
+
+def get(db: Session, reservation_id: int) -> Reservation | None:
+    return db.get(Reservation, reservation_id)
+
+
+def page(
+    db: Session,
+    *,
+    member_id: int | None,
+    statuses: Sequence[str],
+    offset: int,
+    limit: int,
+) -> tuple[int, list[Reservation]]:
+    where: list[Any] = []
+    if member_id is not None:
+        where.append(Reservation.member_id == member_id)
+    if statuses:
+        where.append(Reservation.status.in_(list(statuses)))
+    total = int(db.scalar(select(func.count()).select_from(Reservation).where(*where)) or 0)
+    rows = db.scalars(
+        select(Reservation)
+        .where(*where)
+        .order_by(Reservation.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return total, list(rows)
+
+
+def company_names(db: Session, member_ids: set[int]) -> dict[int, str]:
+    if not member_ids:
+        return {}
+    rows = db.execute(select(Member.id, Member.company_name).where(Member.id.in_(member_ids)))
+    return {int(mid): str(name) for mid, name in rows}
+
+
+def chat_counts(db: Session, reservation_ids: list[int]) -> dict[int, int]:
+    if not reservation_ids:
+        return {}
+    rows = db.execute(
+        select(ChatMessage.reservation_id, func.count())
+        .where(ChatMessage.reservation_id.in_(reservation_ids))
+        .group_by(ChatMessage.reservation_id)
+    )
+    return {int(rid): int(n) for rid, n in rows}
+
+
+def additions(
+    db: Session, reservation_ids: list[int], status: str | None = None
+) -> list[ReservationAddition]:
+    if not reservation_ids:
+        return []
+    stmt = select(ReservationAddition).where(
+        ReservationAddition.reservation_id.in_(reservation_ids)
+    )
+    if status is not None:
+        stmt = stmt.where(ReservationAddition.status == status)
+    return list(db.scalars(stmt.order_by(ReservationAddition.id)))
+
+
+def pending_additions_all(db: Session, offset: int, limit: int) -> list[ReservationAddition]:
+    return list(
+        db.scalars(
+            select(ReservationAddition)
+            .where(ReservationAddition.status == AdditionStatus.PENDING.value)
+            .order_by(ReservationAddition.id)
+            .offset(offset)
+            .limit(limit)
+        )
+    )
+
+
+def lock_addition(db: Session, addition_id: int) -> ReservationAddition | None:
+    stmt = select(ReservationAddition).where(ReservationAddition.id == addition_id)
+    if db.get_bind().dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    return db.execute(stmt.execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def history(db: Session, reservation_id: int) -> list[tuple[ReservationStatusChange, str | None]]:
+    rows = db.execute(
+        select(ReservationStatusChange, User.name)
+        .outerjoin(User, User.id == ReservationStatusChange.actor_user_id)
+        .where(ReservationStatusChange.reservation_id == reservation_id)
+        .order_by(ReservationStatusChange.at, ReservationStatusChange.id)
+    ).all()
+    return [(change, name) for change, name in rows]
+
+
+def transfers(db: Session, reservation_id: int) -> list[ListTransfer]:
+    return list(
+        db.scalars(
+            select(ListTransfer)
+            .where(ListTransfer.reservation_id == reservation_id)
+            .order_by(ListTransfer.id)
+        )
+    )
+
+
+def insert_items(
+    db: Session, reservation: Reservation, prospects: Sequence[Prospect], make_token: Any
+) -> int:
+    """Queue one item per prospect (the caller has excluded contacted and suppressed ones)."""
+    rows = [
+        {
+            "reservation_id": reservation.id,
+            "member_id": reservation.member_id,
+            "prospect_id": p.id,
+            "domain": p.domain,
+            "url": p.url,
+            "company": p.company,
+            "state": "queued",
+            "optout_token": make_token(),
+        }
+        for p in prospects
+        if p.domain
+    ]
+    for start in range(0, len(rows), _INSERT_BATCH):
+        db.execute(insert(SendItem), rows[start : start + _INSERT_BATCH])
+    return len(rows)
+
+
+def item_filters(reservation_id: int, state: str | None, reason: str | None) -> list[Any]:
+    where: list[Any] = [SendItem.reservation_id == reservation_id]
+    if state:
+        where.append(SendItem.state == state)
+    if reason:
+        where.append(SendItem.reason == reason)
+    return where
+
+
+def items_page(
+    db: Session,
+    reservation_id: int,
+    *,
+    state: str | None,
+    reason: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[SendItem]]:
+    where = item_filters(reservation_id, state, reason)
+    total = int(db.scalar(select(func.count()).select_from(SendItem).where(*where)) or 0)
+    rows = db.scalars(
+        select(SendItem).where(*where).order_by(SendItem.id).offset(offset).limit(limit)
+    )
+    return total, list(rows)
+
+
+def iter_items(
+    db: Session, reservation_id: int, *, state: str | None, reason: str | None
+) -> Iterator[SendItem]:
+    where = item_filters(reservation_id, state, reason)
+    stmt = select(SendItem).where(*where).order_by(SendItem.id).execution_options(yield_per=1000)
+    yield from db.scalars(stmt)
+
+
+def item_of(db: Session, reservation_id: int, item_id: int) -> SendItem | None:
+    return db.scalar(
+        select(SendItem).where(SendItem.id == item_id, SendItem.reservation_id == reservation_id)
+    )

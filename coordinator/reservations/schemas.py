@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StrictBool, StrictInt
+
+
+class ReservationCreate(BaseModel):
+    count: StrictInt
+    senders: StrictInt
+    list_url: Annotated[str, Field(max_length=10_000)]
+    script_id: StrictInt
+
+
+class SendersUpdate(BaseModel):
+    senders: StrictInt
+
+
+class PauseRequest(BaseModel):
+    # 「現在のリストを送信担当者から削除しますか？」 はい → the queued items are removed.
+    remove_list: StrictBool = False
+
+
+class TransferCreate(BaseModel):
+    list_url: Annotated[str, Field(max_length=10_000)]
+    count: StrictInt
+    script_id: StrictInt
+
+
+class AdditionCreate(BaseModel):
+    count: StrictInt
+
+
+class StatusChangeOut(BaseModel):
+    id: int
+    from_status: str | None
+    from_status_ja: str | None
+    to_status: str
+    to_status_ja: str
+    actor_user_id: int | None
+    actor_name: str  # 「システム」 for the automatic rules
+    reason: str
+    at: datetime
+
+
+class AdditionOut(BaseModel):
+    id: int
+    reservation_id: int
+    count: int
+    status: str
+    status_ja: str
+    requested_by: int | None
+    decided_by: int | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class TransferOut(BaseModel):
+    id: int
+    reservation_id: int
+    list_url: str
+    requested: int
+    added: int
+    created_at: datetime
+
+
+class ReservationOut(BaseModel):
+    id: int
+    no: int
+    member_id: int
+    company_name: str
+    contact_name: str
+    status: str
+    status_ja: str
+    count: int
+    sent: int
+    remaining: int  # count − sent
+    queued: int  # 収集中リスト数
+    in_flight: int
+    failed: int
+    skipped: int
+    in_doubt: int
+    senders: int
+    max_member_senders: int  # floor(count / 500), at least 1
+    script_id: int
+    list_url: str
+    list_notice_active: bool
+    chat_messages: int
+    created_at: datetime
+    updated_at: datetime
+    approved_at: datetime | None
+    paused_at: datetime | None
+    finished_at: datetime | None
+    pending_additions: list[AdditionOut]
+    history: list[StatusChangeOut] | None = None
+    transfers: list[TransferOut] | None = None
+
+
+class ReservationList(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    reservations: list[ReservationOut]
+
+
+class TransferResult(BaseModel):
+    transfer: TransferOut
+    reservation: ReservationOut
+
+
+class PauseResult(BaseModel):
+    removed: int
+    reservation: ReservationOut
+
+
+class ItemResult(BaseModel):
+    id: int
+    prospect_id: int
+    company: str
+    url: str
+    domain: str
+    state: str
+    state_ja: str
+    reason: str | None
+    reason_ja: str | None
+    attempts: int
+    contact_url: str | None
+    final_url: str | None
+    dispatched_at: datetime | None
+    finished_at: datetime | None
+    evidence: dict[str, Any] | None
+    evidence_links: list[str]
+
+
+class ItemPage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    items: list[ItemResult]
+
+
+class HistoryOut(BaseModel):
+    reservation_id: int
+    history: list[StatusChangeOut]

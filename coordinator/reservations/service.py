@@ -1,0 +1,785 @@
+"""Reservations (予約代行): creation with every rule of SPEC §2, approval, senders, pause /
+resume / cancel, list changes and transfers (送信代行), 予約数を追加, results and history.
+
+Services never commit (the request does). Every change of a reservation's counters holds the
+reservation's row lock (``shared.items.lock_reservation``, the same lock the fleet takes) and
+ends with ``shared.lifecycle.after_item_change``, so the counter-driven rules (completion,
+queue-empty auto-cancel, the list-addition notice) apply whoever changed the queue.
+
+Queue size on creation: the queue is filled with *every* prospect of the list that may be
+sent to (URL有り, not contacted by this member, not suppressed), up to
+``QUEUE_FILL_FACTOR × count`` (10×). The 2× rule guarantees a runway; taking more means fewer
+list-addition requests while failures and skips eat the queue, and the cap keeps one
+reservation of a huge search from queueing the whole prospect table.
+
+Ticket hold on cancel: see ``shared.lifecycle`` — everything is released except one ticket
+per item in flight or in doubt, which is released as soon as that item ends unsent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from coordinator.accounts.service import Principal
+from coordinator.errors import AppError, Forbidden, NotFound
+from coordinator.prospects import search
+from coordinator.reservations import errors, repository
+from coordinator.reservations.schemas import (
+    AdditionOut,
+    ItemPage,
+    ItemResult,
+    ReservationList,
+    ReservationOut,
+    StatusChangeOut,
+    TransferOut,
+)
+from shared import clock, events, ledger, lifecycle
+from shared.config import get_settings
+from shared.enums import (
+    REASON_JA,
+    RESERVATION_STATUS_JA,
+    AdditionStatus,
+    ItemState,
+    NotificationKind,
+    ReservationStatus,
+)
+from shared.items import lock_reservation
+from shared.models import ListTransfer, Reservation, ReservationAddition, SendItem
+from shared.notify import notify
+from shared.rules import (
+    LIST_SIZE_FACTOR,
+    MIN_SENDERS,
+    RESERVATION_COUNT_STEP,
+    RESERVATION_MIN_COUNT,
+    max_senders,
+)
+
+QUEUE_FILL_FACTOR = 10  # queue every sendable prospect of the list, up to 10 × count
+MAX_TRANSFER = 100_000  # リスト移行件数 of one 送信代行
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+
+ITEM_STATE_JA = {
+    ItemState.QUEUED: "収集中",
+    ItemState.DISPATCHED: "送信準備中",
+    ItemState.RUNNING: "送信中",
+    ItemState.SUBMITTING: "送信中",
+    ItemState.SENT: "送信済み",
+    ItemState.FAILED: "送信失敗",
+    ItemState.SKIPPED: "スキップ",
+    ItemState.IN_DOUBT: "確認中",
+    ItemState.CANCELLED: "取消",
+}
+ADDITION_STATUS_JA = {
+    AdditionStatus.PENDING: "申請中",
+    AdditionStatus.APPROVED: "承認済み",
+    AdditionStatus.REJECTED: "却下",
+}
+SYSTEM_ACTOR = "システム"
+_EVIDENCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+
+_S = ReservationStatus
+_ACTIVE = (_S.PENDING.value, _S.APPROVED.value, _S.PAUSED.value)
+
+
+# --- access ------------------------------------------------------------------------------------
+
+
+def _may_see(principal: Principal, reservation: Reservation) -> bool:
+    return principal.is_operator or reservation.member_id == principal.member_id
+
+
+def visible(db: Session, principal: Principal, reservation_id: int) -> Reservation:
+    """The reservation if this principal may see it; another member's does not exist (404)."""
+    reservation = repository.get(db, reservation_id)
+    if reservation is None or not _may_see(principal, reservation):
+        raise NotFound("予約")
+    return reservation
+
+
+def _locked(db: Session, principal: Principal, reservation_id: int) -> Reservation:
+    visible(db, principal, reservation_id)
+    return lock_reservation(db, reservation_id)
+
+
+def _require_member(principal: Principal) -> int:
+    if principal.member_id is None:
+        raise Forbidden("会員のみが利用できます")
+    return principal.member_id
+
+
+# --- creation ----------------------------------------------------------------------------------
+
+
+def _check_count(count: int) -> None:
+    if count < RESERVATION_MIN_COUNT:
+        raise errors.count_below_minimum()
+    if count % RESERVATION_COUNT_STEP:
+        raise errors.count_not_multiple()
+
+
+def _check_member_senders(count: int, senders: int) -> None:
+    if senders < MIN_SENDERS:
+        raise errors.senders_below_minimum()
+    maximum = max_senders(count)
+    if senders > maximum:
+        raise errors.senders_exceed_maximum(count, maximum)
+
+
+def _parse_list(list_url: str) -> search.ProspectQuery:
+    try:
+        query = search.parse_list_url(list_url)
+    except AppError as exc:
+        raise errors.list_url_invalid(exc.message) from None
+    if not query.has_url:
+        raise errors.list_url_requires_has_url()
+    return query.without_paging()
+
+
+def _script(db: Session, member_id: int, script_id: int) -> None:
+    if repository.member_script(db, member_id, script_id) is None:
+        raise errors.script_not_found()
+
+
+def _fill_queue(
+    db: Session, reservation: Reservation, query: search.ProspectQuery, limit: int
+) -> int:
+    prospects = search.select_for_queue(db, query, reservation.member_id, limit)
+    added = repository.insert_items(db, reservation, prospects, lambda: secrets.token_urlsafe(24))
+    reservation.queued += added
+    db.flush()
+    return added
+
+
+def create(
+    db: Session,
+    principal: Principal,
+    *,
+    count: int,
+    senders: int,
+    list_url: str,
+    script_id: int,
+) -> Reservation:
+    """A member's reservation (申請中): validated, ``count`` tickets held, the queue filled."""
+    member_id = _require_member(principal)
+    _check_count(count)
+    _check_member_senders(count, senders)
+    _script(db, member_id, script_id)
+    query = _parse_list(list_url)
+    # Holds of one member are serialized from here on (and so are their queue fills, which
+    # must not pick the same prospect twice).
+    ledger.lock_member(db, member_id)
+    available = ledger.balance(db, member_id).available
+    if count > available:
+        raise errors.count_exceeds_tickets(count, available)
+    found = search.count(db, query, member_id)
+    needed = LIST_SIZE_FACTOR * count
+    if found < needed:
+        raise errors.list_too_small(found, needed)
+    now = clock.now()
+    reservation = Reservation(
+        member_id=member_id,
+        script_id=script_id,
+        created_by=principal.user_id,
+        contact_name=principal.name,
+        list_query=search.to_query_string(query),
+        count=count,
+        senders=senders,
+        status=_S.PENDING.value,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(reservation)
+    db.flush()
+    try:
+        ledger.hold(db, member_id, count, reservation_id=reservation.id)
+    except ledger.InsufficientTickets as exc:
+        raise errors.count_exceeds_tickets(count, exc.available) from None
+    if _fill_queue(db, reservation, query, QUEUE_FILL_FACTOR * count) == 0:
+        raise errors.list_empty()
+    lifecycle.record_history(
+        db,
+        reservation,
+        actor_user_id=principal.user_id,
+        reason=f"予約を申請しました（{count:,}件・送信担当者{senders}人）",
+        from_status=None,
+        now=now,
+    )
+    notify(
+        db,
+        kind="reservation_requested",
+        title=f"予約の申請があります（予約No.{reservation.id}・{count:,}件）",
+        body=f"会員: {principal.name}（member {member_id}）\n承認をお願いします。",
+        for_operators=True,
+        reservation_id=reservation.id,
+        data={"count": count, "senders": senders},
+    )
+    lifecycle.after_item_change(db, reservation)
+    events.publish_after_commit(db, reservation)
+    return reservation
+
+
+# --- operator decisions ------------------------------------------------------------------------
+
+
+def approve(db: Session, operator: Principal, reservation_id: int) -> Reservation:
+    reservation = _locked(db, operator, reservation_id)
+    if reservation.status != _S.PENDING:
+        raise errors.invalid_status("承認", reservation.status)
+    lifecycle.change_status(
+        db, reservation, _S.APPROVED, actor_user_id=operator.user_id, reason="運営が承認しました"
+    )
+    notify(
+        db,
+        kind=NotificationKind.RESERVATION_APPROVED.value,
+        title=f"予約No.{reservation.id}が承認されました",
+        body=f"送信依頼件数{reservation.count:,}件の送信を開始します。",
+        member_id=reservation.member_id,
+        reservation_id=reservation.id,
+    )
+    lifecycle.after_item_change(db, reservation)
+    return reservation
+
+
+def set_senders(db: Session, operator: Principal, reservation_id: int, senders: int) -> Reservation:
+    """Operators own capacity: any value 0 (hold) … fleet maximum, live (next dispatcher tick)."""
+    maximum = get_settings().fleet_max_senders
+    if not 0 <= senders <= maximum:
+        raise errors.senders_out_of_range(maximum)
+    reservation = _locked(db, operator, reservation_id)
+    if lifecycle.is_final(reservation.status):
+        raise errors.invalid_status("送信担当者数を変更", reservation.status)
+    reservation.senders = senders
+    reservation.updated_at = clock.now()
+    db.flush()
+    events.publish_after_commit(db, reservation)
+    return reservation
+
+
+# --- pause / resume / cancel ---------------------------------------------------------------------
+
+
+def pause(
+    db: Session, principal: Principal, reservation_id: int, *, remove_list: bool = False
+) -> tuple[Reservation, int]:
+    """approved → paused; with ``remove_list`` the queued items are removed as well (the first
+    step of a list change; in-flight items finish cooperatively). A paused reservation can
+    still have its list removed. Returns the reservation and how many items were removed."""
+    reservation = _locked(db, principal, reservation_id)
+    was_paused = reservation.status == _S.PAUSED
+    if was_paused:
+        if not remove_list:
+            raise errors.already_paused()
+    elif reservation.status == _S.APPROVED:
+        reason = "一時停止しました（リストを削除）" if remove_list else "一時停止しました"
+        lifecycle.change_status(
+            db, reservation, _S.PAUSED, actor_user_id=principal.user_id, reason=reason
+        )
+    else:
+        raise errors.invalid_status("一時停止", reservation.status)
+    removed = 0
+    if remove_list:
+        removed = lifecycle.cancel_queued_items(db, reservation)
+        if was_paused and removed:
+            lifecycle.record_history(
+                db,
+                reservation,
+                actor_user_id=principal.user_id,
+                reason=f"収集中リスト{removed:,}件を削除しました",
+                from_status=reservation.status,
+            )
+    lifecycle.after_item_change(db, reservation)
+    events.publish_after_commit(db, reservation)
+    return reservation, removed
+
+
+def resume(db: Session, principal: Principal, reservation_id: int) -> Reservation:
+    """paused → approved. Refused with an empty queue: resuming would auto-cancel at once."""
+    reservation = _locked(db, principal, reservation_id)
+    if reservation.status != _S.PAUSED:
+        raise errors.invalid_status("再開", reservation.status)
+    if reservation.queued <= 0 and reservation.in_flight <= 0:
+        raise errors.queue_empty()
+    lifecycle.change_status(
+        db, reservation, _S.APPROVED, actor_user_id=principal.user_id, reason="再開しました"
+    )
+    lifecycle.after_item_change(db, reservation)
+    return reservation
+
+
+def cancel(db: Session, principal: Principal, reservation_id: int) -> Reservation:
+    """→ キャンセル: the queue is dropped and the unsent hold released (items in flight keep
+    their ticket until they end; see shared.lifecycle)."""
+    reservation = _locked(db, principal, reservation_id)
+    if reservation.status not in _ACTIVE:
+        raise errors.invalid_status("キャンセル", reservation.status)
+    who = "運営" if principal.is_operator else "会員"
+    lifecycle.change_status(
+        db,
+        reservation,
+        _S.CANCELLED,
+        actor_user_id=principal.user_id,
+        reason=f"{who}がキャンセルしました",
+    )
+    lifecycle.cancel_queued_items(db, reservation)
+    lifecycle.release_unsent(db, reservation)
+    notify(
+        db,
+        kind="reservation_cancelled",
+        title=f"予約No.{reservation.id}がキャンセルされました",
+        body=f"{who}がキャンセルしました。送信済数{reservation.sent:,}件／予約件数{reservation.count:,}件。",
+        member_id=reservation.member_id if principal.is_operator else None,
+        for_operators=not principal.is_operator,
+        reservation_id=reservation.id,
+    )
+    events.publish_after_commit(db, reservation)
+    return reservation
+
+
+# --- lists -------------------------------------------------------------------------------------
+
+
+def transfer(
+    db: Session,
+    principal: Principal,
+    reservation_id: int,
+    *,
+    list_url: str,
+    count: int,
+    script_id: int,
+) -> ListTransfer:
+    """送信代行: move up to ``count`` prospects of a search into the reservation's queue (add
+    list, or the new list of a list change while paused). One script per reservation."""
+    reservation = visible(db, principal, reservation_id)
+    if not 1 <= count <= MAX_TRANSFER:
+        raise errors.transfer_count_invalid(MAX_TRANSFER)
+    if script_id != reservation.script_id:
+        if (
+            not principal.is_operator
+            and repository.member_script(db, reservation.member_id, script_id) is None
+        ):
+            raise errors.script_not_found()
+        raise errors.script_mismatch(reservation.script_id)
+    query = _parse_list(list_url)
+    ledger.lock_member(db, reservation.member_id)
+    reservation = lock_reservation(db, reservation_id)
+    if reservation.status not in _ACTIVE:
+        raise errors.invalid_status("リストを追加", reservation.status)
+    added = _fill_queue(db, reservation, query, count)
+    if added == 0:
+        raise errors.list_empty()
+    row = ListTransfer(
+        reservation_id=reservation.id,
+        list_query=search.to_query_string(query),
+        requested=count,
+        added=added,
+        created_by=principal.user_id,
+        created_at=clock.now(),
+    )
+    db.add(row)
+    reservation.updated_at = clock.now()
+    db.flush()
+    lifecycle.after_item_change(db, reservation)
+    events.publish_after_commit(db, reservation)
+    return row
+
+
+# --- 予約数を追加 ----------------------------------------------------------------------------------
+
+
+def request_addition(
+    db: Session, principal: Principal, reservation_id: int, count: int
+) -> ReservationAddition:
+    """The member asks for ``count`` more sends; nothing is held until an operator approves."""
+    member_id = _require_member(principal)
+    reservation = visible(db, principal, reservation_id)
+    if count < RESERVATION_COUNT_STEP:
+        raise errors.addition_count_below_minimum()
+    if count % RESERVATION_COUNT_STEP:
+        raise errors.addition_count_not_multiple()
+    if reservation.status not in _ACTIVE:
+        raise errors.invalid_status("予約数を追加", reservation.status)
+    available = ledger.balance(db, member_id).available
+    if count > available:
+        raise errors.count_exceeds_tickets(count, available)
+    row = ReservationAddition(
+        reservation_id=reservation.id,
+        count=count,
+        status=AdditionStatus.PENDING.value,
+        requested_by=principal.user_id,
+        created_at=clock.now(),
+    )
+    db.add(row)
+    db.flush()
+    notify(
+        db,
+        kind="addition_requested",
+        title=f"予約数の追加申請があります（予約No.{reservation.id}・+{count:,}件）",
+        for_operators=True,
+        reservation_id=reservation.id,
+        data={"addition_id": row.id, "count": count},
+    )
+    return row
+
+
+def _decide_addition(
+    db: Session, operator: Principal, addition_id: int
+) -> tuple[ReservationAddition, Reservation]:
+    addition = repository.lock_addition(db, addition_id)
+    if addition is None:
+        raise NotFound("予約数の追加")
+    if addition.status != AdditionStatus.PENDING:
+        raise errors.addition_not_pending()
+    reservation = lock_reservation(db, addition.reservation_id)
+    addition.decided_by = operator.user_id
+    addition.decided_at = clock.now()
+    return addition, reservation
+
+
+def approve_addition(db: Session, operator: Principal, addition_id: int) -> ReservationAddition:
+    """The count grows and the tickets are held now (refused if they are no longer there)."""
+    addition, reservation = _decide_addition(db, operator, addition_id)
+    if reservation.status not in _ACTIVE:
+        raise errors.invalid_status("予約数を追加", reservation.status)
+    try:
+        ledger.hold(
+            db,
+            reservation.member_id,
+            addition.count,
+            reservation_id=reservation.id,
+            addition_id=addition.id,
+        )
+    except ledger.InsufficientTickets as exc:
+        raise errors.count_exceeds_tickets(addition.count, exc.available) from None
+    addition.status = AdditionStatus.APPROVED.value
+    before = reservation.count
+    reservation.count += addition.count
+    reservation.updated_at = clock.now()
+    db.flush()
+    lifecycle.record_history(
+        db,
+        reservation,
+        actor_user_id=operator.user_id,
+        reason=f"予約数の追加を承認しました（{before:,}件 → {reservation.count:,}件）",
+        from_status=reservation.status,
+    )
+    notify(
+        db,
+        kind=NotificationKind.ADDITION_APPROVED.value,
+        title=f"予約No.{reservation.id}の予約数の追加（+{addition.count:,}件）が承認されました",
+        body=f"予約件数は{reservation.count:,}件になりました。",
+        member_id=reservation.member_id,
+        reservation_id=reservation.id,
+        data={"addition_id": addition.id, "count": reservation.count},
+    )
+    lifecycle.after_item_change(db, reservation)
+    events.publish_after_commit(db, reservation)
+    return addition
+
+
+def reject_addition(db: Session, operator: Principal, addition_id: int) -> ReservationAddition:
+    addition, reservation = _decide_addition(db, operator, addition_id)
+    addition.status = AdditionStatus.REJECTED.value
+    db.flush()
+    notify(
+        db,
+        kind="addition_rejected",
+        title=f"予約No.{reservation.id}の予約数の追加（+{addition.count:,}件）は承認されませんでした",
+        member_id=reservation.member_id,
+        reservation_id=reservation.id,
+        data={"addition_id": addition.id},
+    )
+    return addition
+
+
+def pending_additions(
+    db: Session, operator: Principal, page: int = 1, per_page: int = DEFAULT_PER_PAGE
+) -> list[AdditionOut]:
+    page, per_page = _paging(page, per_page)
+    rows = repository.pending_additions_all(db, (page - 1) * per_page, per_page)
+    return [addition_out(a) for a in rows]
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+def _paging(page: int, per_page: int) -> tuple[int, int]:
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise AppError(
+            "invalid_paging", f"ページは1以上、1ページの件数は1〜{MAX_PER_PAGE}件で指定してください"
+        )
+    return page, per_page
+
+
+def status_ja(status: str) -> str:
+    return RESERVATION_STATUS_JA.get(ReservationStatus(status), status)
+
+
+def addition_out(a: ReservationAddition) -> AdditionOut:
+    return AdditionOut(
+        id=a.id,
+        reservation_id=a.reservation_id,
+        count=a.count,
+        status=a.status,
+        status_ja=ADDITION_STATUS_JA.get(AdditionStatus(a.status), a.status),
+        requested_by=a.requested_by,
+        decided_by=a.decided_by,
+        created_at=a.created_at,
+        decided_at=a.decided_at,
+    )
+
+
+def _history_out(db: Session, reservation_id: int) -> list[StatusChangeOut]:
+    return [
+        StatusChangeOut(
+            id=change.id,
+            from_status=change.from_status,
+            from_status_ja=status_ja(change.from_status) if change.from_status else None,
+            to_status=change.to_status,
+            to_status_ja=status_ja(change.to_status),
+            actor_user_id=change.actor_user_id,
+            actor_name=(name or "") if change.actor_user_id is not None else SYSTEM_ACTOR,
+            reason=change.reason,
+            at=change.at,
+        )
+        for change, name in repository.history(db, reservation_id)
+    ]
+
+
+def _transfer_out(t: ListTransfer) -> TransferOut:
+    return TransferOut(
+        id=t.id,
+        reservation_id=t.reservation_id,
+        list_url=t.list_query,
+        requested=t.requested,
+        added=t.added,
+        created_at=t.created_at,
+    )
+
+
+def _outs(
+    db: Session, rows: Sequence[Reservation], *, detail: bool = False
+) -> list[ReservationOut]:
+    ids = [r.id for r in rows]
+    companies = repository.company_names(db, {r.member_id for r in rows})
+    chats = repository.chat_counts(db, ids)
+    pending: dict[int, list[AdditionOut]] = {}
+    for a in repository.additions(db, ids, AdditionStatus.PENDING.value):
+        pending.setdefault(a.reservation_id, []).append(addition_out(a))
+    out = []
+    for r in rows:
+        item = ReservationOut(
+            id=r.id,
+            no=r.id,
+            member_id=r.member_id,
+            company_name=companies.get(r.member_id, ""),
+            contact_name=r.contact_name,
+            status=r.status,
+            status_ja=status_ja(r.status),
+            count=r.count,
+            sent=r.sent,
+            remaining=max(0, r.count - r.sent),
+            queued=r.queued,
+            in_flight=r.in_flight,
+            failed=r.failed,
+            skipped=r.skipped,
+            in_doubt=r.in_doubt,
+            senders=r.senders,
+            max_member_senders=max_senders(r.count),
+            script_id=r.script_id,
+            list_url=r.list_query,
+            list_notice_active=r.list_notice_active,
+            chat_messages=chats.get(r.id, 0),
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            approved_at=r.approved_at,
+            paused_at=r.paused_at,
+            finished_at=r.finished_at,
+            pending_additions=pending.get(r.id, []),
+        )
+        if detail:
+            item.history = _history_out(db, r.id)
+            item.transfers = [_transfer_out(t) for t in repository.transfers(db, r.id)]
+        out.append(item)
+    return out
+
+
+def reservation_out(
+    db: Session, reservation: Reservation, *, detail: bool = True
+) -> ReservationOut:
+    return _outs(db, [reservation], detail=detail)[0]
+
+
+def transfer_out(t: ListTransfer) -> TransferOut:
+    return _transfer_out(t)
+
+
+def get(db: Session, principal: Principal, reservation_id: int) -> ReservationOut:
+    return reservation_out(db, visible(db, principal, reservation_id))
+
+
+def list_reservations(
+    db: Session,
+    principal: Principal,
+    *,
+    statuses: Sequence[str] = (),
+    member_id: int | None = None,
+    page: int = 1,
+    per_page: int = DEFAULT_PER_PAGE,
+) -> ReservationList:
+    """A member's reservations (an operator: everybody's, or one member's), newest first."""
+    page, per_page = _paging(page, per_page)
+    for status in statuses:
+        if status not in {s.value for s in ReservationStatus}:
+            raise AppError(
+                "invalid_filter", f"ステータス {status[:30]} はありません", field="status"
+            )
+    scope = member_id if principal.is_operator else principal.member_id
+    total, rows = repository.page(
+        db, member_id=scope, statuses=statuses, offset=(page - 1) * per_page, limit=per_page
+    )
+    return ReservationList(total=total, page=page, per_page=per_page, reservations=_outs(db, rows))
+
+
+def history(db: Session, principal: Principal, reservation_id: int) -> list[StatusChangeOut]:
+    visible(db, principal, reservation_id)
+    return _history_out(db, reservation_id)
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+def _check_item_filters(state: str | None, reason: str | None) -> None:
+    if state and state not in {s.value for s in ItemState}:
+        raise AppError("invalid_filter", f"状態 {state[:30]} はありません", field="status")
+    if reason and reason not in REASON_JA:
+        raise AppError("invalid_filter", f"理由 {reason[:30]} はありません", field="reason")
+
+
+def evidence_dir(reservation_id: int, item_id: int) -> Path:
+    """Where the worker keeps an item's screenshots (worker.jobs writes them there)."""
+    return Path(get_settings().var_dir) / "evidence" / str(reservation_id) / str(item_id)
+
+
+def _evidence_links(item: SendItem) -> list[str]:
+    folder = evidence_dir(item.reservation_id, item.id)
+    if not folder.is_dir():
+        return []
+    return [
+        f"/api/v1/reservations/{item.reservation_id}/items/{item.id}/evidence/{p.name}"
+        for p in sorted(folder.iterdir())
+        if p.is_file() and _EVIDENCE_NAME.match(p.name)
+    ]
+
+
+def _item_out(item: SendItem) -> ItemResult:
+    return ItemResult(
+        id=item.id,
+        prospect_id=item.prospect_id,
+        company=item.company,
+        url=item.url,
+        domain=item.domain,
+        state=item.state,
+        state_ja=ITEM_STATE_JA.get(ItemState(item.state), item.state),
+        reason=item.reason,
+        reason_ja=REASON_JA.get(item.reason) if item.reason else None,
+        attempts=item.attempts,
+        contact_url=item.contact_url,
+        final_url=item.final_url,
+        dispatched_at=item.dispatched_at,
+        finished_at=item.finished_at,
+        evidence=item.evidence,
+        evidence_links=_evidence_links(item),
+    )
+
+
+def items(
+    db: Session,
+    principal: Principal,
+    reservation_id: int,
+    *,
+    state: str | None = None,
+    reason: str | None = None,
+    page: int = 1,
+    per_page: int = DEFAULT_PER_PAGE,
+) -> ItemPage:
+    visible(db, principal, reservation_id)
+    _check_item_filters(state, reason)
+    page, per_page = _paging(page, per_page)
+    total, rows = repository.items_page(
+        db,
+        reservation_id,
+        state=state,
+        reason=reason,
+        offset=(page - 1) * per_page,
+        limit=per_page,
+    )
+    return ItemPage(total=total, page=page, per_page=per_page, items=[_item_out(i) for i in rows])
+
+
+CSV_HEADER = (
+    "ID",
+    "会社名",
+    "URL",
+    "ステータス",
+    "状態",
+    "理由",
+    "理由（表示）",
+    "問い合わせページ",
+    "最終URL",
+    "試行回数",
+    "完了日時",
+)
+
+
+def items_csv(
+    db: Session,
+    principal: Principal,
+    reservation_id: int,
+    *,
+    state: str | None = None,
+    reason: str | None = None,
+) -> str:
+    """The reservation's results as CSV, UTF-8 with a BOM so that Excel opens it."""
+    visible(db, principal, reservation_id)
+    _check_item_filters(state, reason)
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for item in repository.iter_items(db, reservation_id, state=state, reason=reason):
+        writer.writerow(
+            (
+                item.id,
+                item.company,
+                item.url,
+                item.state,
+                ITEM_STATE_JA.get(ItemState(item.state), item.state),
+                item.reason or "",
+                REASON_JA.get(item.reason, "") if item.reason else "",
+                item.contact_url or "",
+                item.final_url or "",
+                item.attempts,
+                item.finished_at.isoformat() if item.finished_at else "",
+            )
+        )
+    return buffer.getvalue()
+
+
+def evidence_file(
+    db: Session, principal: Principal, reservation_id: int, item_id: int, name: str
+) -> Path:
+    visible(db, principal, reservation_id)
+    if repository.item_of(db, reservation_id, item_id) is None or not _EVIDENCE_NAME.match(name):
+        raise NotFound("証跡")
+    path = evidence_dir(reservation_id, item_id) / name
+    if not path.is_file():
+        raise NotFound("証跡")
+    return path
