@@ -81,6 +81,8 @@ function liveReservation(root) {
       .catch(() => {});
   };
   const startPolling = () => { if (!polling) { poll(); polling = setInterval(poll, 3000); } };
+  // A slow poll backs the stream up: a change that published no event still shows.
+  setInterval(poll, 15000);
   if (window.EventSource && streams < MAX_STREAMS) {
     streams += 1;
     const source = new EventSource(`/api/v1/reservations/${id}/events`);
