@@ -15,6 +15,9 @@ from formfill._types import FillVariant, FormInfo, KanaScript, PageSnapshot, Pag
 
 _SUCCESS_TEXT = re.compile(
     r"送信(?:が)?完了|送信(?:いた)?しました|送信されました|送信いたしました|ありがとうございました|受け?付け?(?:いた)?しました"
+    r"|(?:お問い?合わ?せ|ご連絡|ご送信|ご依頼|お申し?込み|ご相談)(?:を)?(?:いただき|頂き|下さり|くださり)(?:まことに|誠に)?ありがとうございま(?:す|した)"
+    r"|担当者?(?:より|から)(?:折り返し)?(?:ご連絡|連絡)(?:いたします|させていただきます|差し上げます)"
+    r"|回答(?:を|が)記録(?:し|され)ました|your response has been recorded|thanks for submitting|thank you for submitting"
     r"|受付(?:が)?完了|お問い?合わ?せ(?:を|が)?(?:受け?付け?|承り)|承りました|お申し?込み(?:を)?(?:受け?付け?|承り)"
     r"|thank you for (?:your|contacting)|thanks for (?:your|contacting|reaching)|has been (?:sent|submitted|received)"
     r"|was (?:sent|submitted) successfully|successfully (?:sent|submitted)|we(?:'ll| will) (?:get back|be in touch|contact you)"

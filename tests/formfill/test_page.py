@@ -254,3 +254,31 @@ def test_success_inside_a_form_service_frame() -> None:
         ),
     )
     assert classify_page(snap).kind == "success"
+
+
+def test_js_form_replaced_by_a_submitted_message() -> None:
+    html = (
+        '<div id="hs-target"><div class="submitted-message hs-main-font-element"><p>'
+        "お問い合わせいただきありがとうございます。担当者よりご連絡いたします。</p></div></div>"
+    )
+    assert state(html, before='[data-mk="4"]').kind == "success"
+
+
+def test_google_forms_response_in_a_frame() -> None:
+    snap = PageSnapshot(
+        url=CONTACT,
+        html='<iframe src="https://docs.google.com/forms/d/e/x/viewform"></iframe>',
+        frames=(
+            FrameSnapshot(
+                url="https://docs.google.com/forms/d/e/x/formResponse",
+                html='<div class="vHW8K">回答を記録しました。</div><a href="viewform">別の回答を送信</a>',
+                index=0,
+            ),
+        ),
+    )
+    assert classify_page(snap).kind == "success"
+
+
+def test_contact_page_intro_promising_a_reply_is_still_a_form() -> None:
+    html = "<p>3営業日以内に担当者よりご連絡いたします。</p>" + SIMPLE_FORM
+    assert state(html).kind == "form"
