@@ -38,6 +38,7 @@ _ERROR_TEXT = re.compile(
     r"入力内容に(?:誤り|不備|問題|エラー)|入力エラー|エラーがあります|エラーが発生しました|未入力(?:です|の項目)|入力されていません"
     r"|正しく(?:入力|ご入力)(?:されていません|して下さい|してください)|正しくありません|形式が(?:正しく|不正|違)"
     r"|(?<![はが※印])必須項目です|(?:を|が)入力してください|ご入力ください|選択してください|一致しません|確認してください"
+    r"|(?:して|入れて|選んで)(?:ください|下さい)|必須です|不正です|誤りがあります|できません"
     r"|is required|are required|please (?:enter|fill|complete|select|check)|invalid|must be|does not match|not valid|problems? with"
 )
 _STRONG_ERROR_TEXT = re.compile(
@@ -243,7 +244,8 @@ def _validation_errors(docs: list[Doc]) -> tuple[list[str], list[str]]:
             if not text or len(text) > 300:
                 continue
             t = norm(text)
-            if not (_ERROR_TEXT.search(t) or "not-valid-tip" in cls or "error" in cls.lower()):
+            # An "error" class alone is not enough: notes such as 「※印は必須項目です」 wear it too.
+            if not (_ERROR_TEXT.search(t) or "not-valid-tip" in cls):
                 continue
             if text not in messages:
                 messages.append(text)

@@ -23,8 +23,10 @@ from formfill._types import (
     Role,
 )
 
+# 「選択してください」, 「--」, 「▼お選びください」: prompts, not choices. Anchored at the start so
+# that 「その他（選択肢にない場合）」 stays a real option.
 _PLACEHOLDER_OPTION = re.compile(
-    r"選択|選んで|select|choose|please|^[-－ー―‐─=＝・▼▽\s]*$|未選択|指定なし|お選び"
+    r"^[-－ー―‐─=＝・▼▽*＊\s]*(?:(?:ご|お)?(?:選択|選ん|選び)|please|select|choose|未選択|指定なし|---|$)"
 )
 _OTHER_OPTION = re.compile(r"その他|そのほか|other")
 _PROPOSAL_OPTION = re.compile(

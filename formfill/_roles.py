@@ -87,7 +87,7 @@ _NA_COMPOUNDS = re.compile(
     r"(?:会社|企業|部署|担当者?|団体|法人|貴社|御社|建物|ビル|学校|店舗?|施設|病院|役職|商品|物件|案件|サイト|ファイル|代表者|組織|事業者|部門|マンション)名"
 )
 _LAST = re.compile(
-    r"姓|苗字|名字|セイ|せい|\blast\b|\bfamily\b|\bsurname\b|\bsei\b|\blname\b|lastname|familyname|\bmyoji\b"
+    r"姓|氏|苗字|名字|セイ|せい|\blast\b|\bfamily\b|\bsurname\b|\bsei\b|\blname\b|lastname|familyname|\bmyoji\b"
 )
 _FIRST = re.compile(
     r"名|メイ|めい|\bfirst\b|\bgiven\b|\bmei\b|\bfname\b|firstname|givenname|forename"

@@ -282,3 +282,8 @@ def test_google_forms_response_in_a_frame() -> None:
 def test_contact_page_intro_promising_a_reply_is_still_a_form() -> None:
     html = "<p>3営業日以内に担当者よりご連絡いたします。</p>" + SIMPLE_FORM
     assert state(html).kind == "form"
+
+
+def test_required_notes_with_error_classes_are_not_errors() -> None:
+    html = '<p class="error-note">※印は必須項目です</p><p class="form-error"></p>' + SIMPLE_FORM
+    assert state(html).kind == "form"

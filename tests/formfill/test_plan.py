@@ -130,3 +130,17 @@ def test_pseudo_form_and_english(qa_script: dict[str, Any]) -> None:
     assert (v["firstname"], v["lastname"]) == ("太郎", "山田")
     v = plan_values(page("english.html"), qa_script)
     assert v["terms"] == "on" and v["e2"] == "taro@example.co.jp" and v["jt"] == "部長"
+
+
+def test_placeholder_options_are_skipped_but_not_real_ones(qa_script: dict[str, Any]) -> None:
+    tail = "<p>メール<input type=email name=m></p><p>内容<textarea name=t></textarea></p><button>送信</button>"
+    html = f"""<form><p>種別<select name=s required><option value="-">▼お選びください</option>
+    <option value="a">製品A</option><option value="z">その他（選択肢にない場合）</option></select></p>{tail}</form>"""
+    assert plan_values(html, qa_script)["s"] == "z"
+
+
+def test_shi_and_mei_split(qa_script: dict[str, Any]) -> None:
+    tail = "<p>メール<input type=email name=m></p><p>内容<textarea name=t></textarea></p><button>送信</button>"
+    html = f"<form><p>氏<input name=a></p><p>名<input name=b></p>{tail}</form>"
+    v = plan_values(html, qa_script)
+    assert (v["a"], v["b"]) == ("山田", "太郎")
