@@ -48,6 +48,7 @@ function applyCounters(root, data) {
     if (data[key] === undefined || data[key] === null) continue;
     if (key === "status_ja" || key === "status") {
       cell.textContent = data.status_ja || cell.textContent;
+      if (cell.classList.contains("status") && data.status) cell.className = "status " + data.status;
       continue;
     }
     const value = Number(data[key]);
@@ -172,4 +173,37 @@ document.addEventListener("DOMContentLoaded", () => {
         .catch(() => {});
     }, 1000);
   }
+});
+
+// Chat: new messages of the thread appear without reloading (the chat API, polled).
+document.addEventListener("DOMContentLoaded", () => {
+  const chat = document.getElementById("chat");
+  if (!chat) return;
+  const me = Number(chat.dataset.me || 0);
+  const id = chat.dataset.reservation;
+  const poll = () => {
+    const after = Number(chat.dataset.last || 0);
+    fetch(`/api/v1/reservations/${id}/messages?after_id=${after}`, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((data) => {
+        if (!data || !data.messages.length) return;
+        const empty = document.getElementById("chat-empty");
+        if (empty) empty.remove();
+        for (const m of data.messages) {
+          if (chat.querySelector(`[data-id="${m.id}"]`)) continue;
+          const div = document.createElement("div");
+          div.className = "msg" + (m.author_user_id === me ? " mine" : "");
+          div.dataset.id = m.id;
+          const small = document.createElement("small");
+          const when = new Date(m.created_at).toLocaleString("ja-JP");
+          small.textContent = `${m.author_name}（${m.author_role === "operator" ? "運営" : "会員"}）${when}`;
+          div.append(small, document.createTextNode(m.body));
+          chat.append(div);
+          chat.dataset.last = m.id;
+        }
+        chat.scrollTop = chat.scrollHeight;
+      })
+      .catch(() => {});
+  };
+  setInterval(poll, 3000);
 });

@@ -193,7 +193,12 @@ def items(
     rows = db.scalars(
         select(SendItem)
         .where(*where)
-        .order_by(SendItem.finished_at.desc().nulls_last(), SendItem.id)
+        # What was attempted first (newest first); removed (cancelled) rows after them.
+        .order_by(
+            (SendItem.state == "cancelled").asc(),
+            SendItem.finished_at.desc().nulls_last(),
+            SendItem.id,
+        )
         .offset((page - 1) * per_page)
         .limit(per_page)
     )

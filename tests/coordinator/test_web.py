@@ -363,3 +363,99 @@ def test_pause_change_list_resume_and_addition(client, db, make_user) -> None:  
         assert detail.status_code == 200 and "結果の内訳" in detail.text
         csv_resp = client.get(f"/reservations/{reservation.id}/results.csv")
         assert csv_resp.status_code == 200 and csv_resp.text.startswith("\ufeff")
+
+
+def test_bank_transfer_is_confirmed_by_an_operator(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    member, _ = make_user("member")
+    token = login(client, member)
+    step1 = {
+        "csrf_token": token,
+        "company_name": "振込株式会社",
+        "quantity": "1000",
+        "contact_name": "振込 花子",
+        "payment_method": "bank_transfer",
+    }
+    confirm = client.post("/orders/new", data=step1)
+    assert "銀行振込" in confirm.text and "22,000円" in confirm.text
+    done = client.post("/orders/confirm", data=step1)
+    assert done.url.path == "/orders" and "入金待ち" in done.text
+    assert re.search(r'id="remaining">0件<', done.text)
+    order_id = re.search(r'data-order="(\d+)"', done.text).group(1)  # type: ignore[union-attr]
+    operator, _ = make_user("operator")
+    with TestClient(client.app) as op:
+        op_token = login(op, operator)
+        page = op.get("/operator/orders")
+        assert f'id="order-{order_id}"' in page.text and "入金確認" in page.text
+        resp = op.post(
+            f"/operator/orders/{order_id}/confirm-payment", data={"csrf_token": op_token}
+        )
+        assert "入金を確認しました" in resp.text
+    after = client.get("/orders").text
+    assert "作業中" in after and re.search(r'id="remaining">1,000件<', after)
+
+
+def test_operator_suppression_list_keeps_input_on_error(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    operator, _ = make_user("operator")
+    token = login(client, operator)
+    bad = client.post(
+        "/operator/suppression",
+        data={
+            "csrf_token": token,
+            "domain": "not a domain",
+            "reason": "complaint",
+            "note": "電話で苦情",
+        },
+    )
+    assert bad.status_code == 400 and 'id="err-domain"' in bad.text
+    assert 'value="not a domain"' in bad.text and 'value="電話で苦情"' in bad.text
+    domain = f"ng-{uuid.uuid4().hex[:8]}.example.jp"
+    ok = client.post(
+        "/operator/suppression",
+        data={
+            "csrf_token": token,
+            "domain": f"https://www.{domain}/contact",
+            "reason": "complaint",
+        },
+    )
+    assert "配信停止リストに追加しました" in ok.text and domain in ok.text
+    gone = client.post(
+        "/operator/suppression/delete",
+        data={"csrf_token": token, "domain": domain, "member_id": ""},
+    )
+    assert "配信停止リストから削除しました" in gone.text
+
+
+def test_a_member_cannot_open_another_members_reservation(client, db, make_user) -> None:  # type: ignore[no-untyped-def]
+    import uuid
+
+    prefix = "iso" + uuid.uuid4().hex[:6]
+    _seed_prospects(db, 700, prefix)
+    owner, token, script = _member_with_tickets_and_script(client, db, make_user)
+    resp = client.post(
+        "/reservations/new",
+        data={
+            "csrf_token": token,
+            "count": "300",
+            "senders": "1",
+            "list_url": f"keyword={prefix}&has_url=1",
+            "script_id": str(script.id),
+        },
+    )
+    rid = re.search(r'data-live="(\d+)"', resp.text).group(1)  # type: ignore[union-attr]
+    from fastapi.testclient import TestClient
+
+    other, _ = make_user("member", company="他社株式会社")
+    with TestClient(client.app) as intruder:
+        login(intruder, other)
+        for path in (
+            f"/reservations/{rid}",
+            f"/reservations/{rid}/chat",
+            f"/reservations/{rid}/results.csv",
+        ):
+            resp = intruder.get(path)
+            assert resp.status_code == 404, path
+        assert f'data-live="{rid}"' not in intruder.get("/reservations").text
