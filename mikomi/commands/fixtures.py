@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import signal
 import threading
 from pathlib import Path
@@ -33,10 +34,13 @@ def serve(
     server = FixtureServer(generated=generated, log_path=log, host=host, port=port).start()
     sites = server.sites
     if export_prospects is not None:
-        with export_prospects.open("w", encoding="utf-8", newline="") as out:
+        # Written aside and renamed: whoever waits for the file (mikomi up) never reads half.
+        partial = export_prospects.with_name(export_prospects.name + ".partial")
+        with partial.open("w", encoding="utf-8", newline="") as out:
             writer = csv.DictWriter(out, fieldnames=PROSPECT_CSV_HEADER)
             writer.writeheader()
             writer.writerows(site.prospect_row() for site in sites)
+        os.replace(partial, export_prospects)
     fixed = sum(1 for s in sites if not s.generated)
     typer.echo(f"port {server.port}")
     typer.echo(f"serving {len(sites)} sites ({fixed} fixture, {len(sites) - fixed} generated)")
