@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from shared import clock, ledger
 from shared.models import Reservation, SendItem
-from tests.fleet.harness import Fleet, Observation, wait_until, worker_pid_of
+from tests.fleet.harness import Fleet, Observation, alive, wait_until, worker_pid_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -165,6 +165,7 @@ def test_chaos_sigkill_workers_and_flush_redis(fleet_factory: list[Fleet], tmp_p
     rng = random.Random(5)
     killed_submitting: set[int] = set()
     kills = 0
+    dead: set[int] = set()
     flushed = False
     with Watcher(fleet, rid) as watcher:
         while kills < 5:
@@ -175,14 +176,15 @@ def test_chaos_sigkill_workers_and_flush_redis(fleet_factory: list[Fleet], tmp_p
                 states = ("submitting",) if want_submit else ("running",)
                 for item in fleet.items_in(rid, *states):
                     pid = worker_pid_of(item.worker_id)
-                    if pid is not None:
+                    if pid is not None and alive(pid) and pid not in dead:
                         victim = (item.id, pid)
                         break
                 else:
                     time.sleep(0.03)
-            assert victim is not None, "no item to kill in flight"
+            assert victim is not None, (kills, fleet.observe(rid))
             item_id, pid = victim
             os.kill(pid, signal.SIGKILL)
+            dead.add(pid)
             kills += 1
             # whatever the item was doing when the process died; in_doubt is allowed only for these
             with fleet.session() as db:

@@ -265,7 +265,7 @@ class Fleet:
     def worker_pids(self, alive_only: bool = True) -> list[int]:
         with self.session() as db:
             pids = [w.pid for w in db.scalars(select(FleetWorker))]
-        return [p for p in pids if not alive_only or _alive(p)]
+        return [p for p in pids if not alive_only or alive(p)]
 
     def wait_for_workers(self, n: int, timeout: float = 60) -> None:
         wait_until(lambda: len(self.worker_pids()) >= n, timeout, f"{n} workers beating")
@@ -298,7 +298,7 @@ class Fleet:
             db.close()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
