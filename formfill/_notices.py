@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_SALES = r"(?:営業(?!時間|日|所|部|担当|本部|拠点|中|終了|カレンダー)|セールス|売り?込み|勧誘|宣伝|広告|販売促進|商品の?案内|サービスの?案内|営業目的|営業活動|テレアポ|飛び込み)"
+# Words that mean "sales contact" on their own, and words (広告, 宣伝 …) that only do when they
+# are about contacting: 「画像の広告への転用を禁止します」 is no sales refusal.
+_SALES = (
+    r"(?:営業(?!時間|日|所|部|担当|本部|拠点|中|終了|カレンダー)|セールス|売り?込み|勧誘|テレアポ|飛び込み"
+    r"|(?:広告|宣伝|販売促進|商品|サービス|製品)(?:の)?(?:目的|ご?案内|ご?提案|ご?連絡|メール|お電話|電話))"
+)
 _REFUSE = (
     r"(?:お断り|おことわり|ご遠慮|お控え|禁止|固くお断り|受け付けて(?:おり|い)ません|受付して(?:おり|い)ません"
     r"|お受けして(?:おり|い)ません|お受け(?:でき|いたし)かね|お受けできません|対応(?:いたし|し|でき)かね|対応(?:して|いたして)おりません"
@@ -19,11 +24,12 @@ _REFUSAL_PATTERNS = (
         r"営業(?:目的|関係|関連)?(?:の|での)?(?:ご連絡|お問い?合わ?せ|メール)?では(?:ない|ありません)"
     ),
     re.compile(
-        r"\bno (?:sales|solicitations?|soliciting|marketing|advertising|cold)\b"
-        r"|(?:sales|solicitations?|marketing|advertising|promotional)[^.!\n]{0,40}?"
-        r"(?:not (?:be )?(?:accepted|welcome|answered|responded)|prohibited|declined|will not|won't|refrain|are not)"
-        r"|(?:do not|don't|please don't|please do not|we do not)[^.!\n]{0,30}?(?:sales|solicit|marketing|advertis)"
-        r"|refrain from[^.!\n]{0,30}?(?:sales|solicit|marketing|advertis)"
+        r"\bno (?:sales|solicitations?|soliciting|cold (?:calls|e-?mails))\b"
+        r"|\bsolicitors? (?:are )?(?:not welcome|prohibited)"
+        r"|(?:sales|solicitation|marketing|advertising|promotional) (?:inquiries|enquiries|e-?mails|messages|pitches|calls|offers|contacts|requests)"
+        r"[^.!\n]{0,30}?(?:not (?:be )?(?:accepted|welcome|answered|responded|tolerated|permitted)|prohibited|declined)"
+        r"|(?:we do not|we don't|we will not|we won't) (?:accept|respond to|reply to|answer)[^.!\n]{0,20}?(?:sales|solicit|marketing|advertis)"
+        r"|(?:do not|don't|refrain from) (?:use|using|send|sending|submit|submitting|contact|contacting)[^.!\n]{0,40}?(?:sales|solicit|marketing|advertis)"
     ),
 )
 

@@ -176,6 +176,9 @@ def test_rejected_kana_field_flips_the_script() -> None:
         "弊社への売り込み・セールスのご連絡には対応いたしかねます。",
         "We accept no sales solicitations through this form.",
         "Please do not use this form for sales or marketing pitches.",
+        "広告のご案内はご遠慮ください",
+        "Sales inquiries will not be answered.",
+        "We do not accept sales solicitations.",
     ],
 )
 def test_refusal_notices(notice: str) -> None:
@@ -190,6 +193,10 @@ def test_refusal_notices(notice: str) -> None:
         "営業時間：平日9:00〜18:00（土日祝日はお休みをいただいております）",
         "お問い合わせはお気軽にどうぞ。",
         "個人情報は営業目的で第三者に提供いたしません。",
+        "本サイトの画像の無断使用・広告への転用を禁止します。",
+        "We do not share your data for marketing purposes.",
+        "Our sales team are not available on weekends.",
+        "No marketing emails will be sent.",
     ],
 )
 def test_not_refusals(text: str) -> None:
