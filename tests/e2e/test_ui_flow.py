@@ -435,11 +435,13 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
     expect(page.locator(".msg.mine")).to_contain_text("リストを変更しました")
     op.goto(f"/reservations/{rid}/chat")
     expect(op.locator(".msg")).to_contain_text("リストを変更しました")
+    page.evaluate("window.__sameDocument = true")
     op.fill("#f-body", "承知しました。送信を再開します。")
     op.click("#chat-form button:has-text('送信')")
     shot(op, "22-operator-chat")
-    page.goto(f"/reservations/{rid}/chat")
-    expect(page.locator(".msg:not(.mine)")).to_contain_text("承知しました")
+    # the member's open chat shows the reply without reloading
+    expect(page.locator(".msg:not(.mine)")).to_contain_text("承知しました", timeout=15_000)
+    assert page.evaluate("window.__sameDocument === true")
     shot(page, "23-member-chat", phone=True)
 
     # --- 8. completion (through the fleet's functions), the detail page, CSV ----------------------
