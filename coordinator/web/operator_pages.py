@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select
+from starlette.datastructures import UploadFile
 
 from coordinator.dependencies import DB
 from coordinator.errors import AppError
 from coordinator.fleet import service as fleet
 from coordinator.fleet.schemas import ResolveRequest
+from coordinator.prospects import service as prospects
+from coordinator.prospects import upload
+from coordinator.prospects.router import get_import_runner
 from coordinator.reservations import service as reservations
 from coordinator.tickets import service as tickets
-from coordinator.web import prospect_imports
 from coordinator.web import repository as repo
 from coordinator.web.forms import attempt, errors_of, form_values, to_int
 from coordinator.web.links import see_other
@@ -276,16 +280,40 @@ def import_page(request: Request, db: DB, user: WebOperator) -> Response:
 
 
 @router.post("/prospects/import")
-async def import_upload(request: Request, user: WebOperator) -> Response:
-    """Stream the upload to a file, then import it in the background; the page shows progress."""
-    form = await request.form()
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str) or not upload.filename:
-        raise AppError("file_required", "CSVファイルを選択してください", field="file")
-    job_id = await prospect_imports.start_upload_import(
-        upload, filename=upload.filename, created_by=user.user_id
-    )
-    return see_other(f"/operator/prospects/import?job={job_id}")
+async def import_upload(
+    request: Request,
+    db: DB,
+    user: WebOperator,
+    runner: Annotated[prospects.ImportRunner, Depends(get_import_runner)],
+) -> Response:
+    """Hand the upload to the prospects import service; the page then shows its progress."""
+    form = await request.form()  # already parsed (and size-limited) for the CSRF check
+    uploaded = form.get("file")
+    try:
+        if not isinstance(uploaded, UploadFile) or not uploaded.filename:
+            raise AppError("missing_file", "CSVファイルを選択してください", field="file")
+        path, name = await upload.receive(
+            _chunks(uploaded),
+            "application/octet-stream",
+            uploaded.filename,
+            prospects.import_dir(),
+        )
+        with attempt(db):
+            job = prospects.start_import(db, user, path, name, runner)
+    except AppError as exc:
+        return render(
+            request,
+            "operator/import.html",
+            user,
+            {"jobs": repo.import_jobs(db), "errors": {"file": exc.message}},
+            status_code=exc.status_code,
+        )
+    return see_other(f"/operator/prospects/import?job={job.id}")
+
+
+async def _chunks(uploaded: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await uploaded.read(1 << 20):
+        yield chunk
 
 
 @router.get("/prospects/import/{job_id}.json")

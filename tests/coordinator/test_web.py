@@ -459,3 +459,17 @@ def test_a_member_cannot_open_another_members_reservation(client, db, make_user)
             resp = intruder.get(path)
             assert resp.status_code == 404, path
         assert f'data-live="{rid}"' not in intruder.get("/reservations").text
+
+
+def test_prospect_import_refuses_a_bad_header_beside_the_file_field(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    operator, _ = make_user("operator")
+    token = login(client, operator)
+    resp = client.post(
+        "/operator/prospects/import",
+        data={"csrf_token": token},
+        files={"file": ("bad.csv", "name,website\nA社,http://a.example\n".encode(), "text/csv")},
+    )
+    assert resp.status_code >= 400
+    assert 'id="err-file"' in resp.text
+    resp = client.post("/operator/prospects/import", data={"csrf_token": token})
+    assert 'id="err-file"' in resp.text and "CSVファイルを選択してください" in resp.text
