@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from coordinator.accounts import service
 from coordinator.accounts.cookies import (
@@ -13,7 +13,6 @@ from coordinator.accounts.cookies import (
 )
 from coordinator.accounts.ratelimit import LoginLimiter, get_login_limiter
 from coordinator.accounts.schemas import (
-    LogoutRequest,
     Me,
     SessionResponse,
     TokenRequest,
@@ -77,11 +76,13 @@ def logout(
     request: Request,
     response: Response,
     db: DB,
-    body: Annotated[LogoutRequest | None, Body()] = None,
+    everywhere: Annotated[bool, Query(description="revoke every token of this user")] = False,
 ) -> Response:
-    """Revoke the presented token (or, with ``everywhere``, every token of this user)."""
+    """Revoke the presented token (or, with ``?everywhere=true``, every token of this user).
+
+    Takes no body, so the browser's plain form post (with its ``csrf_token`` field) works."""
     token = presented_token(request) or ""
-    service.logout(db, token, everywhere=bool(body and body.everywhere), user_id=user.user_id)
+    service.logout(db, token, everywhere=everywhere, user_id=user.user_id)
     response.status_code = 204
     clear_session_cookie(response)
     return response

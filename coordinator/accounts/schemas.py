@@ -29,7 +29,3 @@ class SessionResponse(BaseModel):
     user: Me
     csrf_token: str
     expires_at: datetime
-
-
-class LogoutRequest(BaseModel):
-    everywhere: bool = False
