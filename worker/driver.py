@@ -58,7 +58,7 @@ NavError = Literal["timeout", "unreachable", "blocked", "http_error", "aborted"]
 
 # Numbers every annotatable element once (numbers stay stable across snapshots, so a selector
 # from an earlier snapshot still finds its element) and marks what a person cannot see.
-_ANNOTATE_JS = """
+ANNOTATE_JS = """
 (base) => {
   const w = window;
   if (w.__mkNext === undefined) w.__mkNext = base;
@@ -420,7 +420,7 @@ class Tab:
         main_html = ""
         for index, frame in enumerate(self._frames):
             try:
-                frame.evaluate(_ANNOTATE_JS, index * FRAME_BASE)
+                frame.evaluate(ANNOTATE_JS, index * FRAME_BASE)
                 html = frame.content()
             except PlaywrightError:
                 continue  # detached or navigating meanwhile
