@@ -90,9 +90,38 @@ def input_type(el: HtmlElement) -> str:
     return tag
 
 
+_CHAR_NFKC: dict[str, str] = {}
+# Half-width katakana and combining marks compose with their neighbours: those texts take the
+# slow, exact path.
+_COMPOSING = re.compile(r"[\uff61-\uff9f\u0300-\u036f\u3099-\u309c]")
+
+
+def nfkc(text: str) -> str:
+    """NFKC of ``text``, fast for long pages.
+
+    ``unicodedata.normalize`` costs milliseconds on a long Japanese page; mapping each distinct
+    character once gives the same result whenever no character composes with its neighbour.
+    """
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    if len(text) < 200 or _COMPOSING.search(text):
+        return unicodedata.normalize("NFKC", text)
+    table: dict[str, str] = {}
+    for ch in set(text):
+        mapped = _CHAR_NFKC.get(ch)
+        if mapped is None:
+            mapped = _CHAR_NFKC[ch] = unicodedata.normalize("NFKC", ch)
+        if mapped != ch:
+            table[ch] = mapped
+    if not table:
+        return text
+    pattern = "[" + "".join(re.escape(ch) for ch in table) + "]"
+    return re.sub(pattern, lambda m: table[m.group()], text)
+
+
 def norm(text: str) -> str:
     """NFKC, lower case, whitespace collapsed: the form every pattern is matched against."""
-    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    return " ".join(nfkc(text).lower().split())
 
 
 def clean(text: str) -> str:
@@ -139,30 +168,24 @@ class Doc:
     # -- visibility ---------------------------------------------------------------------------
 
     def is_hidden(self, el: HtmlElement) -> bool:
-        """Whether ``el`` is not rendered visibly (itself or through an ancestor)."""
-        if self.annotated:
-            if el.get("data-mk-hidden") == "1":
-                return True
-            if tag_of(el) == "input" and input_type(el) == "hidden":
-                return True
-            # Unannotated elements (divs, spans) inherit the verdict of annotated ancestors
-            # only through ours; check the nearest annotated ancestors cheaply.
-            parent = el.getparent()
-            while parent is not None:
-                if parent.get("data-mk-hidden") == "1":
-                    return True
-                parent = parent.getparent()
-            return False
-        return self._hidden_static(el)
+        """Whether ``el`` is not rendered visibly (itself or through an ancestor).
 
-    def _hidden_static(self, el: HtmlElement) -> bool:
+        The driver's mark (``data-mk`` with or without ``data-mk-hidden``) is the browser's own
+        verdict and final; elements it does not mark (divs, paragraphs …) and static files are
+        judged from the markup: inline styles, ``hidden``, ``aria-hidden``, hiding classes.
+        """
         cached = self._hidden_cache.get(el)
         if cached is not None:
             return cached
-        hidden = self._hidden_self(el)
-        if not hidden:
-            parent = el.getparent()
-            hidden = parent is not None and self._hidden_static(parent)
+        if self.annotated and el.get("data-mk") is not None:
+            hidden = el.get("data-mk-hidden") == "1" or (
+                el.tag == "input" and input_type(el) == "hidden"
+            )
+        else:
+            hidden = self._hidden_self(el)
+            if not hidden:
+                parent = el.getparent()
+                hidden = parent is not None and self.is_hidden(parent)
         self._hidden_cache[el] = hidden
         return hidden
 
@@ -283,8 +306,8 @@ class Doc:
             out.append(" ")
 
     def _hidden_self_or_marked(self, el: HtmlElement) -> bool:
-        if self.annotated:
-            return el.get("data-mk-hidden") == "1" or tag_of(el) in ("template", "noscript")
+        if self.annotated and el.get("data-mk") is not None:
+            return bool(el.get("data-mk-hidden") == "1")
         return self._hidden_self(el)
 
     def control_value_text(self, el: HtmlElement) -> str:

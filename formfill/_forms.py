@@ -92,20 +92,32 @@ def _form_info(
     )
 
 
-def submit_candidates(doc: Doc, container: HtmlElement, pseudo: bool) -> list[HtmlElement]:
-    """Buttons that could submit ``container``, in document order."""
+def submit_candidates(
+    doc: Doc, container: HtmlElement, pseudo: bool, *, links: bool = True
+) -> list[HtmlElement]:
+    """Buttons that could submit ``container``, in document order.
+
+    Real buttons and ``role="button"`` elements; for a pseudo-form (``pseudo``) also links
+    that say 送信/submit (``links``), which JS forms use as buttons.
+    """
     found: list[HtmlElement] = []
     for el in container.iter("button", "input", "a", "div", "span"):
-        tag = tag_of(el)
-        if tag == "input" and input_type(el) not in ("submit", "image", "button"):
-            continue
-        if (
-            tag in ("a", "div", "span")
-            and el.get("role") != "button"
-            and not (pseudo and tag == "a" and _SUBMITISH.search(norm(doc.control_value_text(el))))
+        tag = el.tag
+        if tag == "input":
+            if input_type(el) in ("submit", "image", "button"):
+                found.append(el)
+        elif (
+            tag == "button"
+            or el.get("role") == "button"
+            or (
+                pseudo
+                and links
+                and tag == "a"
+                and _SUBMITISH.search(el.text_content().lower())
+                and _SUBMITISH.search(norm(doc.control_value_text(el)))
+            )
         ):
-            continue
-        found.append(el)
+            found.append(el)
     form_id = container.get("id") if tag_of(container) == "form" else None
     if form_id:
         for el in doc.root.xpath("//button[@form=$f]|//input[@form=$f]", f=form_id):

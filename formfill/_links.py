@@ -28,6 +28,11 @@ _NOT_CONTACT = re.compile(
 _HUB = re.compile(
     r"企業情報|会社情報|会社概要|会社案内|企業概要|corporate|company|about ?us|^about$|会社について|当社について"
 )
+# A cheap first look (lower-cased raw text and href) so that the hundreds of article and tag
+# links of a real top page cost almost nothing.
+_PREFILTER = re.compile(
+    r"問|合|相談|資料|見積|contact|inquir|enquir|toiawase|form|soudan|mail|企業|会社|当社|corporate|company|about|google|tayori|forms\.gle|hsforms|hubspot|typeform|jotform|msgs"
+)
 _LOCATION = re.compile(
     r"header|nav|menu|footer|gnav|global|g-nav|hnav|fnav|utility|head-|foot-|cta"
 )
@@ -50,6 +55,13 @@ def discover_contact_links(snapshot: PageSnapshot) -> list[LinkCandidate]:
         tag = tag_of(el)
         href = (el.get("src") if tag == "iframe" else el.get("href")) or ""
         href = href.strip()
+        if tag != "iframe":
+            raw = " ".join(
+                [el.text_content(), el.get("title") or "", el.get("aria-label") or "", href]
+                + [img.get("alt") or "" for img in el.iter("img")]
+            ).lower()
+            if not _PREFILTER.search(raw):
+                continue
         if not href or re.match(r"(?i)(mailto|tel|javascript|data|sms|fax):", href):
             continue
         url = urljoin(base, href)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from formfill._dom import nfkc
 
 # Words that mean "sales contact" on their own, and words (広告, 宣伝 …) that only do when they
 # are about contacting: 「画像の広告への転用を禁止します」 is no sales refusal.
@@ -65,7 +66,7 @@ def detect_refusal(text: str) -> str | None:
     """
     if not text:
         return None
-    normalized = unicodedata.normalize("NFKC", text)
+    normalized = nfkc(text)
     compacted = re.sub(r"\s+", "", normalized)
     for pattern in _REFUSAL_PATTERNS[:3]:
         m = pattern.search(compacted)

@@ -71,7 +71,10 @@ def classify_page(snapshot: PageSnapshot, form_selector_before: str | None = Non
     docs.extend(Doc(fr.html, fr.url) for fr in snapshot.frames)
     main = docs[0]
     frame_indexes: list[int | None] = [None, *(fr.index for fr in snapshot.frames)]
-    texts = [main.text(main.root.body if main.root.body is not None else main.root)]
+    # The browser's rendered text is exact about visibility; the markup is the fallback.
+    texts = [
+        snapshot.text or main.text(main.root.body if main.root.body is not None else main.root)
+    ]
     texts.extend(d.text(d.root) for d in docs[1:])
     page_text = clean(" ".join([snapshot.title, *texts]))
     normalized = norm(page_text)
@@ -328,9 +331,8 @@ def _confirm_button(docs: list[Doc], editable: list[FormInfo], normalized: str) 
         ]
         loose = [
             c
-            for c in submit_candidates(d, d.root, True)
-            if (tag_of(c) in ("button", "input") or c.get("role") == "button")
-            and not any(tag_of(a) == "form" for a in d.iter_ancestors(c))
+            for c in submit_candidates(d, d.root, True, links=False)
+            if not any(tag_of(a) == "form" for a in d.iter_ancestors(c))
         ]
         groups.append((d.root, loose))
         for container, candidates in groups:

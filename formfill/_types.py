@@ -83,12 +83,16 @@ class PageSnapshot:
     The driver annotates ``a, area, form, input, select, textarea, button, label, iframe, img``
     with ``data-mk="<n>"`` and marks elements that are not rendered visibly with
     ``data-mk-hidden="1"`` before serializing; static files without those attributes work too.
+    ``text`` is optional: the main document's rendered text (``document.body.innerText``).
+    When given, notices (thanks, 営業お断り) are read from it, which is exact about what is
+    shown even for text containers the driver does not annotate.
     """
 
     url: str
     html: str
     frames: tuple[FrameSnapshot, ...] = ()
     title: str = ""
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

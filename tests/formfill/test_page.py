@@ -294,3 +294,18 @@ def test_contact_page_intro_promising_a_reply_is_still_a_form() -> None:
 def test_required_notes_with_error_classes_are_not_errors() -> None:
     html = '<p class="error-note">※印は必須項目です</p><p class="form-error"></p>' + SIMPLE_FORM
     assert state(html).kind == "form"
+
+
+def test_hidden_thanks_template_is_not_success() -> None:
+    # The driver annotates only controls, links and images: a hidden <div> is judged from its
+    # inline style, and the rendered text (when given) is what counts.
+    html = (
+        '<div class="thanks" style="display:none">送信が完了しました。ありがとうございました。</div>'
+        '<div id="app"><p>Loading</p></div>'
+    )
+    annotated = html.replace('<div id="app">', '<div id="app"><a data-mk="1" href="/">top</a>')
+    assert state(annotated, before='[data-mk="9"]').kind == "unknown"
+    snap = PageSnapshot(url=CONTACT, html=annotated, text="Loading")
+    assert classify_page(snap, '[data-mk="9"]').kind == "unknown"
+    shown = PageSnapshot(url=CONTACT, html=annotated, text="送信が完了しました。")
+    assert classify_page(shown, '[data-mk="9"]').kind == "success"
