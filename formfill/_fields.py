@@ -567,10 +567,10 @@ def _message_strength(f: _Field) -> tuple[int, int]:
     strong = bool(
         re.search(r"内容|本文|メッセージ|お問い?合わ?せ|相談|質問|message|inquiry|詳細", text)
     )
-    return (int(f.tag == "textarea") + 2 * int(strong), -fields_order(f))
+    return (int(f.tag == "textarea") + 2 * int(strong), -_source_line(f))
 
 
-def fields_order(f: _Field) -> int:
+def _source_line(f: _Field) -> int:
     """Source line of the control: earlier wins among equally good message boxes."""
     return int(f.el.sourceline or 0)
 

@@ -46,10 +46,11 @@ def classify_forms(html: str, url: str) -> list[FormInfo]:
     outside any form (a HubSpot-style form rendered into divs) is reported as index −1, and only
     when no real form is a contact form.
     """
-    return _classify_doc(Doc(html, url), None)
+    return classify_document(Doc(html, url), None)
 
 
-def _classify_doc(doc: Doc, frame_index: int | None) -> list[FormInfo]:
+def classify_document(doc: Doc, frame_index: int | None) -> list[FormInfo]:
+    """:func:`classify_forms` on an already parsed document (shared with page states)."""
     page_captcha = detect_captcha(doc.html)
     # A site-wide CAPTCHA script (reCAPTCHA v3, Turnstile) guards every form of the page.
     page_wide = page_captcha in ("recaptcha", "hcaptcha", "turnstile")
@@ -233,7 +234,7 @@ def find_inquiry_form(snapshot: PageSnapshot) -> FormChoice | None:
     documents: list[tuple[int | None, str, str]] = [(None, snapshot.html, snapshot.url)]
     documents.extend((fr.index, fr.html, fr.url) for fr in snapshot.frames)
     for frame_index, html, url in documents:
-        for form in _classify_doc(Doc(html, url), frame_index):
+        for form in classify_document(Doc(html, url), frame_index):
             if form.kind != "contact":
                 continue
             if best is None or form.score > best.form.score:

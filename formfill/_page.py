@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from lxml.html import HtmlElement
 
 from formfill._dom import CONTROL_TAGS, NON_FIELD_TYPES, Doc, clean, input_type, norm, tag_of
-from formfill._forms import _classify_doc, submit_candidates
+from formfill._forms import classify_document, submit_candidates
 from formfill._notices import detect_captcha, detect_refusal
 from formfill._types import FillVariant, FormInfo, KanaScript, PageSnapshot, PageState
 
@@ -81,7 +81,7 @@ def classify_page(snapshot: PageSnapshot, form_selector_before: str | None = Non
 
     forms: list[FormInfo] = []
     for d, fi in zip(docs, frame_indexes, strict=True):
-        forms.extend(_classify_doc(d, fi))
+        forms.extend(classify_document(d, fi))
     editable = [f for f in forms if f.kind == "contact" and _editable(f)]
 
     cf7 = _cf7_status(docs)
