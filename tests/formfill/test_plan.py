@@ -144,3 +144,10 @@ def test_shi_and_mei_split(qa_script: dict[str, Any]) -> None:
     html = f"<form><p>氏<input name=a></p><p>名<input name=b></p>{tail}</form>"
     v = plan_values(html, qa_script)
     assert (v["a"], v["b"]) == ("山田", "太郎")
+
+
+def test_digit_count_notes_mean_no_hyphen(qa_script: dict[str, Any]) -> None:
+    tail = "<p>メール<input type=email name=m></p><p>内容<textarea name=t></textarea></p><button>送信</button>"
+    html = f"<form><p>郵便番号（半角数字7桁）<input name=z></p><p>電話番号（半角数字10～11桁）<input name=p></p><p>電話番号（ハイフンあり）<input name=p2></p>{tail}</form>"
+    v = plan_values(html, qa_script)
+    assert (v["z"], v["p"], v["p2"]) == ("1000001", "0312345678", "03-1234-5678")
