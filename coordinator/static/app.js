@@ -207,3 +207,9 @@ document.addEventListener("DOMContentLoaded", () => {
   };
   setInterval(poll, 3000);
 });
+
+// Dashboards marked data-refresh="N" reload every N seconds (the fleet view).
+document.addEventListener("DOMContentLoaded", () => {
+  const marked = document.querySelector("[data-refresh]");
+  if (marked) setTimeout(() => window.location.reload(), Number(marked.dataset.refresh) * 1000);
+});

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from coordinator.chat import service as chat
 from coordinator.dependencies import DB
 from coordinator.errors import AppError
+from coordinator.notifications import service as notifications
 from coordinator.prospects import search as prospect_search
 from coordinator.reservations import service as reservations
 from coordinator.scripts import service as scripts
@@ -595,9 +596,16 @@ NOTIFICATION_KINDS = {
 
 @router.get("/notifications")
 def notifications_page(request: Request, db: DB, user: WebUser) -> Response:
+    rows, unread = notifications.list_for(db, user, limit=100)
     return render(
         request,
         "notifications.html",
         user,
-        {"notifications": repo.notifications(db, user), "kinds": NOTIFICATION_KINDS},
+        {"notifications": rows, "unread": unread, "kinds": NOTIFICATION_KINDS},
     )
+
+
+@router.post("/notifications/read-all")
+def notifications_read_all(db: DB, user: WebUser) -> Response:
+    notifications.mark_all_read(db, user)
+    return see_other("/notifications")

@@ -20,7 +20,6 @@ from shared.models import (
     FleetWorker,
     ImportJob,
     Member,
-    Notification,
     Reservation,
     ReservationAddition,
     Script,
@@ -265,15 +264,6 @@ def chat_messages(db: Session, reservation_id: int) -> list[tuple[ChatMessage, U
         .order_by(ChatMessage.id)
     ).all()
     return [(m, u) for m, u in rows]
-
-
-def notifications(db: Session, principal: Principal, limit: int = 100) -> list[Notification]:
-    query = select(Notification).order_by(Notification.id.desc()).limit(limit)
-    if principal.is_operator:
-        query = query.where(Notification.for_operators.is_(True))
-    else:
-        query = query.where(Notification.member_id == principal.member_id)
-    return list(db.scalars(query))
 
 
 def workers(db: Session) -> list[FleetWorker]:

@@ -473,3 +473,22 @@ def test_prospect_import_refuses_a_bad_header_beside_the_file_field(client, make
     assert 'id="err-file"' in resp.text
     resp = client.post("/operator/prospects/import", data={"csrf_token": token})
     assert 'id="err-file"' in resp.text and "CSVファイルを選択してください" in resp.text
+
+
+def test_list_addition_request_shows_the_suggested_amount(client, db, make_user) -> None:  # type: ignore[no-untyped-def]
+    from shared.notify import notify
+
+    member, _ = make_user("member")
+    notify(
+        db,
+        kind="list_addition_request",
+        member_id=member.member_id,
+        title="リスト追加依頼：予約No.1に151件以上のリスト追加をお願いします",
+        data={"suggested": 151, "queued": 449, "remaining": 300},
+    )
+    token = login(client, member)
+    page = client.get("/notifications")
+    assert "リスト追加依頼" in page.text and "151件以上のリスト追加をお願いします" in page.text
+    assert "未読 1件" in page.text
+    after = client.post("/notifications/read-all", data={"csrf_token": token})
+    assert "未読 0件" in after.text
