@@ -130,8 +130,11 @@ def test_senders_pause_and_the_list_running_out(fleet_factory: list[Fleet], tmp_
     fleet.tick()
     wait_until(lambda: fleet.observe(rid).counters["in_flight"] == 0, 120, "in-flight to drain")
     with fleet.session() as db:
-        late = db.scalars(select(SendItem.id).where(
-            SendItem.reservation_id == rid, SendItem.submitting_at > paused_at)).all()
+        late = db.scalars(
+            select(SendItem.id).where(
+                SendItem.reservation_id == rid, SendItem.submitting_at > paused_at
+            )
+        ).all()
     assert late == []
     assert len(fleet.server.submissions()) - received_then <= submitting_then
     paused = fleet.observe(rid)
@@ -200,8 +203,9 @@ def test_chaos_sigkill_workers_and_flush_redis(fleet_factory: list[Fleet], tmp_p
     assert end.status == "auto_cancelled"  # 90 prospects for 300 sends: the list ran out
     assert end.counters["queued"] == 0 and end.counters["in_flight"] == 0
     with fleet.session() as db:
-        rows = db.execute(select(SendItem.id, SendItem.state, SendItem.url)
-                          .where(SendItem.reservation_id == rid)).all()
+        rows = db.execute(
+            select(SendItem.id, SendItem.state, SendItem.url).where(SendItem.reservation_id == rid)
+        ).all()
     # no lost item: every one is final
     assert {state for _, state, _ in rows} <= {"sent", "failed", "skipped", "in_doubt"}
     in_doubt = {item_id for item_id, state, _ in rows if state == "in_doubt"}
