@@ -25,15 +25,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from coordinator.errors import AppError
 from coordinator.prospects.regions import normalize_prefecture
 from shared import clock
 from shared.domains import normalize_domain
-from shared.models import ImportJob, Prospect, prospect_search_text
+from shared.models import ImportJob, Prospect, ProspectGram, prospect_grams, prospect_search_text
 
 SessionOpener = Callable[[], AbstractContextManager[Session]]
 ProgressFn = Callable[["ImportProgress"], None]
@@ -320,19 +319,62 @@ def parse_row(cells: list[str], layout: CsvLayout, founded_max: int) -> dict[str
 
 
 _INSERT_COLUMNS = (
-    "company", "company_kana", "url", "domain", "industry", "prefecture", "city", "address",
-    "phone", "employees", "capital", "founded", "tags", "search_text", "created_at",
+    "id", "company", "company_kana", "url", "domain", "industry", "prefecture", "city",
+    "address", "phone", "employees", "capital", "founded", "tags", "search_text", "created_at",
 )  # fmt: skip
 
 
-def _insert_sqlite(db: Session, rows: list[dict[str, Any]]) -> int:
-    stmt = sqlite_insert(Prospect.__table__).on_conflict_do_nothing()
-    return int(db.execute(stmt, rows).rowcount)
+def _grams_of(rows: list[dict[str, Any]], inserted: set[int]) -> list[tuple[str, int]]:
+    pairs = [
+        (gram, row["id"])
+        for row in rows
+        if row["id"] in inserted
+        for gram in prospect_grams(row["search_text"])
+    ]
+    pairs.sort()  # index order: each page of the keyword index is touched once per batch
+    return pairs
 
 
-def _insert_postgresql(db: Session, rows: list[dict[str, Any]]) -> int:
-    # COPY into a transaction-local table, then one INSERT … SELECT: several times faster than
-    # multi-row INSERTs, and ON CONFLICT still settles races with a concurrent import.
+def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list[dict[str, Any]]:
+    # Take the write lock first: SQLite has one writer, so while this transaction lasts the
+    # existing domains and the highest id stay as read here, and the ids below are ours.
+    db.execute(update(ImportJob).where(ImportJob.id == job_id).values(status=ImportJob.status))
+    domains = [row["domain"] for row in rows if row["domain"] is not None]
+    existing: set[str] = set()
+    for start in range(0, len(domains), 10_000):
+        chunk = domains[start : start + 10_000]
+        existing.update(db.scalars(select(Prospect.domain).where(Prospect.domain.in_(chunk))))
+    fresh = [row for row in rows if row["domain"] is None or row["domain"] not in existing]
+    if not fresh:
+        return []
+    next_id = int(db.execute(select(func.coalesce(func.max(Prospect.id), 0))).scalar_one()) + 1
+    for offset, row in enumerate(fresh):
+        row["id"] = next_id + offset
+    db.execute(insert(Prospect), fresh)
+    pairs = _grams_of(fresh, {row["id"] for row in fresh})
+    if pairs:
+        db.execute(insert(ProspectGram), [{"gram": g, "prospect_id": pid} for g, pid in pairs])
+    return fresh
+
+
+def _insert_postgresql(
+    db: Session, rows: list[dict[str, Any]], job_id: int
+) -> list[dict[str, Any]]:
+    # Ids first (the keyword index needs them), then COPY into a transaction-local table and
+    # one INSERT … SELECT: several times faster than multi-row INSERTs, and ON CONFLICT still
+    # settles a race with a concurrent import of the same domain.
+    ids = (
+        db.execute(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('prospects', 'id')) FROM generate_series(1, :n)"
+            ),
+            {"n": len(rows)},
+        )
+        .scalars()
+        .all()
+    )
+    for row, new_id in zip(rows, ids, strict=True):
+        row["id"] = int(new_id)
     columns = ", ".join(_INSERT_COLUMNS)
     db.execute(
         text(
@@ -345,19 +387,33 @@ def _insert_postgresql(db: Session, rows: list[dict[str, Any]]) -> int:
     with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
         for row in rows:
             copy.write_row(tuple(row[name] for name in _INSERT_COLUMNS))
-    result = db.execute(
-        text(
-            f"INSERT INTO prospects ({columns}) SELECT {columns} FROM prospect_import_batch "
-            "ON CONFLICT DO NOTHING"
-        )
+    inserted = set(
+        db.execute(
+            text(
+                f"INSERT INTO prospects ({columns}) SELECT {columns} FROM prospect_import_batch "
+                "ON CONFLICT DO NOTHING RETURNING id"
+            )
+        ).scalars()
     )
-    inserted = int(result.rowcount)  # type: ignore[attr-defined]
     db.execute(text("DELETE FROM prospect_import_batch"))
-    return inserted
+    pairs = _grams_of(rows, inserted)
+    if pairs:
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(  # type: ignore[union-attr]
+                "COPY prospect_grams (gram, prospect_id) FROM STDIN"
+            ) as copy,
+        ):
+            for pair in pairs:
+                copy.write_row(pair)
+    return [row for row in rows if row["id"] in inserted]
 
 
-def _write_batch(db: Session, rows: list[dict[str, Any]], now: datetime) -> tuple[int, int]:
-    """Insert ``rows``, skipping domains already present or repeated; → (imported, duplicates)."""
+def _write_batch(
+    db: Session, rows: list[dict[str, Any]], now: datetime, job_id: int
+) -> tuple[int, int]:
+    """Insert ``rows`` with their keyword index, skipping domains already present or repeated;
+    → (imported, duplicates)."""
     seen: set[str] = set()
     unique: list[dict[str, Any]] = []
     for row in rows:
@@ -371,10 +427,10 @@ def _write_batch(db: Session, rows: list[dict[str, Any]], now: datetime) -> tupl
     if not unique:
         return 0, len(rows)
     if db.get_bind().dialect.name == "postgresql":
-        inserted = _insert_postgresql(db, unique)
+        inserted = _insert_postgresql(db, unique, job_id)
     else:
-        inserted = _insert_sqlite(db, unique)
-    return inserted, len(rows) - inserted
+        inserted = _insert_sqlite(db, unique, job_id)
+    return len(inserted), len(rows) - len(inserted)
 
 
 def create_job(db: Session, *, filename: str, created_by: int | None) -> ImportJob:
@@ -413,6 +469,7 @@ def _analyze(sessions: SessionOpener) -> None:
     # Fresh statistics let both planners pick the search indexes after a big import.
     with sessions() as db:
         db.execute(text("ANALYZE prospects"))
+        db.execute(text("ANALYZE prospect_grams"))
 
 
 def run_import(
@@ -440,7 +497,7 @@ def run_import(
         def flush() -> None:
             nonlocal landed
             with sessions() as db:
-                imported, duplicates = _write_batch(db, batch, clock.now())
+                imported, duplicates = _write_batch(db, batch, clock.now(), job_id)
                 progress.imported += imported
                 progress.duplicates += duplicates
                 _save_progress(db, progress)

@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from coordinator.errors import AppError
 from shared.enums import ItemState
-from shared.models import MemberContact, Prospect, SendItem, Suppression
+from shared.models import (
+    MemberContact,
+    Prospect,
+    ProspectGram,
+    SendItem,
+    Suppression,
+    prospect_grams,
+)
 
 __all__ = [
     "DEFAULT_PER_PAGE",
@@ -231,6 +238,32 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
+# Pieces of the legal forms are in nearly every name: looking them up narrows nothing.
+_COMMON_GRAMS = frozenset(
+    prospect_grams("株式会社 有限会社 合同会社 合資会社 合名会社 社団法人 財団法人 (株) (有)")
+)
+MAX_GRAMS_PER_TERM = 3
+
+
+def _keyword_condition(term: str) -> list[ColumnElement[bool]]:
+    """``term`` appears in the prospect's search text: looked up in the 2-gram index, then
+    checked exactly (a 2-character term is its own gram and needs no check)."""
+    like = Prospect.search_text.like(_like_pattern(term), escape="\\")
+    grams = sorted(prospect_grams(term), key=term.index)
+    useful = [g for g in grams if g not in _COMMON_GRAMS]
+    if not useful:
+        return [like]  # a single character, or only a legal form: no index can narrow it
+    if len(useful) > MAX_GRAMS_PER_TERM:
+        useful = [useful[0], useful[len(useful) // 2], useful[-1]]
+    where: list[ColumnElement[bool]] = [
+        Prospect.id.in_(select(ProspectGram.prospect_id).where(ProspectGram.gram == gram))
+        for gram in useful
+    ]
+    if len(term) > 2:
+        where.append(like)
+    return where
+
+
 def excluded_domains(
     member_id: int | None, *, contacted: bool, suppressed: bool
 ) -> Select[Any] | None:
@@ -271,7 +304,7 @@ def conditions(
     """The WHERE clauses of ``q`` (``for_queue`` forces URL有り and both exclusions)."""
     where: list[ColumnElement[bool]] = []
     for term in keyword_terms(q.keyword):
-        where.append(Prospect.search_text.like(_like_pattern(term), escape="\\"))
+        where.extend(_keyword_condition(term))
     if q.industry:
         where.append(Prospect.industry.in_(q.industry))
     if q.prefecture:

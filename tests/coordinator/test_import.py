@@ -300,3 +300,24 @@ def test_only_operators_import(client, make_user, db, inline_imports) -> None:  
     assert resp.status_code == 403
     assert client.get("/api/v1/prospects/imports/1", headers=member).status_code == 403
     assert client.get("/api/v1/prospects/imports/999999", headers=op).status_code == 404
+
+
+def test_imported_prospects_are_found_by_keyword(db: Session, tmp_path: Path) -> None:
+    path = tmp_path / "kw.csv"
+    path.write_bytes((HEADER + GOOD).encode("utf-8"))
+    run(db, path)
+    from coordinator.prospects import search
+
+    def found(keyword: str) -> list[str]:
+        return [
+            p.company for p in search.search(db, search.ProspectQuery(keyword=keyword), None)[1]
+        ]
+
+    assert found("サクラ") == ["株式会社サクラ建設"]
+    assert found("建設") == ["株式会社サクラ建設"]  # a 2-character term: the index alone
+    assert found("株式会社サクラ建設") == ["株式会社サクラ建設"]
+    assert found("梅田") == []  # the address is not part of the keyword
+    assert found("商事 北区") == ["アオバ商事株式会社"]
+    assert sorted(found("株式会社")) == sorted(
+        ["アオバ商事株式会社", "株式会社サクラ建設", "ヒカリ工業株式会社"]
+    )

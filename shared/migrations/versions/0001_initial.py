@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-28 03:56:42.625308
+Create Date: 2026-11-28 04:20:43.603121
 """
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ def upgrade() -> None:
         sa.Column("company_name", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_members")),
+    )
+    op.create_table(
+        "prospect_grams",
+        sa.Column("gram", sa.String(length=2), nullable=False),
+        sa.Column("prospect_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("gram", "prospect_id", name=op.f("pk_prospect_grams")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "prospects",
@@ -628,6 +635,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_prospects_capital"))
 
     op.drop_table("prospects")
+    op.drop_table("prospect_grams")
     op.drop_table("members")
     op.drop_table("fleet_workers")
     # ### end Alembic commands ###
