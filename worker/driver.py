@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Dialog, Frame, Page, Playwright, Response, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -52,7 +53,10 @@ _BLOCKED_ASSET = re.compile(
 )
 
 VIEWPORT = {"width": 1280, "height": 900}
-FRAME_BASE = 100_000  # data-mk numbers of frame i start at i * FRAME_BASE
+FRAME_BASE = 100_000
+# A kept context is replaced now and then, so nothing a site leaves behind outside the wiped
+# storage (HTTP cache, leaked memory) lives long.
+SLOT_MAX_SENDS = 50  # data-mk numbers of frame i start at i * FRAME_BASE
 
 NavError = Literal["timeout", "unreachable", "blocked", "http_error", "aborted"]
 
@@ -220,13 +224,20 @@ class DialogRecord:
 class Driver:
     """One long-lived browser for one worker thread; open a :class:`Tab` per send."""
 
-    def __init__(self, settings: Settings | None = None, guard: NetGuard | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        guard: NetGuard | None = None,
+        reuse_context: bool = True,
+    ) -> None:
         self.settings = settings or get_settings()
         self.allow_private = self.settings.allow_private
         self.guard = guard or NetGuard()
         self._playwright: Playwright | None = None
         self._browser: Any = None
         self._proxy: GuardProxy | None = None
+        self._slot: _Slot | None = None
+        self.reuse_context = reuse_context
 
     def __enter__(self) -> Driver:
         self.start()
@@ -254,6 +265,9 @@ class Driver:
         )
 
     def close(self) -> None:
+        if self._slot is not None:
+            self._slot.close()
+            self._slot = None
         if self._browser is not None:
             with contextlib.suppress(PlaywrightError):
                 self._browser.close()
@@ -275,13 +289,105 @@ class Driver:
             # every later send of this worker.
             self.close()
             self.start()
-        return Tab(self, page_timeout_ms or self.settings.page_timeout_ms)
+        slot = self._slot if self._slot is not None else _Slot(self._browser)
+        self._slot = None
+        return Tab(self, slot, page_timeout_ms or self.settings.page_timeout_ms)
+
+    def release(self, slot: _Slot) -> None:
+        """Take a slot back after a send: wiped for the next one, or closed."""
+        if self.reuse_context and self.connected and slot.sends < SLOT_MAX_SENDS and slot.wipe():
+            self._slot = slot
+        else:
+            slot.close()
+
+
+class _Slot:
+    """A browser context and its page, kept from send to send with its state wiped between.
+
+    Making a context and a page for every send costs the browser far more than clearing
+    cookies and the storage of the origins the last send visited. The page's event handlers
+    are registered once and forward to the send (:class:`Tab`) that holds the slot.
+    """
+
+    def __init__(self, browser: Any) -> None:
+        self.context = browser.new_context(
+            viewport=VIEWPORT,
+            locale="ja-JP",
+            timezone_id="Asia/Tokyo",
+            accept_downloads=False,
+            ignore_https_errors=True,
+            service_workers="block",
+        )
+        self.context.route(_BLOCKED_ASSET, _abort_route)
+        self.page: Page = self.context.new_page()
+        self.tab: Tab | None = None
+        self.origins: set[str] = set()
+        self.sends = 0
+        self._cdp: Any = None
+        # Registered after our own page exists: every later page is a pop-up and is closed.
+        self.context.on("page", self._on_page)
+        for event, handler in (
+            ("dialog", "_on_dialog"),
+            ("download", "_on_download"),
+            ("request", "_on_request"),
+            ("requestfinished", "_on_request_done"),
+            ("requestfailed", "_on_request_done"),
+            ("framenavigated", "_on_frame_navigated"),
+            ("response", "_on_response"),
+        ):
+            self.page.on(event, self._forward(handler))
+
+    def _forward(self, handler: str) -> Any:
+        def forward(arg: Any) -> None:
+            tab = self.tab
+            if tab is not None:
+                getattr(tab, handler)(arg)
+            elif handler == "_on_dialog":
+                with contextlib.suppress(PlaywrightError):
+                    # Between sends only the wipe navigates: let a page's "leave?" go.
+                    arg.accept() if arg.type == "beforeunload" else arg.dismiss()
+
+        return forward
+
+    def _on_page(self, page: Page) -> None:
+        if self.tab is not None:
+            self.tab._refuse_popup(page)
+        else:
+            with contextlib.suppress(PlaywrightError):
+                page.close()
+
+    def note_origin(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            self.origins.add(f"{parts.scheme}://{parts.netloc}")
+
+    def wipe(self) -> bool:
+        """Forget the last send: blank page, no cookies, no storage of the origins it saw."""
+        try:
+            self.page.goto("about:blank", timeout=5_000)
+            self.context.clear_cookies()
+            if self.origins:
+                if self._cdp is None:
+                    self._cdp = self.context.new_cdp_session(self.page)
+                for origin in self.origins:
+                    self._cdp.send(
+                        "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
+                    )
+            self.origins.clear()
+        except PlaywrightError:
+            return False
+        self.sends += 1
+        return len(self.context.pages) == 1
+
+    def close(self) -> None:
+        with contextlib.suppress(PlaywrightError):
+            self.context.close()
 
 
 class Tab:
-    """One send's browser context and page. Use as a context manager; closing drops all state."""
+    """One send's page in a clean browser context. Use as a context manager."""
 
-    def __init__(self, driver: Driver, page_timeout_ms: int) -> None:
+    def __init__(self, driver: Driver, slot: _Slot, page_timeout_ms: int) -> None:
         self.driver = driver
         self.page_timeout_ms = page_timeout_ms
         self.max_page_bytes = driver.settings.max_page_bytes
@@ -294,27 +400,12 @@ class Tab:
         self._last_activity = time.monotonic()
         self._main_navigations = 0
         self._last_doc_status: int | None = None
-        self.context = driver._browser.new_context(
-            viewport=VIEWPORT,
-            locale="ja-JP",
-            timezone_id="Asia/Tokyo",
-            accept_downloads=False,
-            ignore_https_errors=True,
-            service_workers="block",
-        )
-        self.context.set_default_timeout(page_timeout_ms)
-        self.context.set_default_navigation_timeout(page_timeout_ms)
-        self.context.route(_BLOCKED_ASSET, _abort_route)
-        self.page: Page = self.context.new_page()
-        # Registered after our own page exists: every later page is a pop-up and is closed.
-        self.context.on("page", self._refuse_popup)
-        self.page.on("dialog", self._on_dialog)
-        self.page.on("download", self._on_download)
-        self.page.on("request", self._on_request)
-        self.page.on("requestfinished", self._on_request_done)
-        self.page.on("requestfailed", self._on_request_done)
-        self.page.on("framenavigated", self._on_frame_navigated)
-        self.page.on("response", self._on_response)
+        self.slot = slot
+        self.context = slot.context
+        self.page: Page = slot.page
+        self.page.set_default_timeout(page_timeout_ms)
+        self.page.set_default_navigation_timeout(page_timeout_ms)
+        slot.tab = self
 
     def __enter__(self) -> Tab:
         return self
@@ -323,8 +414,8 @@ class Tab:
         self.close()
 
     def close(self) -> None:
-        with contextlib.suppress(PlaywrightError):
-            self.context.close()
+        self.slot.tab = None
+        self.driver.release(self.slot)
 
     # --- events ---------------------------------------------------------------------------
 
@@ -362,6 +453,7 @@ class Tab:
         self._last_activity = time.monotonic()
 
     def _on_frame_navigated(self, frame: Frame) -> None:
+        self.slot.note_origin(frame.url)
         if frame == self.page.main_frame:
             self._main_navigations += 1
         self._last_activity = time.monotonic()

@@ -431,3 +431,25 @@ def test_guard_blocks_redirect_to_private_address(serve: Callable[..., _PageServ
     assert not redirected.ok and redirected.error == "blocked"
     assert framed.ok and frame_blocked == ["127.0.0.2"]
     assert listener.connections == 0
+
+
+@pytest.mark.e2e
+def test_next_send_starts_clean(driver: Driver, serve: Callable[..., _PageServer]) -> None:
+    site = serve(
+        {
+            "/set": _page(
+                "<script>document.cookie = 'seen=1; path=/'; localStorage.setItem('k', 'v');"
+                "sessionStorage.setItem('s', 'v');</script>",
+            ),
+            "/read": _page("<p>read</p>"),
+        }
+    )
+    read = "() => [document.cookie, localStorage.getItem('k'), sessionStorage.getItem('s')]"
+    with driver.open_tab() as tab:
+        assert tab.goto(site.base + "/set").ok
+        assert tab.goto(site.base + "/read").ok
+        assert tab.page.evaluate(read) == ["seen=1", "v", "v"]
+    with driver.open_tab() as tab:
+        assert tab.goto(site.base + "/read").ok
+        assert tab.page.evaluate(read) == ["", None, None]
+        assert tab.dialogs == []
