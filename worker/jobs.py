@@ -173,6 +173,8 @@ def send_item(item_id: int, attempt_token: str) -> dict[str, Any]:
     """The RQ job. Returns a small summary (kept briefly by RQ; the database has the truth)."""
     work = _begin(item_id, attempt_token)
     if work is None:
+        # A stale or duplicate delivery: the token no longer holds a dispatched item.
+        log.info("item %s: token %s does not hold it; nothing to do", item_id, attempt_token)
         return {"item_id": item_id, "attempted": False}
     status = heartbeat.STATUS
     status.set("running", item_id)

@@ -73,6 +73,7 @@ def _final(fleet: Fleet, reservation_id: int, timeout: float) -> Observation:
     return fleet.observe(reservation_id)
 
 
+@pytest.mark.timeout(900)
 def test_300_sends_over_700_prospects_complete_exactly(
     fleet_factory: list[Fleet], tmp_path: Path
 ) -> None:
@@ -82,7 +83,7 @@ def test_300_sends_over_700_prospects_complete_exactly(
     fleet.wait_for_workers(4)
     with Watcher(fleet, rid) as watcher:
         fleet.start_dispatcher()
-        end = _final(fleet, rid, timeout=540)
+        end = _final(fleet, rid, timeout=840)
     assert watcher.observations and not watcher.bad, watcher.bad[:3]
     assert end.status == "completed"
     assert end.counters["sent"] == 300 and end.states["sent"] == 300
@@ -160,7 +161,7 @@ def test_senders_pause_and_the_list_running_out(fleet_factory: list[Fleet], tmp_
 
 
 def test_chaos_sigkill_workers_and_flush_redis(fleet_factory: list[Fleet], tmp_path: Path) -> None:
-    fleet = _start(fleet_factory, tmp_path, "sqlite", generated=90, lease_seconds=6)
+    fleet = _start(fleet_factory, tmp_path, "sqlite", generated=90, lease_seconds=8)
     rid = fleet.reservation(prospects=90, count=300, senders=4, tickets=1000)
     fleet.start_workers(4)
     fleet.wait_for_workers(4)

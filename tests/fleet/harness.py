@@ -70,7 +70,7 @@ class Fleet:
     tmp: Path
     kind: str = "sqlite"
     generated: int = 50
-    lease_seconds: int = 8
+    lease_seconds: int = 20
     redis_db: int = field(default_factory=_redis_db_number)
     tick_s: float = 0.5
     env: dict[str, str] = field(default_factory=dict)
