@@ -114,6 +114,10 @@ _FILL_JS = """
   for (const a of actions) {
     const el = document.querySelector(a.selector);
     if (!el) { out.push({selector: a.selector, ok: false, error: 'missing'}); continue; }
+    if (a.op === 'fill' && el.getAttribute('data-mk-hidden') === '1') {
+      // A text field nobody can see is a honeypot, whatever the plan says.
+      out.push({selector: a.selector, ok: false, error: 'hidden'}); continue;
+    }
     try {
       if (a.op === 'fill') {
         try { el.focus({preventScroll: true}); } catch (e) {}
@@ -591,7 +595,11 @@ class Tab:
     # --- actions ------------------------------------------------------------------------------
 
     def fill(self, frame_index: int | None, actions: Sequence[FillAction]) -> list[dict[str, Any]]:
-        payload = [{"selector": a.selector, "op": a.op, "value": a.value} for a in actions]
+        payload = [
+            {"selector": a.selector, "op": a.op, "value": a.value}
+            for a in actions
+            if a.role != "honeypot"
+        ]
         if not payload:
             return []
         result: list[dict[str, Any]] = self.frame(frame_index).evaluate(_FILL_JS, payload)

@@ -453,3 +453,33 @@ def test_next_send_starts_clean(driver: Driver, serve: Callable[..., _PageServer
         assert tab.goto(site.base + "/read").ok
         assert tab.page.evaluate(read) == ["", None, None]
         assert tab.dialogs == []
+
+
+@pytest.mark.e2e
+def test_fill_never_types_into_hidden_fields(
+    driver: Driver, serve: Callable[..., _PageServer]
+) -> None:
+    site = serve(
+        {
+            "/": _page(
+                '<form><input name="hp" style="position:absolute;left:-5000px"><input name="ok"></form>'
+            )
+        }
+    )
+    with driver.open_tab() as tab:
+        assert tab.goto(site.base + "/").ok
+        tab.snapshot()
+        hp = tab.page.eval_on_selector("[name=hp]", "e => '[data-mk=\"' + e.dataset.mk + '\"]'")
+        ok = tab.page.eval_on_selector("[name=ok]", "e => '[data-mk=\"' + e.dataset.mk + '\"]'")
+        results = tab.fill(
+            None,
+            [
+                FillAction(hp, "fill", "x", "other", "hp"),
+                FillAction(ok, "fill", "y", "other", "ok"),
+            ],
+        )
+        values = tab.page.evaluate(
+            "() => [...document.querySelectorAll('input')].map(e => e.value)"
+        )
+    assert [r["ok"] for r in results] == [False, True] and results[0]["error"] == "hidden"
+    assert values == ["", "y"]
