@@ -36,7 +36,7 @@ QA_SCRIPT = json.loads((PROJECT_ROOT / "fixtures" / "scripts" / "qa.json").read_
 COUNTERS = ("queued", "in_flight", "sent", "failed", "skipped", "in_doubt")
 
 
-def _redis_db_number() -> int:
+def redis_db_number() -> int:
     # One Redis database per pytest-xdist worker (10, 11, …), so parallel runs never flush
     # each other's queues; the bench uses 9.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -71,7 +71,7 @@ class Fleet:
     kind: str = "sqlite"
     generated: int = 50
     lease_seconds: int = 20
-    redis_db: int = field(default_factory=_redis_db_number)
+    redis_db: int = field(default_factory=redis_db_number)
     tick_s: float = 0.5
     env: dict[str, str] = field(default_factory=dict)
     url: str = ""
