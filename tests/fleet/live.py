@@ -3,6 +3,7 @@ and the benchmark."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import socket
@@ -88,6 +89,7 @@ class SseClient:
     ended: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _client: httpx.Client | None = None
+    _response: httpx.Response | None = None
 
     def start(self) -> SseClient:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -101,6 +103,7 @@ class SseClient:
                 "GET", self.url, headers={"Authorization": f"Bearer {self.token}"}
             ) as response:
                 response.raise_for_status()
+                self._response = response
                 name, data = "message", ""
                 for line in response.iter_lines():
                     if line.startswith("event: "):
@@ -126,6 +129,13 @@ class SseClient:
                 return at, data
 
     def close(self) -> None:
+        # Shut the socket down under the reading thread: it sees EOF at once, and the server
+        # sees the disconnect (closing the client from here would not interrupt the read).
+        stream = self._response.extensions.get("network_stream") if self._response else None
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         if self._client is not None:
             self._client.close()
         if self._thread is not None:
