@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.config import PROJECT_ROOT, get_settings
+from shared.config import PROJECT_ROOT
 from shared.db import session_scope
 from shared.enums import PaymentMethod, Role
 from shared.models import Script, TicketOrder, User
@@ -114,9 +114,9 @@ def seed_demo(csv_path: Path, console: Any) -> list[str]:
         f"  demo data ready: {imported:,} prospects imported ({duplicates:,} already there), "
         f"script {script_id}"
     )
-    base = get_settings().public_base_url.rstrip("/")
     return [
         f"demo member:   {DEMO_MEMBER_EMAIL} / {DEMO_PASSWORD}  ({DEMO_COMPANY}, {DEMO_TICKETS:,} tickets)",
         f"demo operator: {DEMO_OPERATOR_EMAIL} / {DEMO_PASSWORD}",
-        f"log in at {base}/login — then 予約代行フォーム → 見込客リストから検索 → reserve 300",
+        "log in at /login of the URL above, then 予約代行フォーム → 見込客リストから検索 → "
+        "リストURL → reserve 300 (the operator approves under 承認)",
     ]

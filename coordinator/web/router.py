@@ -16,7 +16,7 @@ from coordinator.web import member_pages, operator_pages
 from coordinator.web.forms import attempt
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
-from coordinator.web.session import MaybeWebUser, WebRoute, _safe_next
+from coordinator.web.session import MaybeWebUser, WebRoute, _safe_next, take_sqlite_write_lock
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -47,6 +47,7 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    take_sqlite_write_lock(db)  # the password check sits between a read and a write
     try:
         with attempt(db):
             result = accounts.login(

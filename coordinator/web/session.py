@@ -13,6 +13,8 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from coordinator.accounts.service import Principal, resolve_token
 from coordinator.dependencies import DB, SAFE_METHODS, SESSION_COOKIE
@@ -83,10 +85,22 @@ async def _csrf_from_form(request: Request) -> str:
     return ""
 
 
+def take_sqlite_write_lock(db: Session) -> None:
+    """On SQLite, take the single writer lock before the first read of a form post.
+
+    A deferred transaction that reads and then writes fails at once ("database is locked",
+    no busy wait) when a worker or the dispatcher committed in between; taking the lock first
+    makes the post wait its turn instead (busy_timeout). PostgreSQL needs nothing."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(text("UPDATE users SET id = id WHERE 0"))
+
+
 async def optional_web_user(request: Request, db: DB) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
+    if request.method not in SAFE_METHODS:
+        take_sqlite_write_lock(db)
     principal = resolve_token(db, cookie, "session")
     if principal is None:
         return None
