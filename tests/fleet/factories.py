@@ -7,15 +7,18 @@ these tests about claiming, leases and outcomes.
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared import clock, ledger
+from shared.config import PROJECT_ROOT
 from shared.enums import ItemState, OrderStatus, ReservationStatus
 from shared.models import (
     Member,
@@ -27,30 +30,10 @@ from shared.models import (
     TicketOrder,
 )
 
-SCRIPT = {
-    "name": "テストスクリプト",
-    "sender": {
-        "company": "株式会社サンプル",
-        "company_kana": "カブシキガイシャサンプル",
-        "department": "営業部",
-        "position": "部長",
-        "last_name": "山田",
-        "first_name": "太郎",
-        "last_name_kana": "ヤマダ",
-        "first_name_kana": "タロウ",
-        "email": "taro@example.co.jp",
-        "phone": "03-1234-5678",
-        "postal_code": "100-0001",
-        "prefecture": "東京都",
-        "city": "千代田区",
-        "address": "千代田1-1",
-        "building": "サンプルビル5F",
-        "url": "https://example.co.jp",
-    },
-    "subject": "業務効率化のご提案",
-    "body": "{{company}}\nご担当者様\n\nご提案です。\n\n配信停止: {{optout_url}}",
-    "inquiry_type_preference": ["その他", "ご提案", "お問い合わせ"],
-}
+# The QA script of the fixture sites (SPEC §6 form): what the fleet sends in its tests.
+SCRIPT: dict[str, Any] = json.loads(
+    (PROJECT_ROOT / "fixtures" / "scripts" / "qa.json").read_text(encoding="utf-8")
+)
 
 
 def make_member(db: Session, *, tickets: int = 1000, company: str = "送信テスト株式会社") -> Member:

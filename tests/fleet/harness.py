@@ -8,7 +8,6 @@ processes, each with its own Chromium), and the dispatcher ticking in a thread o
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -32,7 +31,6 @@ from shared.db import make_engine, reset_engine
 from shared.models import FleetWorker, Reservation, SendItem
 from tests.fleet.factories import make_member, make_reservation
 
-QA_SCRIPT = json.loads((PROJECT_ROOT / "fixtures" / "scripts" / "qa.json").read_text("utf-8"))
 COUNTERS = ("queued", "in_flight", "sent", "failed", "skipped", "in_doubt")
 
 
@@ -183,11 +181,6 @@ class Fleet:
                 senders=senders,
                 status=status,
             )
-            from shared.models import Script
-
-            script = db.get(Script, reservation.script_id)
-            assert script is not None
-            script.content = QA_SCRIPT
             return reservation.id
 
     def observe(self, reservation_id: int) -> Observation:
