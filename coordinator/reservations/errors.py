@@ -13,20 +13,16 @@ from shared.rules import (
 )
 
 
+def _count_rule(code: str, what: str, rule: str) -> AppError:
+    return AppError(code, f"{what}は{rule}で入力してください", field="count")
+
+
 def count_below_minimum() -> AppError:
-    return AppError(
-        "count_below_minimum",
-        f"送信依頼件数は{RESERVATION_MIN_COUNT:,}件以上で入力してください",
-        field="count",
-    )
+    return _count_rule("count_below_minimum", "送信依頼件数", f"{RESERVATION_MIN_COUNT:,}件以上")
 
 
 def count_not_multiple() -> AppError:
-    return AppError(
-        "count_not_multiple",
-        f"送信依頼件数は{RESERVATION_COUNT_STEP:,}件単位で入力してください",
-        field="count",
-    )
+    return _count_rule("count_not_multiple", "送信依頼件数", f"{RESERVATION_COUNT_STEP:,}件単位")
 
 
 def count_exceeds_tickets(requested: int, available: int, *, field: str = "count") -> AppError:
@@ -123,18 +119,14 @@ def transfer_count_invalid(maximum: int) -> AppError:
 
 
 def addition_count_below_minimum() -> AppError:
-    return AppError(
-        "addition_count_below_minimum",
-        f"追加する予約数は{RESERVATION_COUNT_STEP:,}件以上で入力してください",
-        field="count",
+    return _count_rule(
+        "addition_count_below_minimum", "追加する予約数", f"{RESERVATION_COUNT_STEP:,}件以上"
     )
 
 
 def addition_count_not_multiple() -> AppError:
-    return AppError(
-        "addition_count_not_multiple",
-        f"追加する予約数は{RESERVATION_COUNT_STEP:,}件単位で入力してください",
-        field="count",
+    return _count_rule(
+        "addition_count_not_multiple", "追加する予約数", f"{RESERVATION_COUNT_STEP:,}件単位"
     )
 
 
