@@ -158,6 +158,11 @@ def reject_addition(db: DB, user: WebOperator, addition_id: int) -> Response:
     return see_other("/operator", "rejected")
 
 
+@router.get("/chats")
+def chats_page(request: Request, db: DB, user: WebOperator) -> Response:
+    return render(request, "operator/chats.html", user, {"threads": repo.chat_threads(db)})
+
+
 # --- fleet ------------------------------------------------------------------------------------
 
 

@@ -308,3 +308,36 @@ def evidence_names(folder: Path) -> list[str]:
     return sorted(
         p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES
     )
+
+
+@dataclass(frozen=True)
+class ChatThread:
+    reservation: Reservation
+    company: str
+    messages: int
+    last_at: datetime
+    last_body: str
+
+
+def chat_threads(db: Session, limit: int = 200) -> list[ChatThread]:
+    """Every reservation with a chat, the most recently active first (operators' inbox)."""
+    stats = (
+        select(
+            ChatMessage.reservation_id.label("rid"),
+            func.count().label("n"),
+            func.max(ChatMessage.id).label("last_id"),
+        )
+        .group_by(ChatMessage.reservation_id)
+        .subquery()
+    )
+    rows = db.execute(
+        select(Reservation, Member.company_name, stats.c.n, ChatMessage)
+        .join(stats, stats.c.rid == Reservation.id)
+        .join(Member, Member.id == Reservation.member_id)
+        .join(ChatMessage, ChatMessage.id == stats.c.last_id)
+        .order_by(stats.c.last_id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        ChatThread(r, company, int(n), last.created_at, last.body) for r, company, n, last in rows
+    ]

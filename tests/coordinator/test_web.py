@@ -29,6 +29,7 @@ OPERATOR_PAGES = [
     "/operator/suppression",
     "/operator/prospects/import",
     "/operator/orders",
+    "/operator/chats",
     "/notifications",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "testserver", "::1"}

@@ -211,6 +211,25 @@ def _record_sends(fleet: Fleet, reservation_id: int, limit: int, status: str = "
     return done
 
 
+def _item_with_screenshots(fleet: Fleet, reservation_id: int) -> int | None:
+    from sqlalchemy import select
+
+    from coordinator.reservations.service import evidence_dir
+    from shared.models import SendItem
+
+    with fleet.session() as db:
+        ids = db.scalars(
+            select(SendItem.id).where(
+                SendItem.reservation_id == reservation_id, SendItem.worker_id != "ui-test"
+            )
+        ).all()
+    for item_id in ids:
+        folder = evidence_dir(reservation_id, item_id)
+        if folder.is_dir() and any(p.suffix in (".jpg", ".png") for p in folder.iterdir()):
+            return item_id
+    return None
+
+
 def _reservation(fleet: Fleet, reservation_id: int):  # type: ignore[no-untyped-def]
     from shared.models import Reservation
 
@@ -433,7 +452,10 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
     page.fill("#f-body", "リストを変更しました。よろしくお願いします。")
     page.click("#chat-form button:has-text('送信')")
     expect(page.locator(".msg.mine")).to_contain_text("リストを変更しました")
-    op.goto(f"/reservations/{rid}/chat")
+    op.click("nav >> text=チャット")
+    expect(op.locator("#chat-threads")).to_contain_text("リストを変更しました")
+    shot(op, "22a-operator-chats")
+    op.click("#chat-threads >> text=開く")
     expect(op.locator(".msg")).to_contain_text("リストを変更しました")
     page.evaluate("window.__sameDocument = true")
     op.fill("#f-body", "承知しました。送信を再開します。")
@@ -463,6 +485,12 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
     page.goto(f"/reservations/{rid}")
     expect(page.locator("#outcomes")).to_contain_text("送信済み")
     shot(page, "26-reservation-detail", phone=True)
+    evidence_item = _item_with_screenshots(fleet, rid)
+    if evidence_item is not None:  # a send of the real fleet: its screenshots are on the page
+        page.goto(f"/items/{evidence_item}")
+        expect(page.locator(".evidence img").first).to_be_visible()
+        shot(page, "26b-item-evidence", phone=True)
+        page.goto(f"/reservations/{rid}")
     with page.expect_download() as download_info:
         page.click("#results-csv")
     download = download_info.value
