@@ -238,11 +238,20 @@ class ProspectGram(Base):
     prospect_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
+# Pieces of the legal forms are in nearly every name: indexing them would narrow nothing.
+_STOP_GRAMS = frozenset(
+    w[i : i + 2]
+    for w in ("株式会社", "有限会社", "合同会社", "合資会社", "合名会社", "(株)", "(有)")
+    for i in range(len(w) - 1)
+)
+
+
 def prospect_grams(search_text: str) -> set[str]:
-    """The 2-character pieces of ``search_text`` (never across the spaces between its words)."""
+    """The 2-character pieces of ``search_text`` (never across the spaces between its words),
+    less the pieces of legal forms (株式会社 …)."""
     return {
         word[i : i + 2] for word in search_text.split() for i in range(len(word) - 1)
-    }
+    } - _STOP_GRAMS
 
 
 def _gram_rows(target: Prospect) -> list[dict[str, Any]]:

@@ -21,18 +21,18 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from coordinator.errors import AppError
 from coordinator.prospects.regions import normalize_prefecture
 from shared import clock
 from shared.domains import normalize_domain
-from shared.models import ImportJob, Prospect, ProspectGram, prospect_grams, prospect_search_text
+from shared.models import ImportJob, Prospect, prospect_grams, prospect_search_text
 
 SessionOpener = Callable[[], AbstractContextManager[Session]]
 ProgressFn = Callable[["ImportProgress"], None]
@@ -244,6 +244,8 @@ class _Reject(Exception):
 
 
 def _number(name: str, label: str, value: str, *, suffixes: tuple[str, ...] = ()) -> int | None:
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)  # the common case, without normalizing
     text_value = unicodedata.normalize("NFKC", value).strip().replace(",", "")
     for suffix in suffixes:
         text_value = text_value.removesuffix(suffix)
@@ -280,9 +282,11 @@ def parse_row(cells: list[str], layout: CsvLayout, founded_max: int) -> dict[str
     if len(cells) > layout.header_width and any(c.strip() for c in cells[layout.header_width :]):
         raise _Reject("too_many_columns", "列の数が見出しより多くなっています")
 
+    width = len(cells)
+
     def cell(name: str) -> str:
         index = layout.columns.get(name)
-        if index is None or index >= len(cells):
+        if index is None or index >= width:
             return ""
         return cells[index].strip()
 
@@ -350,10 +354,22 @@ def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
     next_id = int(db.execute(select(func.coalesce(func.max(Prospect.id), 0))).scalar_one()) + 1
     for offset, row in enumerate(fresh):
         row["id"] = next_id + offset
-    db.execute(insert(Prospect), fresh)
+    # Plain DB-API executemany with tuples: the ORM's bulk path costs more than SQLite itself.
+    conn = db.connection()
+    # A bigger page cache keeps the index B-trees of a million rows in memory while importing.
+    conn.exec_driver_sql("PRAGMA cache_size=-131072")
+    marks = ", ".join("?" for _ in _INSERT_COLUMNS)
+    created = fresh[0]["created_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    conn.exec_driver_sql(
+        f"INSERT INTO prospects ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks})",
+        [
+            tuple(created if name == "created_at" else row[name] for name in _INSERT_COLUMNS)
+            for row in fresh
+        ],
+    )
     pairs = _grams_of(fresh, {row["id"] for row in fresh})
     if pairs:
-        db.execute(insert(ProspectGram), [{"gram": g, "prospect_id": pid} for g, pid in pairs])
+        conn.exec_driver_sql("INSERT INTO prospect_grams (gram, prospect_id) VALUES (?, ?)", pairs)
     return fresh
 
 

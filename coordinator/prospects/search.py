@@ -238,10 +238,6 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-# Pieces of the legal forms are in nearly every name: looking them up narrows nothing.
-_COMMON_GRAMS = frozenset(
-    prospect_grams("株式会社 有限会社 合同会社 合資会社 合名会社 社団法人 財団法人 (株) (有)")
-)
 MAX_GRAMS_PER_TERM = 3
 
 
@@ -249,8 +245,8 @@ def _keyword_condition(term: str) -> list[ColumnElement[bool]]:
     """``term`` appears in the prospect's search text: looked up in the 2-gram index, then
     checked exactly (a 2-character term is its own gram and needs no check)."""
     like = Prospect.search_text.like(_like_pattern(term), escape="\\")
-    grams = sorted(prospect_grams(term), key=term.index)
-    useful = [g for g in grams if g not in _COMMON_GRAMS]
+    # Legal-form pieces (株式, 会社 …) are not indexed: they are in nearly every name.
+    useful = sorted(prospect_grams(term), key=term.index)
     if not useful:
         return [like]  # a single character, or only a legal form: no index can narrow it
     if len(useful) > MAX_GRAMS_PER_TERM:
