@@ -48,7 +48,7 @@ def order_for(db: Session, principal: Principal, order_id: int) -> TicketOrder:
     return order
 
 
-def scripts(db: Session, member_id: int) -> list[Script]:
+def scripts(db: Session, member_id: int | None) -> list[Script]:
     return list(
         db.scalars(
             select(Script)
@@ -58,7 +58,7 @@ def scripts(db: Session, member_id: int) -> list[Script]:
     )
 
 
-def script_for(db: Session, member_id: int, script_id: int) -> Script:
+def script_for(db: Session, member_id: int | None, script_id: int) -> Script:
     script = db.get(Script, script_id)
     if script is None or script.member_id != member_id or script.deleted_at is not None:
         raise NotFound("スクリプト")
@@ -126,7 +126,7 @@ def reservation_for(db: Session, principal: Principal, reservation_id: int) -> R
     )
 
 
-def open_reservations(db: Session, member_id: int) -> list[Reservation]:
+def open_reservations(db: Session, member_id: int | None) -> list[Reservation]:
     """Reservations a list can still be moved into (送信代行 / 見込客リスト変更)."""
     return list(
         db.scalars(
@@ -244,6 +244,8 @@ def sends_per_minute(
         query = query.where(SendItem.reservation_id == reservation_id)
     buckets = [0] * minutes
     for (finished,) in db.execute(query):
+        if finished is None:
+            continue
         index = int((finished - start).total_seconds() // 60)
         if 0 <= index < minutes:
             buckets[index] += 1
