@@ -14,8 +14,9 @@ import threading
 import uuid
 from collections import defaultdict, deque
 from datetime import timedelta
-from functools import lru_cache
 from typing import Protocol
+
+from fastapi import Request
 
 from coordinator.errors import AppError
 from shared import clock
@@ -149,8 +150,8 @@ class LoginLimiter:
             log.warning("login rate limit store failed: %s", exc)
 
 
-@lru_cache(maxsize=1)
-def default_limiter() -> LoginLimiter:
+def make_limiter() -> LoginLimiter:
+    """Redis-backed when ``MIKOMI_REDIS_URL`` is set and answers, in memory otherwise."""
     settings = get_settings()
     if settings.redis_url:
         try:
@@ -164,6 +165,11 @@ def default_limiter() -> LoginLimiter:
     return LoginLimiter(MemoryStore())
 
 
-def get_login_limiter() -> LoginLimiter:
-    """FastAPI dependency (tests override it with a limiter of their own)."""
-    return default_limiter()
+def get_login_limiter(request: Request) -> LoginLimiter:
+    """FastAPI dependency: one limiter per application (so per process in production, and
+    per test app in the tests, which therefore never see each other's failures)."""
+    limiter = getattr(request.app.state, "login_limiter", None)
+    if limiter is None:
+        limiter = make_limiter()
+        request.app.state.login_limiter = limiter
+    return limiter

@@ -27,6 +27,15 @@ SESSION_TTL = timedelta(hours=12)
 _hasher = PasswordHasher()
 
 
+def use_password_hasher(hasher: PasswordHasher) -> None:
+    """Swap the argon2 parameters. Production keeps argon2-cffi's defaults; a test session may
+    install cheap ones (e.g. ``PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)``),
+    since every test user costs one hash. Hashes made with other parameters still verify and
+    are upgraded on the next login."""
+    global _hasher
+    _hasher = hasher
+
+
 @dataclass(frozen=True)
 class Principal:
     user_id: int

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from tests.coordinator import test_tickets
+
+cheap_passwords = test_tickets.cheap_passwords  # argon2 with cheap parameters in this module
+
 
 def test_token_login_and_me(client, make_user) -> None:  # type: ignore[no-untyped-def]
     user, _ = make_user("member", email="login@example.test", password="correct-horse")
-    resp = client.post("/api/v1/auth/token", json={"email": "login@example.test", "password": "correct-horse"})
+    resp = client.post(
+        "/api/v1/auth/token", json={"email": "login@example.test", "password": "correct-horse"}
+    )
     assert resp.status_code == 200
     token = resp.json()["access_token"]
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
@@ -12,7 +18,9 @@ def test_token_login_and_me(client, make_user) -> None:  # type: ignore[no-untyp
 
 def test_wrong_password_is_401_with_code(client, make_user) -> None:  # type: ignore[no-untyped-def]
     make_user("member", email="wrong@example.test", password="correct-horse")
-    resp = client.post("/api/v1/auth/token", json={"email": "wrong@example.test", "password": "nope-nope"})
+    resp = client.post(
+        "/api/v1/auth/token", json={"email": "wrong@example.test", "password": "nope-nope"}
+    )
     assert resp.status_code == 401
     assert resp.json()["error"]["code"] == "unauthorized"
 
@@ -22,11 +30,15 @@ def test_anonymous_me_is_401(client) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_malformed_json_is_422_with_code(client) -> None:  # type: ignore[no-untyped-def]
-    resp = client.post("/api/v1/auth/token", content=b"{not json", headers={"content-type": "application/json"})
+    resp = client.post(
+        "/api/v1/auth/token", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 422
     assert resp.json()["error"]["code"] == "invalid_request"
 
 
 def test_oversized_body_is_413(client) -> None:  # type: ignore[no-untyped-def]
-    resp = client.post("/api/v1/auth/token", content=b"x" * 2_000_000, headers={"content-type": "application/json"})
+    resp = client.post(
+        "/api/v1/auth/token", content=b"x" * 2_000_000, headers={"content-type": "application/json"}
+    )
     assert resp.status_code == 413

@@ -26,6 +26,7 @@ from shared import clock, migrate
 from tests.coordinator import test_tickets
 
 user = test_tickets.user  # the committed-user fixture
+cheap_passwords = test_tickets.cheap_passwords
 
 PASSWORD = "correct-horse-battery"
 
@@ -246,75 +247,116 @@ def test_bad_login_bodies_are_422(client, limiter, payload) -> None:  # type: ig
 # --- mikomi users create ------------------------------------------------------------------------
 
 
-def _mikomi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mikomi.cli", *args],
+def test_users_create_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    """The real command in its own process: no schema → exit 2 and what to run."""
+    env = {
+        **os.environ,
+        "MIKOMI_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+        "MIKOMI_VAR_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mikomi.cli",
+            "users",
+            "create",
+            "--role",
+            "member",
+            "--email",
+            "a@example.test",
+            "--password",
+            "password-123",
+            "--company",
+            "A社",
+        ],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
         cwd=Path(__file__).resolve().parents[2],
     )
+    assert done.returncode == 2 and "mikomi db upgrade" in done.stderr
 
 
-def test_users_create_command(tmp_path: Path) -> None:
+def test_users_create_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from mikomi.cli import app as cli_app
+    from shared.config import get_settings
+    from shared.db import reset_engine, session_scope
+    from shared.models import User
+
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    env = {**os.environ, "MIKOMI_DATABASE_URL": url, "MIKOMI_VAR_DIR": str(tmp_path)}
-    args = [
-        "users",
-        "create",
-        "--role",
-        "member",
-        "--email",
-        "Owner@Example.test",
-        "--password",
-        "password-123",
-        "--company",
-        "CLI株式会社",
-    ]
-    no_schema = _mikomi(env, *args)
-    assert no_schema.returncode == 2 and "mikomi db upgrade" in no_schema.stderr
     migrate.upgrade(url)
-    made = _mikomi(env, *args)
-    assert made.returncode == 0, made.stderr
-    assert "created member user" in made.stdout and "owner@example.test" in made.stdout
-    again = _mikomi(env, *args)
-    assert again.returncode == 1 and "email_taken" in again.stderr
-    op = _mikomi(
-        env,
-        "users",
-        "create",
-        "--role",
-        "operator",
-        "--email",
-        "ops@example.test",
-        "--password",
-        "password-123",
-    )
-    assert op.returncode == 0 and "created operator user" in op.stdout
-    assert (
-        _mikomi(
-            env,
-            "users",
-            "create",
+    monkeypatch.setenv("MIKOMI_DATABASE_URL", url)
+    get_settings.cache_clear()
+    reset_engine()
+    runner = CliRunner()
+
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(cli_app, ["users", "create", *args])
+
+    try:
+        made = run(
             "--role",
-            "admin",
+            "member",
             "--email",
-            "x@example.test",
+            "Owner@Example.test",
             "--password",
             "password-123",
-        ).returncode
-        == 2
-    )
-    no_company = _mikomi(
-        env,
-        "users",
-        "create",
-        "--role",
-        "member",
-        "--email",
-        "y@example.test",
-        "--password",
-        "password-123",
-    )
-    assert no_company.returncode == 1 and "company_required" in no_company.stderr
+            "--company",
+            "CLI株式会社",
+            "--name",
+            "所有 者",
+        )
+        assert made.exit_code == 0, made.output
+        assert "created member user" in made.output and "owner@example.test" in made.output
+        again = run(
+            "--role",
+            "member",
+            "--email",
+            "owner@example.test",
+            "--password",
+            "password-123",
+            "--company",
+            "CLI株式会社",
+        )
+        assert again.exit_code == 1 and "email_taken" in again.output
+        op = run("--role", "operator", "--email", "ops@example.test", "--password", "password-123")
+        assert op.exit_code == 0 and "created operator user" in op.output
+        assert (
+            run(
+                "--role", "admin", "--email", "x@example.test", "--password", "password-123"
+            ).exit_code
+            == 2
+        )
+        assert (
+            run(
+                "--role",
+                "operator",
+                "--email",
+                "x@example.test",
+                "--password",
+                "password-123",
+                "--company",
+                "運営会社",
+            ).exit_code
+            == 2
+        )
+        no_company = run(
+            "--role", "member", "--email", "y@example.test", "--password", "password-123"
+        )
+        assert no_company.exit_code == 1 and "company_required" in no_company.output
+        short = run("--role", "operator", "--email", "z@example.test", "--password", "short")
+        assert short.exit_code == 1 and "password_too_short" in short.output
+        with session_scope() as db:
+            rows = {u.email: (u.role, u.member_id is not None, u.name) for u in db.query(User)}
+        assert rows == {
+            "owner@example.test": ("member", True, "所有 者"),
+            "ops@example.test": ("operator", False, ""),
+        }
+    finally:
+        monkeypatch.delenv("MIKOMI_DATABASE_URL")
+        get_settings.cache_clear()
+        reset_engine()

@@ -19,6 +19,7 @@ from shared.models import Notification
 from tests.coordinator import test_tickets
 
 user = test_tickets.user  # the committed-user fixture
+cheap_passwords = test_tickets.cheap_passwords
 
 
 class Inbox:

@@ -14,6 +14,7 @@ from tests.coordinator import test_tickets
 from tests.coordinator.test_ledger import make_reservation
 
 user = test_tickets.user  # the committed-user fixture
+cheap_passwords = test_tickets.cheap_passwords
 
 SPEC_SCRIPT: dict[str, Any] = {
     "name": "顧客獲得スクリプト",

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import service as accounts
 from coordinator.tickets import service
 from coordinator.tickets.gateway import CardDeclined, CardInvalid, TestGateway, luhn_ok
 from shared import clock, ledger
-from shared.models import TicketOrder
+from shared.enums import LedgerKind
+from shared.models import TicketLedgerEntry, TicketOrder
 from tests.coordinator.test_ledger import _item, make_reservation
 
 GOOD_CARD = "4242 4242 4242 4242"
 DECLINED_CARD = "4000 0000 0000 0002"
 BAD_LUHN = "4242 4242 4242 4241"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def cheap_passwords() -> Iterator[None]:
+    """Argon2 with cheap parameters while this module's users log in (hashes still verify)."""
+    accounts.use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    yield
+    accounts.use_password_hasher(PasswordHasher())
 
 
 @pytest.fixture
@@ -286,9 +299,23 @@ def test_remaining_follows_the_ledger_fifo_and_used_up_orders_complete(
     orders, remaining, total = state()
     assert orders == {first["id"]: (0, "active"), second["id"]: (1500, "active")}
     assert (remaining, total) == (1500, 3000)
-    # Sending 1,000 consumes the first order entirely: 完了.
-    for _ in range(1000):
-        ledger.consume(db, me.member_id, reservation_id=res.id, item_id=_item(db, res))
+    # Sending 1,000 consumes the first order entirely: 完了. (999 sends as the ledger records
+    # them, then the 1,000th through ledger.consume.)
+    db.execute(
+        insert(TicketLedgerEntry),
+        [
+            {
+                "member_id": me.member_id,
+                "kind": LedgerKind.CONSUME.value,
+                "quantity": 1,
+                "reservation_id": res.id,
+            }
+            for _ in range(999)
+        ],
+    )
+    orders, _, _ = state()
+    assert orders[first["id"]] == (0, "active")  # 999 of 1,000 consumed: not yet
+    ledger.consume(db, me.member_id, reservation_id=res.id, item_id=_item(db, res))
     orders, remaining, _ = state()
     assert orders == {first["id"]: (0, "completed"), second["id"]: (1500, "active")}
     assert remaining == 1500
