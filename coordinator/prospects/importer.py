@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
 from coordinator.errors import AppError
@@ -482,8 +482,15 @@ def _reject(progress: ImportProgress, line: int, code: str, reason: str) -> None
 
 
 def _analyze(sessions: SessionOpener) -> None:
-    # Fresh statistics let both planners pick the search indexes after a big import.
+    # Fresh statistics let both planners pick the search indexes after a big import; on
+    # PostgreSQL a VACUUM also sets the visibility map, so counts can run on the indexes alone.
     with sessions() as db:
+        bind = db.get_bind()
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM (ANALYZE) prospects"))
+                conn.execute(text("VACUUM (ANALYZE) prospect_grams"))
+            return
         db.execute(text("ANALYZE prospects"))
         db.execute(text("ANALYZE prospect_grams"))
 

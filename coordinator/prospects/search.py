@@ -330,6 +330,9 @@ def _filtered(q: ProspectQuery, member_id: int | None, *, for_queue: bool = Fals
     return stmt.where(and_(*where)) if where else stmt
 
 
+_EVERYTHING = ProspectQuery()
+
+
 def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
     """How many prospects match ``q`` for this member (paging ignored).
 
@@ -337,9 +340,17 @@ def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
     are few, so that is a lookup per excluded domain instead of a probe per matching row."""
     where = conditions(q, member_id, exclusions=False)
     stmt = select(func.count()).select_from(Prospect)
-    if where:
+    if where == [] or replace(q, has_url=False, page=1, per_page=DEFAULT_PER_PAGE) == _EVERYTHING:
+        # "Everything" or "everything with a URL": the whole table less the rows without a
+        # URL (a short range of the domain index) beats counting 900,000 index entries.
+        total = int(db.execute(stmt).scalar_one())
+        if q.has_url:
+            without = stmt.where(Prospect.domain.is_(None))
+            total -= int(db.execute(without).scalar_one())
+        stmt = stmt.where(and_(*where)) if where else stmt
+    else:
         stmt = stmt.where(and_(*where))
-    total = int(db.execute(stmt).scalar_one())
+        total = int(db.execute(stmt).scalar_one())
     excluded = _exclusion(q, member_id, for_queue=False)
     if excluded is None or total == 0:
         return total
