@@ -321,3 +321,37 @@ def test_imported_prospects_are_found_by_keyword(db: Session, tmp_path: Path) ->
     assert sorted(found("株式会社")) == sorted(
         ["アオバ商事株式会社", "株式会社サクラ建設", "ヒカリ工業株式会社"]
     )
+
+
+def test_the_import_command_shows_a_summary(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MIKOMI_VAR_DIR": str(tmp_path / "var"), "MIKOMI_DATABASE_URL": ""}
+    mikomi = [sys.executable, "-m", "mikomi.cli"]
+    subprocess.run([*mikomi, "db", "upgrade"], env=env, check=True, capture_output=True)
+    path = tmp_path / "cli.csv"
+    path.write_bytes(
+        (HEADER + GOOD + "重複,sakura.co.jp,,,,,,,,\n,https://x.jp,,,,,,,,\n").encode("cp932")
+    )
+    done = subprocess.run(
+        [*mikomi, "prospects", "import", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "取込 3件" in done.stdout and "重複 1件" in done.stdout and "不正 1件" in done.stdout
+    assert "6行目" in done.stdout  # the rejected row, by its line
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name\nx\n", encoding="utf-8")
+    refused = subprocess.run(
+        [*mikomi, "prospects", "import", str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 1 and "company" in refused.stdout
