@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
-from shared.enums import AdditionStatus
+from coordinator.prospects import search
+from shared import clock
+from shared.enums import AdditionStatus, ItemState
 from shared.models import (
     ChatMessage,
     ListTransfer,
@@ -131,10 +133,28 @@ def transfers(db: Session, reservation_id: int) -> list[ListTransfer]:
     )
 
 
+def queue_candidates(
+    db: Session, query: search.ProspectQuery, member_id: int, limit: int
+) -> list[Row[Any]]:
+    """What ``search.select_for_queue`` selects (same conditions, same order), as plain rows:
+    a queue of tens of thousands is filled without building an ORM object per prospect."""
+    if limit <= 0:
+        return []
+    where = search.conditions(query, member_id, for_queue=True)
+    stmt = (
+        select(Prospect.id, Prospect.domain, Prospect.url, Prospect.company)
+        .where(*where)
+        .order_by(Prospect.id)
+        .limit(limit)
+    )
+    return list(db.execute(stmt).all())
+
+
 def insert_items(
-    db: Session, reservation: Reservation, prospects: Sequence[Prospect], make_token: Any
+    db: Session, reservation: Reservation, prospects: Sequence[Row[Any]], make_token: Any
 ) -> int:
     """Queue one item per prospect (the caller has excluded contacted and suppressed ones)."""
+    now = clock.now()
     rows = [
         {
             "reservation_id": reservation.id,
@@ -143,14 +163,18 @@ def insert_items(
             "domain": p.domain,
             "url": p.url,
             "company": p.company,
-            "state": "queued",
+            "state": ItemState.QUEUED.value,
             "optout_token": make_token(),
+            "attempts": 0,
+            "created_at": now,
         }
         for p in prospects
         if p.domain
     ]
+    table = SendItem.__table__
     for start in range(0, len(rows), _INSERT_BATCH):
-        db.execute(insert(SendItem), rows[start : start + _INSERT_BATCH])
+        # Core executemany: the ORM's bulk path costs more than the insert itself here.
+        db.connection().execute(table.insert(), rows[start : start + _INSERT_BATCH])
     return len(rows)
 
 

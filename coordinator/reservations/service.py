@@ -151,7 +151,7 @@ def _script(db: Session, member_id: int, script_id: int) -> None:
 def _fill_queue(
     db: Session, reservation: Reservation, query: search.ProspectQuery, limit: int
 ) -> int:
-    prospects = search.select_for_queue(db, query, reservation.member_id, limit)
+    prospects = repository.queue_candidates(db, query, reservation.member_id, limit)
     added = repository.insert_items(db, reservation, prospects, lambda: secrets.token_urlsafe(24))
     reservation.queued += added
     db.flush()
