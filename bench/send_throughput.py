@@ -114,8 +114,12 @@ def _browser_pss_kib() -> tuple[int, int]:
     for pid, name in names.items():
         if "chrom" not in name.lower() or not below_me(pid):
             continue
-        if "chrom" not in names.get(parents.get(pid, 0), "").lower():
-            browsers += 1  # a browser process: its parent is not Chromium
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"--type=" not in handle.read():
+                    browsers += 1  # the browser process itself (its helpers carry --type=)
+        except OSError:
+            pass
         try:
             with open(f"/proc/{pid}/smaps_rollup", encoding="latin-1") as handle:
                 for line in handle:
