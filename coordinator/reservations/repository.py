@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from coordinator.prospects import search
@@ -25,6 +25,7 @@ from shared.models import (
 )
 
 _INSERT_BATCH = 5_000
+_SEND_ITEMS = cast(Table, SendItem.__table__)
 
 
 def member_script(db: Session, member_id: int, script_id: int) -> Script | None:
@@ -135,7 +136,7 @@ def transfers(db: Session, reservation_id: int) -> list[ListTransfer]:
 
 def queue_candidates(
     db: Session, query: search.ProspectQuery, member_id: int, limit: int
-) -> list[Row[Any]]:
+) -> list[Any]:
     """What ``search.select_for_queue`` selects (same conditions, same order), as plain rows:
     a queue of tens of thousands is filled without building an ORM object per prospect."""
     if limit <= 0:
@@ -147,11 +148,11 @@ def queue_candidates(
         .order_by(Prospect.id)
         .limit(limit)
     )
-    return list(db.execute(stmt).all())
+    return [row for row in db.execute(stmt)]
 
 
 def insert_items(
-    db: Session, reservation: Reservation, prospects: Sequence[Row[Any]], make_token: Any
+    db: Session, reservation: Reservation, prospects: Sequence[Any], make_token: Any
 ) -> int:
     """Queue one item per prospect (the caller has excluded contacted and suppressed ones)."""
     now = clock.now()
@@ -171,10 +172,9 @@ def insert_items(
         for p in prospects
         if p.domain
     ]
-    table = SendItem.__table__
     for start in range(0, len(rows), _INSERT_BATCH):
         # Core executemany: the ORM's bulk path costs more than the insert itself here.
-        db.connection().execute(table.insert(), rows[start : start + _INSERT_BATCH])
+        db.connection().execute(insert(_SEND_ITEMS), rows[start : start + _INSERT_BATCH])
     return len(rows)
 
 
