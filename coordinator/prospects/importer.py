@@ -398,9 +398,9 @@ def _insert_postgresql(
             "(LIKE prospects INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
     )
-    raw = db.connection().connection.driver_connection
+    raw: Any = db.connection().connection.driver_connection  # the psycopg connection
     copy_sql = f"COPY prospect_import_batch ({columns}) FROM STDIN"
-    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:  # type: ignore[union-attr]
+    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in rows:
             copy.write_row(tuple(row[name] for name in _INSERT_COLUMNS))
     inserted = set(
@@ -416,9 +416,7 @@ def _insert_postgresql(
     if pairs:
         with (
             raw.cursor() as cursor,
-            cursor.copy(  # type: ignore[union-attr]
-                "COPY prospect_grams (gram, prospect_id) FROM STDIN"
-            ) as copy,
+            cursor.copy("COPY prospect_grams (gram, prospect_id) FROM STDIN") as copy,
         ):
             for pair in pairs:
                 copy.write_row(pair)

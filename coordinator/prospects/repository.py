@@ -43,7 +43,7 @@ def iter_export_rows(
             .order_by(Prospect.id)
             .limit(batch)
         )
-        rows = db.execute(stmt).all()
+        rows: Sequence[Row[Any]] = db.execute(stmt).all()  # type: ignore[assignment]
         if not rows:
             return
         yield rows

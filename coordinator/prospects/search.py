@@ -131,7 +131,7 @@ def parse_params(
     """Build a search from ``(name, value)`` pairs (a query string or form); empty values are
     ignored, unknown names and bad values raise :class:`AppError` with ``code``."""
     values: dict[str, Any] = {}
-    lists: dict[str, list[str]] = {name: [] for name in _LIST_FIELDS}
+    lists: dict[str, Any] = {name: [] for name in _LIST_FIELDS}
     for raw_name, raw_value in pairs:
         name = raw_name.strip()
         value = raw_value.strip()
