@@ -9,6 +9,7 @@ lost to an SMTP outage still goes out; ``emailed_at`` marks what has been sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 # The coordinator's request session runs the callables listed under this key once it has
 # committed (coordinator.database.after_commit uses the same key; shared cannot import it).
 _AFTER_COMMIT_KEY = "after_commit"
-_DELIVERY_SCHEDULED_KEY = "notify_delivery_scheduled"
+_DELIVERY_HOOK_MARK = "_mikomi_mail_delivery"
 _BATCH = 200
 
 
@@ -62,12 +63,11 @@ def notify(
 
 
 def _schedule_delivery(db: Session) -> None:
-    if db.info.get(_DELIVERY_SCHEDULED_KEY):
-        return
-    db.info[_DELIVERY_SCHEDULED_KEY] = True
+    hooks: list[Callable[[], None]] = db.info.setdefault(_AFTER_COMMIT_KEY, [])
+    if any(getattr(hook, _DELIVERY_HOOK_MARK, False) for hook in hooks):
+        return  # one delivery per commit is enough
 
     def _deliver() -> None:
-        db.info.pop(_DELIVERY_SCHEDULED_KEY, None)
         settings = get_settings()
         if not settings.smtp_host:
             return
@@ -78,7 +78,8 @@ def _schedule_delivery(db: Session) -> None:
             log.exception("notification mail delivery failed")
             db.rollback()
 
-    db.info.setdefault(_AFTER_COMMIT_KEY, []).append(_deliver)
+    setattr(_deliver, _DELIVERY_HOOK_MARK, True)
+    hooks.append(_deliver)
 
 
 def recipients(db: Session, notification: Notification) -> list[str]:

@@ -242,3 +242,19 @@ def test_a_request_that_notifies_mails_right_after_its_commit(
         .first()
     )
     assert row is not None and row.emailed_at is not None
+
+
+def test_delivery_is_scheduled_once_per_commit_and_again_after_a_rollback(
+    db: Session, user
+) -> None:  # type: ignore[no-untyped-def]
+    from coordinator.database import AFTER_COMMIT_KEY
+
+    me, _ = user("member")
+    db.info.pop(AFTER_COMMIT_KEY, None)
+    notify.notify(db, kind="completed", member_id=me.member_id, title="一件目")
+    notify.notify(db, kind="completed", member_id=me.member_id, title="二件目")
+    assert len(db.info[AFTER_COMMIT_KEY]) == 1
+    db.info.pop(AFTER_COMMIT_KEY)  # what the request does when it rolls back
+    notify.notify(db, kind="completed", member_id=me.member_id, title="三件目")
+    assert len(db.info[AFTER_COMMIT_KEY]) == 1
+    db.info.pop(AFTER_COMMIT_KEY)
