@@ -20,7 +20,7 @@ from playwright.sync_api import Frame, Page, Playwright, sync_playwright
 
 import formfill
 from formfill import FormChoice, PageSnapshot
-from worker.driver import ANNOTATE_JS, FRAME_BASE
+from worker.driver import snapshot_frames
 
 FULL_CHROMIUM = "/usr/bin/chromium"
 LOAD_TIMEOUT_MS = 15_000
@@ -133,19 +133,7 @@ class NaiveSender:
 
 
 def _snapshot(page: Page) -> PageSnapshot:
-    frames = []
-    main_html = ""
-    for index, frame in enumerate(page.frames):
-        try:
-            frame.evaluate(ANNOTATE_JS, index * FRAME_BASE)
-            html = frame.content()
-        except PlaywrightError:
-            continue
-        if index == 0:
-            main_html = html
-        else:
-            frames.append(formfill.FrameSnapshot(url=frame.url, html=html, index=index))
-    return PageSnapshot(url=page.url, html=main_html, frames=tuple(frames))
+    return snapshot_frames(page, page.frames, 10_000_000)
 
 
 def _frame(page: Page, index: int | None) -> Frame:

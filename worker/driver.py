@@ -518,24 +518,7 @@ class Tab:
     def snapshot(self) -> PageSnapshot:
         """Annotate every frame and serialize it; frame indexes are positions in page.frames."""
         self._frames = list(self.page.frames)
-        frames: list[FrameSnapshot] = []
-        main_html = ""
-        for index, frame in enumerate(self._frames):
-            try:
-                frame.evaluate(ANNOTATE_JS, index * FRAME_BASE)
-                html = frame.content()
-            except PlaywrightError:
-                continue  # detached or navigating meanwhile
-            html = html[: self.max_page_bytes]
-            if index == 0:
-                main_html = html
-            else:
-                frames.append(FrameSnapshot(url=frame.url, html=html, index=index))
-        try:
-            title = self.page.title()
-        except PlaywrightError:
-            title = ""
-        return PageSnapshot(url=self.page.url, html=main_html, frames=tuple(frames), title=title)
+        return snapshot_frames(self.page, self._frames, self.max_page_bytes)
 
     def frame(self, index: int | None) -> Frame:
         if not index:
@@ -675,6 +658,27 @@ class Tab:
         except PlaywrightError:
             return None
         return path
+
+
+def snapshot_frames(page: Page, frames: Sequence[Frame], max_bytes: int) -> PageSnapshot:
+    """Annotate each frame (``data-mk``, ``data-mk-hidden``) and serialize it for formfill."""
+    children: list[FrameSnapshot] = []
+    main_html = ""
+    for index, frame in enumerate(frames):
+        try:
+            frame.evaluate(ANNOTATE_JS, index * FRAME_BASE)
+            html = frame.content()[:max_bytes]
+        except PlaywrightError:
+            continue  # detached or navigating meanwhile
+        if index == 0:
+            main_html = html
+        else:
+            children.append(FrameSnapshot(url=frame.url, html=html, index=index))
+    try:
+        title = page.title()
+    except PlaywrightError:
+        title = ""
+    return PageSnapshot(url=page.url, html=main_html, frames=tuple(children), title=title)
 
 
 def _abort_route(route: Route) -> None:

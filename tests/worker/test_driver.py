@@ -17,6 +17,7 @@ import pytest
 
 from formfill import FillAction
 from shared.config import Settings
+from tests.worker.conftest import Listener
 from worker.driver import Driver
 from worker.netguard import GuardProxy, NetGuard, is_public_address
 
@@ -56,35 +57,6 @@ class _PageServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-class _Listener:
-    """A listening socket that records every connection it accepts (and answers none)."""
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        self.sock = socket.create_server((host, 0))
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self._stop = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop = True
-        self.thread.join(timeout=2)
-        self.sock.close()
 
 
 @pytest.fixture
@@ -131,9 +103,11 @@ def test_localhost_names_are_loopback_without_dns() -> None:
         assert not verdict.allowed and verdict.reason == "blocked_address", host
 
 
-def test_proxy_refuses_non_public_and_forwards_public(serve: Callable[..., _PageServer]) -> None:
+def test_proxy_refuses_non_public_and_forwards_public(
+    serve: Callable[..., _PageServer], listen: Callable[..., Listener]
+) -> None:
     site = serve({"/": _page("hello")})
-    listener = _Listener("127.0.0.2")
+    listener = listen("127.0.0.2")
     # 127.0.0.1 stands in for the public internet; every other address is private.
     guard = NetGuard(policy=lambda ip: str(ip) == "127.0.0.1")
     proxy = GuardProxy(guard).start()
@@ -156,7 +130,6 @@ def test_proxy_refuses_non_public_and_forwards_public(serve: Callable[..., _Page
         assert guard.blocked == ["127.0.0.2", "127.0.0.2"]
     finally:
         proxy.stop()
-        listener.close()
 
 
 def _read_all(conn: socket.socket) -> bytes:
@@ -397,8 +370,10 @@ def test_settle_sees_navigation_and_in_page_change(
 
 
 @pytest.mark.e2e
-def test_guard_blocks_redirect_to_private_address(serve: Callable[..., _PageServer]) -> None:
-    listener = _Listener("127.0.0.2")
+def test_guard_blocks_redirect_to_private_address(
+    serve: Callable[..., _PageServer], listen: Callable[..., Listener]
+) -> None:
+    listener = listen("127.0.0.2")
     site = serve(
         {
             "/": (302, {"Location": f"http://127.0.0.2:{listener.port}/admin"}, ""),
@@ -419,12 +394,9 @@ def test_guard_blocks_redirect_to_private_address(serve: Callable[..., _PageServ
             tab.page.wait_for_timeout(300)
             seen["frame_blocked"] = list(guard.blocked)
 
-    try:
-        thread = threading.Thread(target=visit)
-        thread.start()
-        thread.join(60)
-    finally:
-        listener.close()
+    thread = threading.Thread(target=visit)
+    thread.start()
+    thread.join(60)
     ok, redirected, framed = seen["ok"], seen["redirected"], seen["framed"]
     frame_blocked = seen["frame_blocked"]
     assert ok.ok and ok.status == 200

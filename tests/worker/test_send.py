@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from fixtures.server import FixtureServer
 from shared.config import PROJECT_ROOT, Settings
-from worker.engine import Sender
+from tests.worker.conftest import Listener
+from worker.engine import Sender, SendResult
 
 QA_SCRIPT = PROJECT_ROOT / "fixtures" / "scripts" / "qa.json"
 SUMMARY_KEYS = {"status", "reason", "contact_url", "fields", "elapsed_ms"}
@@ -27,35 +26,6 @@ pytestmark = pytest.mark.e2e
 def fixture_server() -> Iterator[FixtureServer]:
     with FixtureServer(generated=0) as server:
         yield server
-
-
-class _Listener:
-    """A listening socket on loopback that counts the connections it gets."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.sock.settimeout(0.2)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            conn.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=2)
-        self.sock.close()
 
 
 def mikomi_send(
@@ -120,6 +90,7 @@ def test_dry_run_submits_nothing(fixture_server: FixtureServer, tmp_path: Path) 
     assert evidence["outcome"]["submitted"] is False
 
 
+@pytest.mark.timeout(120)
 def test_host_that_never_answers_times_out(fixture_server: FixtureServer) -> None:
     proc = mikomi_send(
         fixture_server.url_for("hang-forever"), "--script", str(QA_SCRIPT), "--json",
@@ -131,16 +102,15 @@ def test_host_that_never_answers_times_out(fixture_server: FixtureServer) -> Non
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "shop.localhost"])
-def test_private_address_is_refused_without_connecting(host: str) -> None:
-    listener = _Listener()
-    try:
-        proc = mikomi_send(
-            f"http://{host}:{listener.port}/", "--script", str(QA_SCRIPT), "--json",
-            allow_private=False,
-        )  # fmt: skip
-        summary = _summary(proc)
-    finally:
-        listener.close()
+def test_private_address_is_refused_without_connecting(
+    host: str, listen: Callable[..., Listener]
+) -> None:
+    listener = listen()
+    proc = mikomi_send(
+        f"http://{host}:{listener.port}/", "--script", str(QA_SCRIPT), "--json",
+        allow_private=False,
+    )  # fmt: skip
+    summary = _summary(proc)
     assert (summary["status"], summary["reason"]) == ("skipped", "blocked_address")
     assert listener.connections == 0
 
@@ -158,39 +128,35 @@ def test_usage_errors_exit_non_zero(tmp_path: Path) -> None:
         assert proc.stdout == ""
 
 
-def test_before_submit_refusal_sends_nothing(fixture_server: FixtureServer) -> None:
-    fixture_server.clear()
+def _send_with_before_submit(
+    server: FixtureServer, site: str, answer: bool
+) -> tuple[list[int], SendResult]:
+    """Send to ``site`` with a before_submit that records what the site had received."""
+    server.clear()
     script = json.loads(QA_SCRIPT.read_text(encoding="utf-8"))
     calls: list[int] = []
 
     def before_submit() -> bool:
-        calls.append(len(fixture_server.submissions("cf7-basic")))
-        return False
+        calls.append(len(server.submissions(site)))
+        return answer
 
     with Sender(Settings(allow_private=True)) as sender:
         result = sender.send(
-            fixture_server.url_for("cf7-basic"), script, "株式会社テスト",
-            "http://127.0.0.1:8000/optout/x", before_submit=before_submit,
+            server.url_for(site), script, "株式会社テスト", "http://127.0.0.1:8000/optout/x",
+            before_submit=before_submit,
         )  # fmt: skip
+    return calls, result
+
+
+def test_before_submit_refusal_sends_nothing(fixture_server: FixtureServer) -> None:
+    calls, result = _send_with_before_submit(fixture_server, "cf7-basic", False)
     assert calls == [0]
     assert result.status == "cancelled" and not result.submitted
     assert fixture_server.submissions("cf7-basic") == []
 
 
 def test_before_submit_is_called_once_before_a_confirm_flow(fixture_server: FixtureServer) -> None:
-    fixture_server.clear()
-    script = json.loads(QA_SCRIPT.read_text(encoding="utf-8"))
-    calls: list[int] = []
-
-    def before_submit() -> bool:
-        calls.append(len(fixture_server.submissions("mwwpform-confirm")))
-        return True
-
-    with Sender(Settings(allow_private=True)) as sender:
-        result = sender.send(
-            fixture_server.url_for("mwwpform-confirm"), script, "株式会社テスト",
-            "http://127.0.0.1:8000/optout/x", before_submit=before_submit,
-        )  # fmt: skip
+    calls, result = _send_with_before_submit(fixture_server, "mwwpform-confirm", True)
     assert calls == [0]
     assert result.status == "sent" and result.submitted
     assert len(fixture_server.submissions("mwwpform-confirm")) == 1
