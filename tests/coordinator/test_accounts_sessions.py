@@ -360,3 +360,20 @@ def test_users_create_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         monkeypatch.delenv("MIKOMI_DATABASE_URL")
         get_settings.cache_clear()
         reset_engine()
+
+
+def test_the_default_limiter_belongs_to_its_app(app, client, user) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from coordinator.app import create_app
+    from coordinator.database import get_db
+
+    user("member", email="per-app@example.test", password=PASSWORD)
+    for _ in range(LOGIN_MAX_FAILURES):
+        assert _login(client, "per-app@example.test", "wrong-pass").status_code == 401
+    assert _login(client, "per-app@example.test", PASSWORD).status_code == 429
+    # Another application (another coordinator process without Redis) keeps its own counts.
+    other = create_app()
+    other.dependency_overrides[get_db] = app.dependency_overrides[get_db]
+    with TestClient(other) as fresh:
+        assert _login(fresh, "per-app@example.test", PASSWORD).status_code == 200
