@@ -135,9 +135,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/reservations/new"): WEB_MEMBER,
     ("POST", "/reservations/new"): WEB_MEMBER,
     ("GET", "/reservations"): WEB_MEMBER,
-    ("POST", "/reservations/{reservation_id}/pause"): WEB_MEMBER,
-    ("POST", "/reservations/{reservation_id}/resume"): WEB_MEMBER,
-    ("POST", "/reservations/{reservation_id}/cancel"): WEB_MEMBER,
+    ("POST", "/reservations/{reservation_id}/pause"): WEB_USER,
+    ("POST", "/reservations/{reservation_id}/resume"): WEB_USER,
+    ("POST", "/reservations/{reservation_id}/cancel"): WEB_USER,
     ("POST", "/reservations/{reservation_id}/additions"): WEB_MEMBER,
     ("GET", "/reservations/{reservation_id}"): WEB_USER,
     ("GET", "/reservations/{reservation_id}/results.csv"): WEB_USER,
@@ -157,6 +157,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/operator/reservations/{reservation_id}/cancel"): WEB_OPERATOR,
     ("POST", "/operator/additions/{addition_id}/approve"): WEB_OPERATOR,
     ("POST", "/operator/additions/{addition_id}/reject"): WEB_OPERATOR,
+    ("GET", "/operator/chats"): WEB_OPERATOR,
     ("GET", "/operator/fleet"): WEB_OPERATOR,
     ("GET", "/operator/in-doubt"): WEB_OPERATOR,
     ("POST", "/operator/in-doubt/{item_id}"): WEB_OPERATOR,
@@ -692,3 +693,146 @@ def _remove_empty(folder: Path) -> None:
             path.rmdir()
         except OSError:
             return
+
+
+# --- the HTML pages ---------------------------------------------------------------------------
+
+
+def _browser(app: Any, user: Any) -> tuple[Any, str]:
+    """A TestClient of its own, logged in through the login form; returns it and its CSRF."""
+    from fastapi.testclient import TestClient
+
+    from tests.coordinator.test_web import csrf_of
+
+    browser = TestClient(app)
+    resp = browser.post(
+        "/login", data={"email": user.email, "password": PASSWORD}, follow_redirects=False
+    )
+    assert resp.status_code == 303, resp.text
+    return browser, csrf_of(browser.get(resp.headers["location"]).text)
+
+
+def test_web_authorization_matrix(app, client, db, world: World) -> None:  # type: ignore[no-untyped-def]
+    a, b, op = world.a, world.b, world.op
+    resp = client.post("/api/v1/reservations", json=a.body(300), headers=a.headers)
+    assert resp.status_code == 201, resp.text
+    rid = resp.json()["id"]
+    resp = client.post(
+        f"/api/v1/reservations/{rid}/additions", json={"count": 100}, headers=a.headers
+    )
+    assert resp.status_code == 201, resp.text
+    add_id = resp.json()["id"]
+    order = client.post(
+        "/api/v1/orders",
+        json={
+            "quantity": 1000,
+            "company_name": world.markers[0],
+            "contact_name": "甲担当",
+            "payment_method": "bank_transfer",
+        },
+        headers=a.headers,
+    )
+    assert order.status_code == 201, order.text
+    item_id = db.scalar(select(SendItem.id).where(SendItem.reservation_id == rid).limit(1))
+    assert item_id is not None
+    job = client.post(
+        "/api/v1/prospects/import",
+        params={"filename": "list.csv"},
+        content="company,url\n株式会社インポート,https://import.example.jp/\n".encode(),
+        headers={**op, "Content-Type": "text/csv"},
+    )
+    assert job.status_code == 202, job.text
+    shot = f"shot-{uuid.uuid4().hex[:8]}.png"
+    folder = evidence_dir(rid, item_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / shot).write_bytes(b"\x89PNG\r\n\x1a\n")
+    values = {
+        "reservation_id": rid,
+        "script_id": a.script.id,
+        "item_id": item_id,
+        "addition_id": add_id,
+        "order_id": order.json()["id"],
+        "job_id": job.json()["id"],
+        "name": shot,
+    }
+    browsers = {
+        "A": _browser(app, a.user),
+        "B": _browser(app, b.user),
+        "op": _browser(app, world.op_user),
+    }
+    last = ("/cancel", "/logout")  # these end what the other routes still need
+
+    def order_of(key: tuple[str, str]) -> tuple[bool, bool, bool, str]:
+        return key[0] == "POST", key[1].endswith(last), key[1] == "/logout", key[1]
+
+    try:
+        for method, path in sorted((k for k, v in ACCESS.items() if v in WEB_KINDS), key=order_of):
+            _web_row(client, browsers, world, method, path, values)
+    finally:
+        (folder / shot).unlink(missing_ok=True)
+        _remove_empty(folder)
+        for browser, _ in browsers.values():
+            browser.close()
+
+
+# Plausible form fields, so a refusal is about who asks, not about a missing field.
+_FORMS: dict[str, dict[str, str]] = {
+    "/reservations/{reservation_id}/additions": {"count": "100"},
+    "/reservations/{reservation_id}/chat": {"body": "よろしくお願いします"},
+    "/prospects/transfer": {
+        "reservation_id": "{reservation_id}",
+        "count": "10",
+        "list_url": "industry=none",
+        "script_id": "{script_id}",
+    },
+    "/operator/reservations/{reservation_id}/senders": {"senders": "1"},
+    "/operator/in-doubt/{item_id}": {"status": "failed"},
+}
+
+
+def _web_row(  # type: ignore[no-untyped-def]
+    client, browsers, world: World, method: str, path: str, values: dict[str, Any]
+) -> None:
+    kind = ACCESS[(method, path)]
+    url = path.format(**values)
+    mine = "{" in path  # the path names one of A's objects
+
+    def to_login(resp: Any) -> bool:
+        return resp.status_code == 303 and resp.headers["location"].startswith("/login")
+
+    client.cookies.clear()
+    anon = client.request(method, url, follow_redirects=False)
+    if (method, path) == ("GET", "/login"):
+        assert anon.status_code == 200
+    elif (method, path) == ("POST", "/login"):
+        assert anon.status_code == 401 and "mikomi_session" not in anon.headers.get(
+            "set-cookie", ""
+        )
+    else:
+        assert to_login(anon), (method, url, anon.status_code)
+        if method == "GET" and path != "/":
+            assert anon.headers["location"] == "/login?next=" + url
+    if kind == WEB_PUBLIC:
+        return
+    for who, (browser, csrf) in browsers.items():
+        data = {"csrf_token": csrf, **_FORMS.get(path, {})} if method == "POST" else None
+        data = {k: str(v).format(**values) for k, v in (data or {}).items()} or None
+        resp = browser.request(method, url, data=data, follow_redirects=False)
+        refused = (kind == WEB_OPERATOR and who != "op") or (kind == WEB_MEMBER and who == "op")
+        if refused:
+            assert resp.status_code == 403, (method, url, who, resp.status_code)
+        elif who == "B" and mine:
+            assert resp.status_code == 404, (method, url, who, resp.status_code)
+        elif method == "GET":
+            assert resp.status_code == 200, (method, url, who, resp.status_code)
+        else:  # a form post with no fields: done, or refused with a message — never 401/403/404
+            assert resp.status_code < 500 and resp.status_code not in (401, 403, 404), (
+                method,
+                url,
+                who,
+                resp.status_code,
+            )
+            assert not to_login(resp) or path == "/logout", (method, url, who)
+        if who == "B":
+            for marker in world.markers:
+                assert marker not in resp.text, (method, url, marker)
