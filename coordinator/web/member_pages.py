@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse
 
 from coordinator.chat import service as chat
-from coordinator.dependencies import DB
 from coordinator.errors import AppError
 from coordinator.notifications import service as notifications
 from coordinator.prospects import search as prospect_search
@@ -21,7 +20,7 @@ from coordinator.web import repository as repo
 from coordinator.web.forms import attempt, errors_of, form_values, to_int
 from coordinator.web.links import list_url_of, see_other
 from coordinator.web.rendering import render
-from coordinator.web.session import WebMember, WebRoute, WebUser
+from coordinator.web.session import WebDB, WebMember, WebRoute, WebUser
 from shared import clock, ledger
 from shared.enums import PaymentMethod
 from shared.models import Member, Prospect
@@ -53,7 +52,7 @@ SENDER_FIELDS = [
 
 
 @router.get("/orders")
-def orders_page(request: Request, db: DB, user: WebMember) -> Response:
+def orders_page(request: Request, db: WebDB, user: WebMember) -> Response:
     listing = tickets.list_orders(db, user)
     return render(
         request,
@@ -63,7 +62,7 @@ def orders_page(request: Request, db: DB, user: WebMember) -> Response:
     )
 
 
-def _order_defaults(db: DB, user: Any) -> dict[str, str]:
+def _order_defaults(db: WebDB, user: Any) -> dict[str, str]:
     member = db.get(Member, user.member_id)
     return {
         "company_name": member.company_name if member else "",
@@ -76,7 +75,7 @@ ORDER_STEP1_FIELDS = ("company_name", "quantity", "contact_name", "payment_metho
 
 
 @router.get("/orders/new")
-def order_new_page(request: Request, db: DB, user: WebMember) -> Response:
+def order_new_page(request: Request, db: WebDB, user: WebMember) -> Response:
     return render(request, "member/order_new.html", user, {"values": _order_defaults(db, user)})
 
 
@@ -138,7 +137,7 @@ def _order_confirm(
 @router.post("/orders/confirm")
 async def order_confirm(
     request: Request,
-    db: DB,
+    db: WebDB,
     user: WebMember,
     gateway: Annotated[PaymentGateway, Depends(get_gateway)],
 ) -> Response:
@@ -207,7 +206,7 @@ def _script_content(values: dict[str, str]) -> dict[str, Any]:
 
 
 @router.get("/scripts")
-def scripts_page(request: Request, db: DB, user: WebMember) -> Response:
+def scripts_page(request: Request, db: WebDB, user: WebMember) -> Response:
     return render(
         request, "member/scripts.html", user, {"scripts": repo.scripts(db, user.member_id)}
     )
@@ -242,7 +241,7 @@ def script_new_page(request: Request, user: WebMember) -> Response:
 
 
 @router.post("/scripts/new")
-async def script_new(request: Request, db: DB, user: WebMember) -> Response:
+async def script_new(request: Request, db: WebDB, user: WebMember) -> Response:
     values = await form_values(request)
     try:
         with attempt(db):
@@ -253,13 +252,13 @@ async def script_new(request: Request, db: DB, user: WebMember) -> Response:
 
 
 @router.get("/scripts/{script_id}/edit")
-def script_edit_page(request: Request, db: DB, user: WebMember, script_id: int) -> Response:
+def script_edit_page(request: Request, db: WebDB, user: WebMember, script_id: int) -> Response:
     script = repo.script_for(db, user.member_id, script_id)
     return _script_form(request, user, _script_values(script.content, script.name), {}, script.id)
 
 
 @router.post("/scripts/{script_id}/edit")
-async def script_edit(request: Request, db: DB, user: WebMember, script_id: int) -> Response:
+async def script_edit(request: Request, db: WebDB, user: WebMember, script_id: int) -> Response:
     repo.script_for(db, user.member_id, script_id)
     values = await form_values(request)
     try:
@@ -272,7 +271,7 @@ async def script_edit(request: Request, db: DB, user: WebMember, script_id: int)
 
 @router.get("/scripts/{script_id}/preview")
 def script_preview(
-    request: Request, db: DB, user: WebMember, script_id: int, prospect_id: int | None = None
+    request: Request, db: WebDB, user: WebMember, script_id: int, prospect_id: int | None = None
 ) -> Response:
     _, sample = prospect_search.search(
         db, prospect_search.ProspectQuery(has_url=True, per_page=20), user.member_id
@@ -301,7 +300,7 @@ def script_preview(
 
 def _search_page(
     request: Request,
-    db: DB,
+    db: WebDB,
     user: Any,
     *,
     values: dict[str, str] | None = None,
@@ -340,12 +339,12 @@ def _search_page(
 
 
 @router.get("/prospects")
-def prospects_page(request: Request, db: DB, user: WebMember) -> Response:
+def prospects_page(request: Request, db: WebDB, user: WebMember) -> Response:
     return _search_page(request, db, user)
 
 
 @router.post("/prospects/transfer")
-async def prospects_transfer(request: Request, db: DB, user: WebMember) -> Response:
+async def prospects_transfer(request: Request, db: WebDB, user: WebMember) -> Response:
     values = await form_values(request)
     try:
         reservation_id = to_int(values, "reservation_id")
@@ -372,7 +371,7 @@ async def prospects_transfer(request: Request, db: DB, user: WebMember) -> Respo
 
 def _reservation_form(
     request: Request,
-    db: DB,
+    db: WebDB,
     user: Any,
     values: dict[str, str],
     errors: dict[str, str],
@@ -393,12 +392,14 @@ def _reservation_form(
 
 
 @router.get("/reservations/new")
-def reservation_new_page(request: Request, db: DB, user: WebMember, list_url: str = "") -> Response:
+def reservation_new_page(
+    request: Request, db: WebDB, user: WebMember, list_url: str = ""
+) -> Response:
     return _reservation_form(request, db, user, {"list_url": list_url, "senders": "1"}, {})
 
 
 @router.post("/reservations/new")
-async def reservation_new(request: Request, db: DB, user: WebMember) -> Response:
+async def reservation_new(request: Request, db: WebDB, user: WebMember) -> Response:
     values = await form_values(request)
     errors: dict[str, str] = {}
     numbers: dict[str, int] = {}
@@ -428,13 +429,13 @@ _LABEL = {"count": "送信依頼件数", "senders": "送信担当者数", "scrip
 
 
 @router.get("/reservations")
-def reservations_page(request: Request, db: DB, user: WebMember) -> Response:
+def reservations_page(request: Request, db: WebDB, user: WebMember) -> Response:
     return render(request, "member/reservations.html", user, {"rows": repo.reservations(db, user)})
 
 
 @router.post("/reservations/{reservation_id}/pause")
 async def reservation_pause(
-    request: Request, db: DB, user: WebUser, reservation_id: int
+    request: Request, db: WebDB, user: WebUser, reservation_id: int
 ) -> Response:
     values = await form_values(request)
     remove_list = values.get("remove_list") == "1"
@@ -443,20 +444,20 @@ async def reservation_pause(
 
 
 @router.post("/reservations/{reservation_id}/resume")
-def reservation_resume(db: DB, user: WebUser, reservation_id: int) -> Response:
+def reservation_resume(db: WebDB, user: WebUser, reservation_id: int) -> Response:
     reservations.resume(db, user, reservation_id)
     return see_other(_back(user, reservation_id), "resumed")
 
 
 @router.post("/reservations/{reservation_id}/cancel")
-def reservation_cancel(db: DB, user: WebUser, reservation_id: int) -> Response:
+def reservation_cancel(db: WebDB, user: WebUser, reservation_id: int) -> Response:
     reservations.cancel(db, user, reservation_id)
     return see_other(_back(user, reservation_id), "cancelled")
 
 
 @router.post("/reservations/{reservation_id}/additions")
 async def reservation_addition(
-    request: Request, db: DB, user: WebMember, reservation_id: int
+    request: Request, db: WebDB, user: WebMember, reservation_id: int
 ) -> Response:
     values = await form_values(request)
     reservations.request_addition(
@@ -475,7 +476,7 @@ def _back(user: Any, reservation_id: int) -> str:
 @router.get("/reservations/{reservation_id}")
 def reservation_detail(
     request: Request,
-    db: DB,
+    db: WebDB,
     user: WebUser,
     reservation_id: int,
     state: str = "",
@@ -512,7 +513,7 @@ def reservation_detail(
 
 
 @router.get("/reservations/{reservation_id}/results.csv")
-def reservation_results_csv(db: DB, user: WebUser, reservation_id: int) -> Response:
+def reservation_results_csv(db: WebDB, user: WebUser, reservation_id: int) -> Response:
     body = reservations.items_csv(db, user, reservation_id)
     return Response(
         body.encode("utf-8"),
@@ -524,7 +525,7 @@ def reservation_results_csv(db: DB, user: WebUser, reservation_id: int) -> Respo
 
 
 @router.get("/items/{item_id}")
-def item_page(request: Request, db: DB, user: WebUser, item_id: int) -> Response:
+def item_page(request: Request, db: WebDB, user: WebUser, item_id: int) -> Response:
     item = repo.item_for(db, user, item_id)
     evidence = item.evidence or {}
     return render(
@@ -542,13 +543,13 @@ def item_page(request: Request, db: DB, user: WebUser, item_id: int) -> Response
 
 
 @router.get("/items/{item_id}/evidence/{name}")
-def item_evidence(db: DB, user: WebUser, item_id: int, name: str) -> Response:
+def item_evidence(db: WebDB, user: WebUser, item_id: int, name: str) -> Response:
     item = repo.item_for(db, user, item_id)
     return FileResponse(reservations.evidence_file(db, user, item.reservation_id, item.id, name))
 
 
 @router.get("/reservations/{reservation_id}/chat")
-def chat_page(request: Request, db: DB, user: WebUser, reservation_id: int) -> Response:
+def chat_page(request: Request, db: WebDB, user: WebUser, reservation_id: int) -> Response:
     row = repo.reservation_for(db, user, reservation_id)
     return render(
         request,
@@ -559,7 +560,7 @@ def chat_page(request: Request, db: DB, user: WebUser, reservation_id: int) -> R
 
 
 @router.post("/reservations/{reservation_id}/chat")
-async def chat_post(request: Request, db: DB, user: WebUser, reservation_id: int) -> Response:
+async def chat_post(request: Request, db: WebDB, user: WebUser, reservation_id: int) -> Response:
     row = repo.reservation_for(db, user, reservation_id)
     values = await form_values(request)
     try:
@@ -595,7 +596,7 @@ NOTIFICATION_KINDS = {
 
 
 @router.get("/notifications")
-def notifications_page(request: Request, db: DB, user: WebUser) -> Response:
+def notifications_page(request: Request, db: WebDB, user: WebUser) -> Response:
     rows, unread = notifications.list_for(db, user, limit=100)
     return render(
         request,
@@ -606,6 +607,6 @@ def notifications_page(request: Request, db: DB, user: WebUser) -> Response:
 
 
 @router.post("/notifications/read-all")
-def notifications_read_all(db: DB, user: WebUser) -> Response:
+def notifications_read_all(db: WebDB, user: WebUser) -> Response:
     notifications.mark_all_read(db, user)
     return see_other("/notifications")

@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
-from coordinator.dependencies import DB
 from coordinator.errors import AppError
 from coordinator.fleet import service as fleet
 from coordinator.fleet.schemas import ResolveRequest
@@ -25,7 +24,7 @@ from coordinator.web import repository as repo
 from coordinator.web.forms import attempt, errors_of, form_values, to_int
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
-from coordinator.web.session import WebOperator, WebRoute
+from coordinator.web.session import WebDB, WebOperator, WebRoute
 from shared import clock
 from shared.config import get_settings
 from shared.enums import RESERVATION_STATUS_JA, ReservationStatus
@@ -42,7 +41,7 @@ SUPPRESSION_REASONS = [
 
 
 @router.get("")
-def approvals_page(request: Request, db: DB, user: WebOperator) -> Response:
+def approvals_page(request: Request, db: WebDB, user: WebOperator) -> Response:
     return render(
         request,
         "operator/approvals.html",
@@ -56,7 +55,7 @@ def approvals_page(request: Request, db: DB, user: WebOperator) -> Response:
 
 
 @router.get("/reservations")
-def reservations_page(request: Request, db: DB, user: WebOperator, status: str = "") -> Response:
+def reservations_page(request: Request, db: WebDB, user: WebOperator, status: str = "") -> Response:
     return render(
         request,
         "operator/reservations.html",
@@ -71,7 +70,7 @@ def reservations_page(request: Request, db: DB, user: WebOperator, status: str =
 
 def _reservation_page(
     request: Request,
-    db: DB,
+    db: WebDB,
     user: Any,
     reservation_id: int,
     values: dict[str, str] | None = None,
@@ -103,19 +102,21 @@ def _reservation_page(
 
 
 @router.get("/reservations/{reservation_id}")
-def reservation_page(request: Request, db: DB, user: WebOperator, reservation_id: int) -> Response:
+def reservation_page(
+    request: Request, db: WebDB, user: WebOperator, reservation_id: int
+) -> Response:
     return _reservation_page(request, db, user, reservation_id)
 
 
 @router.post("/reservations/{reservation_id}/approve")
-def approve(db: DB, user: WebOperator, reservation_id: int) -> Response:
+def approve(db: WebDB, user: WebOperator, reservation_id: int) -> Response:
     reservations.approve(db, user, reservation_id)
     return see_other("/operator", "approved")
 
 
 @router.post("/reservations/{reservation_id}/senders")
 async def change_senders(
-    request: Request, db: DB, user: WebOperator, reservation_id: int
+    request: Request, db: WebDB, user: WebOperator, reservation_id: int
 ) -> Response:
     values = await form_values(request)
     try:
@@ -129,37 +130,37 @@ async def change_senders(
 
 
 @router.post("/reservations/{reservation_id}/pause")
-def pause(db: DB, user: WebOperator, reservation_id: int) -> Response:
+def pause(db: WebDB, user: WebOperator, reservation_id: int) -> Response:
     reservations.pause(db, user, reservation_id, remove_list=False)
     return see_other(f"/operator/reservations/{reservation_id}", "paused")
 
 
 @router.post("/reservations/{reservation_id}/resume")
-def resume(db: DB, user: WebOperator, reservation_id: int) -> Response:
+def resume(db: WebDB, user: WebOperator, reservation_id: int) -> Response:
     reservations.resume(db, user, reservation_id)
     return see_other(f"/operator/reservations/{reservation_id}", "resumed")
 
 
 @router.post("/reservations/{reservation_id}/cancel")
-def cancel(db: DB, user: WebOperator, reservation_id: int) -> Response:
+def cancel(db: WebDB, user: WebOperator, reservation_id: int) -> Response:
     reservations.cancel(db, user, reservation_id)
     return see_other(f"/operator/reservations/{reservation_id}", "cancelled")
 
 
 @router.post("/additions/{addition_id}/approve")
-def approve_addition(db: DB, user: WebOperator, addition_id: int) -> Response:
+def approve_addition(db: WebDB, user: WebOperator, addition_id: int) -> Response:
     reservations.approve_addition(db, user, addition_id)
     return see_other("/operator", "approved")
 
 
 @router.post("/additions/{addition_id}/reject")
-def reject_addition(db: DB, user: WebOperator, addition_id: int) -> Response:
+def reject_addition(db: WebDB, user: WebOperator, addition_id: int) -> Response:
     reservations.reject_addition(db, user, addition_id)
     return see_other("/operator", "rejected")
 
 
 @router.get("/chats")
-def chats_page(request: Request, db: DB, user: WebOperator) -> Response:
+def chats_page(request: Request, db: WebDB, user: WebOperator) -> Response:
     return render(request, "operator/chats.html", user, {"threads": repo.chat_threads(db)})
 
 
@@ -167,7 +168,7 @@ def chats_page(request: Request, db: DB, user: WebOperator) -> Response:
 
 
 @router.get("/fleet")
-def fleet_page(request: Request, db: DB, user: WebOperator) -> Response:
+def fleet_page(request: Request, db: WebDB, user: WebOperator) -> Response:
     workers = repo.workers(db)
     stale_before = clock.now() - timedelta(seconds=30)
     return render(
@@ -188,12 +189,14 @@ def fleet_page(request: Request, db: DB, user: WebOperator) -> Response:
 
 
 @router.get("/in-doubt")
-def in_doubt_page(request: Request, db: DB, user: WebOperator) -> Response:
+def in_doubt_page(request: Request, db: WebDB, user: WebOperator) -> Response:
     return render(request, "operator/in_doubt.html", user, {"items": repo.in_doubt_items(db)})
 
 
 @router.post("/in-doubt/{item_id}")
-async def resolve_in_doubt(request: Request, db: DB, user: WebOperator, item_id: int) -> Response:
+async def resolve_in_doubt(
+    request: Request, db: WebDB, user: WebOperator, item_id: int
+) -> Response:
     values = await form_values(request)
     try:
         body = ResolveRequest(status=values.get("outcome", ""), note=values.get("note", ""))  # type: ignore[arg-type]
@@ -210,7 +213,7 @@ async def resolve_in_doubt(request: Request, db: DB, user: WebOperator, item_id:
 
 def _suppression_page(
     request: Request,
-    db: DB,
+    db: WebDB,
     user: Any,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
@@ -235,12 +238,12 @@ def _suppression_page(
 
 
 @router.get("/suppression")
-def suppression_page(request: Request, db: DB, user: WebOperator) -> Response:
+def suppression_page(request: Request, db: WebDB, user: WebOperator) -> Response:
     return _suppression_page(request, db, user)
 
 
 @router.post("/suppression")
-async def suppression_add(request: Request, db: DB, user: WebOperator) -> Response:
+async def suppression_add(request: Request, db: WebDB, user: WebOperator) -> Response:
     from shared.domains import normalize_domain
     from shared.suppression import suppress
 
@@ -267,7 +270,7 @@ async def suppression_add(request: Request, db: DB, user: WebOperator) -> Respon
 
 
 @router.post("/suppression/delete")
-async def suppression_delete(request: Request, db: DB, user: WebOperator) -> Response:
+async def suppression_delete(request: Request, db: WebDB, user: WebOperator) -> Response:
     from shared.suppression import unsuppress
 
     values = await form_values(request)
@@ -280,14 +283,14 @@ async def suppression_delete(request: Request, db: DB, user: WebOperator) -> Res
 
 
 @router.get("/prospects/import")
-def import_page(request: Request, db: DB, user: WebOperator) -> Response:
+def import_page(request: Request, db: WebDB, user: WebOperator) -> Response:
     return render(request, "operator/import.html", user, {"jobs": repo.import_jobs(db)})
 
 
 @router.post("/prospects/import")
 async def import_upload(
     request: Request,
-    db: DB,
+    db: WebDB,
     user: WebOperator,
     runner: Annotated[prospects.ImportRunner, Depends(get_import_runner)],
 ) -> Response:
@@ -322,7 +325,7 @@ async def _chunks(uploaded: UploadFile) -> AsyncIterator[bytes]:
 
 
 @router.get("/prospects/import/{job_id}.json")
-def import_progress(db: DB, user: WebOperator, job_id: int) -> Response:
+def import_progress(db: WebDB, user: WebOperator, job_id: int) -> Response:
     job = repo.import_job(db, job_id)
     return JSONResponse(
         {
@@ -340,12 +343,12 @@ def import_progress(db: DB, user: WebOperator, job_id: int) -> Response:
 
 
 @router.get("/orders")
-def orders_page(request: Request, db: DB, user: WebOperator) -> Response:
+def orders_page(request: Request, db: WebDB, user: WebOperator) -> Response:
     listing = tickets.list_orders(db, user)
     return render(request, "operator/orders.html", user, {"orders": listing.orders})
 
 
 @router.post("/orders/{order_id}/confirm-payment")
-def confirm_payment(db: DB, user: WebOperator, order_id: int) -> Response:
+def confirm_payment(db: WebDB, user: WebOperator, order_id: int) -> Response:
     tickets.confirm_payment(db, order_id, operator=user)
     return see_other("/operator/orders", "payment_confirmed")

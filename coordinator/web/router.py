@@ -10,13 +10,19 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from coordinator.accounts import service as accounts
 from coordinator.accounts.cookies import clear_session_cookie, client_ip, set_session_cookie
 from coordinator.accounts.ratelimit import LoginLimiter, get_login_limiter
-from coordinator.dependencies import DB, SESSION_COOKIE
+from coordinator.dependencies import SESSION_COOKIE
 from coordinator.errors import AppError
 from coordinator.web import member_pages, operator_pages
 from coordinator.web.forms import attempt
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
-from coordinator.web.session import MaybeWebUser, WebRoute, _safe_next, take_sqlite_write_lock
+from coordinator.web.session import (
+    MaybeWebUser,
+    WebDB,
+    WebRoute,
+    _safe_next,
+    take_sqlite_write_lock,
+)
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -41,7 +47,7 @@ def login_page(request: Request, user: MaybeWebUser, next: str = "/") -> Respons
 @router.post("/login")
 def login(
     request: Request,
-    db: DB,
+    db: WebDB,
     limiter: Annotated[LoginLimiter, Depends(get_login_limiter)],
     email: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
@@ -67,7 +73,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, db: DB, user: MaybeWebUser) -> Response:
+def logout(request: Request, db: WebDB, user: MaybeWebUser) -> Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie and user is not None:  # user resolved ⇒ the CSRF token was checked
         accounts.logout(db, cookie)

@@ -17,8 +17,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from coordinator.accounts.service import Principal, resolve_token
-from coordinator.dependencies import DB, SAFE_METHODS, SESSION_COOKIE
+from coordinator.database import get_db
+from coordinator.dependencies import SAFE_METHODS, SESSION_COOKIE
 from coordinator.errors import AppError, Forbidden
+
+# The request's transaction commits when the page function returns, *before* the response
+# leaves: FastAPI's default for a yield dependency ("request" scope) would commit after the
+# response was sent, and the GET that follows a post's redirect could read the old state.
+WebDB = Annotated[Session, Depends(get_db, scope="function")]
 
 
 class LoginRequired(Exception):  # noqa: N818 — a redirect, not a failure
@@ -95,7 +101,7 @@ def take_sqlite_write_lock(db: Session) -> None:
         db.execute(text("UPDATE users SET id = id WHERE 0"))
 
 
-async def optional_web_user(request: Request, db: DB) -> Principal | None:
+async def optional_web_user(request: Request, db: WebDB) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
