@@ -355,3 +355,39 @@ def test_items_and_csv(client, db, env) -> None:  # type: ignore[no-untyped-def]
     lines = csv_resp.content.decode("utf-8-sig").strip().splitlines()
     assert lines[0].startswith("ID,会社名,URL")
     assert len(lines) == 4 and "フォームなし" in lines[1]
+
+
+def test_evidence_links_are_served_to_the_owner_only(
+    client, db, make_user, env, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from shared.config import get_settings
+    from tests.coordinator.test_reservations_support import force_outcomes
+
+    monkeypatch.setenv("MIKOMI_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        r = _create(client, env)
+        paused = client.post(f"/api/v1/reservations/{r['id']}/pause", headers=env.headers)
+        assert paused.status_code == 409  # pending cannot be paused; no body is fine
+        force_outcomes(db, r["id"], 1, ItemState.FAILED.value)
+        item_id = db.scalar(
+            select(SendItem.id).where(
+                SendItem.reservation_id == r["id"], SendItem.state == ItemState.FAILED.value
+            )
+        )
+        folder = tmp_path / "evidence" / str(r["id"]) / str(item_id)
+        folder.mkdir(parents=True)
+        (folder / "result.png").write_bytes(b"\x89PNG fake")
+        page = client.get(
+            f"/api/v1/reservations/{r['id']}/items?status=failed", headers=env.headers
+        )
+        links = page.json()["items"][0]["evidence_links"]
+        assert links == [f"/api/v1/reservations/{r['id']}/items/{item_id}/evidence/result.png"]
+        assert client.get(links[0], headers=env.headers).content == b"\x89PNG fake"
+        other = MemberEnv(db, make_user, tickets=0, prospects=0)
+        assert client.get(links[0], headers=other.headers).status_code == 404
+        missing = links[0].replace("result.png", "..%2Fsecret")
+        assert client.get(missing, headers=env.headers).status_code == 404
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
