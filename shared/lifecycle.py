@@ -43,11 +43,12 @@ from shared import clock, events, ledger
 from shared.enums import (
     RESERVATION_FINAL,
     RESERVATION_STATUS_JA,
+    AdditionStatus,
     ItemState,
     NotificationKind,
     ReservationStatus,
 )
-from shared.models import Reservation, ReservationStatusChange, SendItem
+from shared.models import Reservation, ReservationAddition, ReservationStatusChange, SendItem
 from shared.notify import notify
 from shared.rules import PAUSE_AUTO_CANCEL_AFTER, list_addition_suggestion
 
@@ -61,6 +62,7 @@ __all__ = [
     "complete",
     "is_final",
     "record_history",
+    "reject_pending_additions",
     "release_unsent",
     "tickets_still_needed",
 ]
@@ -193,6 +195,23 @@ def _finish(
     change_status(db, reservation, to_status, actor_user_id=actor_user_id, reason=reason, now=now)
     cancel_queued_items(db, reservation, now)
     release_unsent(db, reservation)
+    reject_pending_additions(db, reservation, now)
+
+
+def reject_pending_additions(
+    db: Session, reservation: Reservation, now: datetime | None = None
+) -> int:
+    """A finished reservation cannot grow: its undecided 予約数を追加 requests are closed."""
+    result = db.execute(
+        update(ReservationAddition)
+        .where(
+            ReservationAddition.reservation_id == reservation.id,
+            ReservationAddition.status == AdditionStatus.PENDING.value,
+        )
+        .values(status=AdditionStatus.REJECTED.value, decided_at=now or clock.now())
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def complete(db: Session, reservation: Reservation, now: datetime | None = None) -> None:

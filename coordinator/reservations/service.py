@@ -330,6 +330,7 @@ def cancel(db: Session, principal: Principal, reservation_id: int) -> Reservatio
     )
     lifecycle.cancel_queued_items(db, reservation)
     lifecycle.release_unsent(db, reservation)
+    lifecycle.reject_pending_additions(db, reservation)
     notify(
         db,
         kind="reservation_cancelled",

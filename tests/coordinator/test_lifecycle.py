@@ -154,6 +154,7 @@ def test_completion_releases_the_rest(db, make_user, operator) -> None:  # type:
     force_outcomes(db, r.id, 10, ItemState.FAILED.value)
     force_outcomes(db, r.id, 299, ItemState.SENT.value)
     assert r.status == ReservationStatus.APPROVED
+    addition = service.request_addition(db, env.principal, r.id, 100)
     force_outcomes(db, r.id, 1, ItemState.SENT.value)
     assert r.status == ReservationStatus.COMPLETED and r.finished_at is not None
     assert r.queued == 0
@@ -162,6 +163,9 @@ def test_completion_releases_the_rest(db, make_user, operator) -> None:  # type:
     assert (bal.consumed, bal.held, bal.available) == (300, 0, 700)
     assert raw_balance(db, env.member_id)["available"] == 700
     assert len(_notices(db, r.id, NotificationKind.COMPLETED.value)) == 1
+    # The undecided addition is closed with the reservation, and nothing was held for it.
+    db.refresh(addition)
+    assert addition.status == "rejected"
 
 
 def test_cancel_keeps_tickets_for_items_in_flight(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
