@@ -191,7 +191,8 @@ class Prospect(Base):
 
     __tablename__ = "prospects"
     # The typical searches: URL有り with prefecture/industry (and an employee range), URL有り with
-    # an employee range. Partial indexes on "has a URL" let counts run on the index alone.
+    # an employee range (and a prefecture). Partial indexes on "has a URL" let counts run on
+    # the index alone.
     __table_args__ = (
         Index(
             "ix_prospects_url_pref_industry",
@@ -205,6 +206,13 @@ class Prospect(Base):
             "ix_prospects_url_employees",
             "employees",
             "prefecture",
+            sqlite_where=_HAS_URL,
+            postgresql_where=_HAS_URL,
+        ),
+        Index(
+            "ix_prospects_url_pref_employees",
+            "prefecture",
+            "employees",
             sqlite_where=_HAS_URL,
             postgresql_where=_HAS_URL,
         ),

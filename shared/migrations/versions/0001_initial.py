@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-28 04:20:43.603121
+Create Date: 2026-11-28 05:01:00.582957
 """
 
 from __future__ import annotations
@@ -73,6 +73,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_prospects_url_employees",
             ["employees", "prefecture"],
+            unique=False,
+            sqlite_where=sa.text("domain IS NOT NULL"),
+            postgresql_where=sa.text("domain IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_prospects_url_pref_employees",
+            ["prefecture", "employees"],
             unique=False,
             sqlite_where=sa.text("domain IS NOT NULL"),
             postgresql_where=sa.text("domain IS NOT NULL"),
@@ -621,6 +628,11 @@ def downgrade() -> None:
     with op.batch_alter_table("prospects", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_prospects_url_pref_industry",
+            sqlite_where=sa.text("domain IS NOT NULL"),
+            postgresql_where=sa.text("domain IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_prospects_url_pref_employees",
             sqlite_where=sa.text("domain IS NOT NULL"),
             postgresql_where=sa.text("domain IS NOT NULL"),
         )
