@@ -112,7 +112,8 @@ def _browser_pss_kib() -> tuple[int, int]:
     total = 0
     browsers = 0
     for pid, name in names.items():
-        if "chrom" not in name.lower() or not below_me(pid):
+        # Crashpad handlers are not the browser; the full chromium leaves one behind per launch.
+        if "chrom" not in name.lower() or "crashpad" in name.lower() or not below_me(pid):
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:

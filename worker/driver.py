@@ -169,13 +169,19 @@ _CLICK_JS = """
 """
 
 # A cheap fingerprint of what the page shows; any change after a click means the page reacted.
+# A cheap fingerprint of what the page shows: the URL and a count of DOM mutations kept by an
+# observer (installed on first use in each document), so polling it costs the renderer no
+# layout or text extraction. Any change after a click means the page reacted.
 _SIGNATURE_JS = """
 () => {
-  const b = document.body;
-  if (!b) return location.href + '|' + document.readyState;
-  let s = location.href + '|' + b.innerText.length + '|' + document.getElementsByTagName('*').length;
-  for (const f of document.forms) s += '|' + (f.getAttribute('data-status') || '') + f.className;
-  return s;
+  const w = window;
+  if (w.__mkMutations === undefined) {
+    w.__mkMutations = 0;
+    w.__mkDocument = Math.random().toString(36).slice(2);  // a new document is a change
+    new MutationObserver(records => { w.__mkMutations += records.length; }).observe(
+      document, {subtree: true, childList: true, attributes: true, characterData: true});
+  }
+  return [location.href, document.readyState, w.__mkDocument, w.__mkMutations].join('|');
 }
 """
 
