@@ -406,7 +406,10 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
     expect(page.locator(".flash")).to_contain_text("一時停止")
     row = page.locator(f"#reservation-{rid}")
     expect(row.locator("[data-counter=status_ja]")).to_have_text("一時停止")
-    expect(row.locator("[data-counter=queued]")).to_have_text("0")
+    # The queued list is gone; an item that was already handed to a worker comes back to the
+    # queue when the worker sees the pause (at most one per sender).
+    queued_after_pause = int(row.locator("[data-counter=queued]").inner_text().replace(",", ""))
+    assert queued_after_pause <= 2
     # Pause is cooperative: what was in flight finishes; then the fleet may go.
     wait_until(lambda: _reservation(fleet, rid).in_flight == 0, 120, "in-flight items to finish")
     fleet.stop_dispatcher()
