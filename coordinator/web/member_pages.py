@@ -11,6 +11,7 @@ from coordinator.chat import service as chat
 from coordinator.errors import AppError
 from coordinator.notifications import service as notifications
 from coordinator.prospects import search as prospect_search
+from coordinator.prospects.regions import PREFECTURES
 from coordinator.reservations import service as reservations
 from coordinator.scripts import service as scripts
 from coordinator.scripts.schemas import ScriptIn, ScriptPatch
@@ -327,7 +328,9 @@ def _search_page(
             "prospects": prospects,
             "list_url": list_url_of(qs),
             "industries": repo.distinct_values(db, Prospect.industry),
-            "prefectures": repo.distinct_values(db, Prospect.prefecture),
+            "prefectures": sorted(
+                repo.distinct_values(db, Prospect.prefecture), key=_prefecture_order
+            ),
             "open_reservations": repo.open_reservations(db, user.member_id),
             "scripts": repo.scripts(db, user.member_id),
             "member_company": member.company_name if member else "",
@@ -336,6 +339,14 @@ def _search_page(
         },
         status_code=status_code,
     )
+
+
+def _prefecture_order(name: str) -> tuple[int, str]:
+    # North to south, as on every Japanese form; unknown names last.
+    try:
+        return PREFECTURES.index(name), name
+    except ValueError:
+        return len(PREFECTURES), name
 
 
 @router.get("/prospects")
