@@ -24,6 +24,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -148,11 +149,19 @@ def _script(db: Session, member_id: int, script_id: int) -> None:
         raise errors.script_not_found()
 
 
-def _fill_queue(
-    db: Session, reservation: Reservation, query: search.ProspectQuery, limit: int
-) -> int:
-    prospects = repository.queue_candidates(db, query, reservation.member_id, limit)
-    added = repository.insert_items(db, reservation, prospects, lambda: secrets.token_urlsafe(24))
+def _candidates(
+    db: Session, query: search.ProspectQuery, member_id: int, limit: int, field: str = "list_url"
+) -> list[Any]:
+    """The prospects a queue would get (read before anything is written, so a refusal leaves
+    nothing behind even for a caller that goes on to commit)."""
+    candidates = repository.queue_candidates(db, query, member_id, limit)
+    if not candidates:
+        raise errors.list_empty(field)
+    return candidates
+
+
+def _fill_queue(db: Session, reservation: Reservation, candidates: list[Any]) -> int:
+    added = repository.insert_items(db, reservation, candidates, lambda: secrets.token_urlsafe(24))
     reservation.queued += added
     db.flush()
     return added
@@ -183,6 +192,7 @@ def create(
     needed = LIST_SIZE_FACTOR * count
     if found < needed:
         raise errors.list_too_small(found, needed)
+    candidates = _candidates(db, query, member_id, QUEUE_FILL_FACTOR * count)
     now = clock.now()
     reservation = Reservation(
         member_id=member_id,
@@ -198,12 +208,11 @@ def create(
     )
     db.add(reservation)
     db.flush()
-    try:
+    try:  # the balance was read under the member's lock, which this transaction still holds
         ledger.hold(db, member_id, count, reservation_id=reservation.id)
-    except ledger.InsufficientTickets as exc:
+    except ledger.InsufficientTickets as exc:  # pragma: no cover — only if that lock broke
         raise errors.count_exceeds_tickets(count, exc.available) from None
-    if _fill_queue(db, reservation, query, QUEUE_FILL_FACTOR * count) == 0:
-        raise errors.list_empty()
+    _fill_queue(db, reservation, candidates)
     lifecycle.record_history(
         db,
         reservation,
@@ -373,9 +382,7 @@ def transfer(
     reservation = lock_reservation(db, reservation_id)
     if reservation.status not in _ACTIVE:
         raise errors.invalid_status("リストを追加", reservation.status)
-    added = _fill_queue(db, reservation, query, count)
-    if added == 0:
-        raise errors.list_empty()
+    added = _fill_queue(db, reservation, _candidates(db, query, reservation.member_id, count))
     row = ListTransfer(
         reservation_id=reservation.id,
         list_query=search.to_query_string(query),
@@ -438,10 +445,13 @@ def _decide_addition(
         raise NotFound("予約数の追加")
     if addition.status != AdditionStatus.PENDING:
         raise errors.addition_not_pending()
-    reservation = lock_reservation(db, addition.reservation_id)
+    return addition, lock_reservation(db, addition.reservation_id)
+
+
+def _decided(addition: ReservationAddition, operator: Principal, status: AdditionStatus) -> None:
+    addition.status = status.value
     addition.decided_by = operator.user_id
     addition.decided_at = clock.now()
-    return addition, reservation
 
 
 def approve_addition(db: Session, operator: Principal, addition_id: int) -> ReservationAddition:
@@ -459,7 +469,7 @@ def approve_addition(db: Session, operator: Principal, addition_id: int) -> Rese
         )
     except ledger.InsufficientTickets as exc:
         raise errors.count_exceeds_tickets(addition.count, exc.available) from None
-    addition.status = AdditionStatus.APPROVED.value
+    _decided(addition, operator, AdditionStatus.APPROVED)
     before = reservation.count
     reservation.count += addition.count
     reservation.updated_at = clock.now()
@@ -487,7 +497,7 @@ def approve_addition(db: Session, operator: Principal, addition_id: int) -> Rese
 
 def reject_addition(db: Session, operator: Principal, addition_id: int) -> ReservationAddition:
     addition, reservation = _decide_addition(db, operator, addition_id)
-    addition.status = AdditionStatus.REJECTED.value
+    _decided(addition, operator, AdditionStatus.REJECTED)
     db.flush()
     notify(
         db,
