@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from shared.db import session_factory
@@ -28,8 +29,15 @@ def commit(session: Session) -> None:
     run_after_commit(session)
 
 
-def get_db() -> Iterator[Session]:
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def get_db(request: Request) -> Iterator[Session]:
     session = session_factory()()
+    if request.method in UNSAFE_METHODS and session.get_bind().dialect.name == "sqlite":
+        # A write request takes SQLite's writer lock up front: a deferred transaction that read
+        # first fails at once ("database is locked") when another writer committed meanwhile.
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
     try:
         yield session
         commit(session)

@@ -19,7 +19,9 @@ from coordinator.errors import AppError, Forbidden, Unauthorized
 SESSION_COOKIE = "mikomi_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-DB = Annotated[Session, Depends(get_db)]
+# scope="function": the transaction commits before the response leaves, so a client never
+# reads stale state right after a write and a failed commit is never reported as a success.
+DB = Annotated[Session, Depends(get_db, scope="function")]
 
 
 async def _csrf_token_from(request: Request) -> str:

@@ -30,7 +30,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # "IMMEDIATE" (execution option sqlite_begin) takes the writer lock at BEGIN and waits for it
+    # under busy_timeout, instead of failing later when a read is upgraded to a write.
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
