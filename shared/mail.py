@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from email.message import EmailMessage
 
 from shared.config import Settings
 
-__all__ = ["MailNotConfigured", "build_message", "send_mail"]
+__all__ = ["MailNotConfigured", "build_message", "send_mail", "smtp_connection"]
 
 
 class MailNotConfigured(RuntimeError):  # noqa: N818
@@ -24,16 +25,22 @@ def build_message(settings: Settings, to: Sequence[str], subject: str, body: str
     return msg
 
 
-def send_mail(
-    settings: Settings, to: Sequence[str], subject: str, body: str, *, timeout_s: float = 15.0
-) -> None:
-    """Send one message to ``to``; raises :class:`MailNotConfigured` or an ``smtplib`` error."""
+@contextmanager
+def smtp_connection(settings: Settings, *, timeout_s: float = 15.0) -> Iterator[smtplib.SMTP]:
+    """One logged-in SMTP session; raises :class:`MailNotConfigured` or an ``smtplib`` error."""
     if not settings.smtp_host:
         raise MailNotConfigured("MIKOMI_SMTP_HOST is not set")
-    msg = build_message(settings, to, subject, body)
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout_s) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
         if settings.smtp_user:
             smtp.login(settings.smtp_user, settings.smtp_password)
-        smtp.send_message(msg)
+        yield smtp
+
+
+def send_mail(
+    settings: Settings, to: Sequence[str], subject: str, body: str, *, timeout_s: float = 15.0
+) -> None:
+    """Send one message to ``to`` over a connection of its own."""
+    with smtp_connection(settings, timeout_s=timeout_s) as smtp:
+        smtp.send_message(build_message(settings, to, subject, body))

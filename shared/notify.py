@@ -9,7 +9,9 @@ lost to an SMTP outage still goes out; ``emailed_at`` marks what has been sent.
 from __future__ import annotations
 
 import logging
+import smtplib
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 from shared import clock
 from shared.config import Settings, get_settings
 from shared.enums import Role
-from shared.mail import send_mail
+from shared.mail import build_message, smtp_connection
 from shared.models import Notification, User
 
 __all__ = ["deliver_pending_mail", "mail_text", "notify", "recipients"]
@@ -112,11 +114,13 @@ def mail_text(notification: Notification, settings: Settings) -> tuple[str, str]
 
 
 def deliver_pending_mail(db: Session, settings: Settings) -> int:
-    """E-mail every notification not yet e-mailed; returns how many messages went out.
+    """E-mail every notification not yet e-mailed; returns how many notifications went out.
 
-    Each row is claimed with a conditional UPDATE before its mail is sent, so two deliverers
-    (the sweeper and a coordinator request) never send the same notification twice; an SMTP
-    error un-claims the row and stops the run (the next run retries). The caller commits.
+    Each recipient gets a message of their own (addresses are not shown to each other), over
+    one SMTP connection per run. Each row is claimed with a conditional UPDATE before its mail
+    is sent, so two deliverers (the sweeper and a coordinator request) do not both send it; an
+    SMTP error un-claims the row and stops the run, and the next run retries it (delivery is
+    at least once). The caller commits.
     """
     if not settings.smtp_host:
         return 0
@@ -128,34 +132,42 @@ def deliver_pending_mail(db: Session, settings: Settings) -> int:
     )
     if db.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
+    rows = list(db.scalars(query))
+    if not rows:
+        return 0
     sent = 0
-    for row in list(db.scalars(query)):
-        now = clock.now()
-        claimed = db.execute(
-            update(Notification)
-            .where(Notification.id == row.id, Notification.emailed_at.is_(None))
-            .values(emailed_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(claimed, "rowcount", 0) != 1:
-            continue
-        row.emailed_at = now
-        to = recipients(db, row)
-        if not to:
-            continue  # nobody to tell; marked so that it is not retried forever
-        subject, text = mail_text(row, settings)
-        try:
-            send_mail(settings, to, subject, text)
-        except Exception:
-            log.exception("sending notification %s failed", row.id)
-            db.execute(
+    with ExitStack() as stack:
+        smtp: smtplib.SMTP | None = None
+        for row in rows:
+            now = clock.now()
+            claimed = db.execute(
                 update(Notification)
-                .where(Notification.id == row.id)
-                .values(emailed_at=None)
+                .where(Notification.id == row.id, Notification.emailed_at.is_(None))
+                .values(emailed_at=now)
                 .execution_options(synchronize_session=False)
             )
-            row.emailed_at = None
-            break
-        sent += 1
+            if getattr(claimed, "rowcount", 0) != 1:
+                continue
+            row.emailed_at = now
+            to = recipients(db, row)
+            if not to:
+                continue  # nobody to tell; marked so that it is not retried forever
+            subject, text = mail_text(row, settings)
+            try:
+                if smtp is None:
+                    smtp = stack.enter_context(smtp_connection(settings))
+                for address in to:
+                    smtp.send_message(build_message(settings, [address], subject, text))
+            except Exception:
+                log.exception("sending notification %s failed", row.id)
+                db.execute(
+                    update(Notification)
+                    .where(Notification.id == row.id)
+                    .values(emailed_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+                row.emailed_at = None
+                break
+            sent += 1
     db.flush()
     return sent
