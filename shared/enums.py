@@ -30,7 +30,10 @@ class PaymentMethod(StrEnum):
     BANK_TRANSFER = "bank_transfer"
 
 
-PAYMENT_METHOD_JA = {PaymentMethod.CARD: "クレジットカード決済", PaymentMethod.BANK_TRANSFER: "銀行振込"}
+PAYMENT_METHOD_JA = {
+    PaymentMethod.CARD: "クレジットカード決済",
+    PaymentMethod.BANK_TRANSFER: "銀行振込",
+}
 
 
 class LedgerKind(StrEnum):
@@ -149,3 +152,7 @@ class NotificationKind(StrEnum):
     AUTO_PAUSED = "auto_paused"
     CHAT_MESSAGE = "chat_message"
     PAYMENT_CONFIRMED = "payment_confirmed"
+    RESERVATION_REQUESTED = "reservation_requested"
+    RESERVATION_CANCELLED = "reservation_cancelled"
+    ADDITION_REQUESTED = "addition_requested"
+    ADDITION_REJECTED = "addition_rejected"
