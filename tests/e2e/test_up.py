@@ -51,8 +51,20 @@ def test_up_serves_healthz_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIKOMI_")}
     env["MIKOMI_VAR_DIR"] = str(tmp_path / "var")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mikomi.cli", "up", "--port", str(port), "--workers", "1", "--no-demo"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "mikomi.cli",
+            "up",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-demo",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 90
@@ -66,7 +78,9 @@ def test_up_serves_healthz_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        assert health is not None, proc.stdout.read().decode() if proc.poll() is not None else "no health"
+        assert health is not None, (
+            proc.stdout.read().decode() if proc.poll() is not None else "no health"
+        )
         assert health["database"]["ok"] and health["database"]["dialect"] == "sqlite"
         assert health["redis"]["ok"]
         assert (tmp_path / "var" / "mikomi.db").exists()
