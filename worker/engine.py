@@ -217,8 +217,8 @@ class _Send:
         except _Done as done:
             return done.status, done.reason
         except PlaywrightTimeout:
-            done = _timeout(self.submitted)
-            return done.status, done.reason
+            timed_out = _timeout(self.submitted)
+            return timed_out.status, timed_out.reason
         except PlaywrightError as exc:
             # The page or browser broke under us (crash, closed target).
             self.evidence.note(f"browser error: {str(exc).splitlines()[0] if str(exc) else exc}")
