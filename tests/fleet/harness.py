@@ -185,6 +185,10 @@ class Fleet:
 
     def observe(self, reservation_id: int) -> Observation:
         with self.session() as db:
+            if self.kind == "postgresql":
+                # One snapshot for the row and the item states (SQLite's read transaction is
+                # one already), or a commit between the two reads would look like a drift.
+                db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             r = db.get(Reservation, reservation_id)
             assert r is not None
             rows = db.execute(
