@@ -295,27 +295,39 @@ def _exclusion(q: ProspectQuery, member_id: int | None, for_queue: bool) -> Sele
 
 
 def conditions(
-    q: ProspectQuery, member_id: int | None, *, for_queue: bool = False, exclusions: bool = True
+    q: ProspectQuery,
+    member_id: int | None,
+    *,
+    for_queue: bool = False,
+    exclusions: bool = True,
+    in_id_order: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of ``q`` (``for_queue`` forces URL有り and both exclusions)."""
+    """The WHERE clauses of ``q`` (``for_queue`` forces URL有り and both exclusions).
+
+    ``in_id_order`` writes the column filters so that no index can serve them (``col || ''``,
+    ``col + 0``): for a page of a broad result, walking the table in id order and stopping after
+    the page beats collecting and sorting a third of a million index hits (SQLite only needs
+    the hint; its planner cannot know the LIMIT will stop early)."""
+    text_col: Any = (lambda c: c + "") if in_id_order else (lambda c: c)
+    num_col: Any = (lambda c: c + 0) if in_id_order else (lambda c: c)
     where: list[ColumnElement[bool]] = []
     for term in keyword_terms(q.keyword):
         where.extend(_keyword_condition(term))
     if q.industry:
-        where.append(Prospect.industry.in_(q.industry))
+        where.append(text_col(Prospect.industry).in_(q.industry))
     if q.prefecture:
-        where.append(Prospect.prefecture.in_(q.prefecture))
+        where.append(text_col(Prospect.prefecture).in_(q.prefecture))
     if q.employees_min is not None:
-        where.append(Prospect.employees >= q.employees_min)
+        where.append(num_col(Prospect.employees) >= q.employees_min)
     if q.employees_max is not None:
-        where.append(Prospect.employees <= q.employees_max)
+        where.append(num_col(Prospect.employees) <= q.employees_max)
     if q.capital_min is not None:
-        where.append(Prospect.capital >= q.capital_min)
+        where.append(num_col(Prospect.capital) >= q.capital_min)
     if q.capital_max is not None:
-        where.append(Prospect.capital <= q.capital_max)
+        where.append(num_col(Prospect.capital) <= q.capital_max)
     has_url = q.has_url or for_queue
     if has_url:
-        where.append(Prospect.domain.is_not(None))
+        where.append(text_col(Prospect.domain).is_not(None))
     excluded = _exclusion(q, member_id, for_queue) if exclusions else None
     if excluded is not None:
         # A prospect without a URL cannot have been contacted or suppressed.
@@ -324,10 +336,22 @@ def conditions(
     return where
 
 
-def _filtered(q: ProspectQuery, member_id: int | None, *, for_queue: bool = False) -> Select[Any]:
-    where = conditions(q, member_id, for_queue=for_queue)
+def _filtered(
+    q: ProspectQuery, member_id: int | None, *, for_queue: bool = False, in_id_order: bool = False
+) -> Select[Any]:
+    where = conditions(q, member_id, for_queue=for_queue, in_id_order=in_id_order)
     stmt = select(Prospect)
     return stmt.where(and_(*where)) if where else stmt
+
+
+BROAD_FRACTION = 0.05  # a result this large a share of the list is paged in id order
+
+
+def _walk_in_id_order(db: Session, q: ProspectQuery, matches: int) -> bool:
+    if db.get_bind().dialect.name != "sqlite" or q.keyword:
+        return False  # PostgreSQL's planner weighs the LIMIT itself; keywords use their index
+    everything = int(db.execute(select(func.count()).select_from(Prospect)).scalar_one())
+    return matches >= everything * BROAD_FRACTION
 
 
 _EVERYTHING = ProspectQuery()
@@ -363,7 +387,13 @@ def search(db: Session, q: ProspectQuery, member_id: int | None) -> tuple[int, l
     total = count(db, q, member_id)
     if total == 0 or q.offset >= total:
         return total, []
-    stmt = _filtered(q, member_id).order_by(Prospect.id).offset(q.offset).limit(q.per_page)
+    in_id_order = _walk_in_id_order(db, q, total)
+    stmt = (
+        _filtered(q, member_id, in_id_order=in_id_order)
+        .order_by(Prospect.id)
+        .offset(q.offset)
+        .limit(q.per_page)
+    )
     return total, list(db.scalars(stmt))
 
 
