@@ -216,6 +216,8 @@ class Prospect(Base):
             sqlite_where=_HAS_URL,
             postgresql_where=_HAS_URL,
         ),
+        # Keyword hits (ids from prospect_grams) checked for URL有り without reading the rows.
+        Index("ix_prospects_url_id", "id", sqlite_where=_HAS_URL, postgresql_where=_HAS_URL),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     company: Mapped[str] = mapped_column(String(300))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-28 05:01:00.582957
+Create Date: 2026-11-28 05:20:18.439051
 """
 
 from __future__ import annotations
@@ -73,6 +73,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_prospects_url_employees",
             ["employees", "prefecture"],
+            unique=False,
+            sqlite_where=sa.text("domain IS NOT NULL"),
+            postgresql_where=sa.text("domain IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_prospects_url_id",
+            ["id"],
             unique=False,
             sqlite_where=sa.text("domain IS NOT NULL"),
             postgresql_where=sa.text("domain IS NOT NULL"),
@@ -633,6 +640,11 @@ def downgrade() -> None:
         )
         batch_op.drop_index(
             "ix_prospects_url_pref_employees",
+            sqlite_where=sa.text("domain IS NOT NULL"),
+            postgresql_where=sa.text("domain IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_prospects_url_id",
             sqlite_where=sa.text("domain IS NOT NULL"),
             postgresql_where=sa.text("domain IS NOT NULL"),
         )
