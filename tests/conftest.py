@@ -82,6 +82,16 @@ def db(engine: Engine) -> Iterator[Session]:
         connection.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> None:
+    """Every test user costs one argon2 hash; tests don't need production's work factor."""
+    from argon2 import PasswordHasher
+
+    from coordinator.accounts import service
+
+    service.use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+
+
 @pytest.fixture(autouse=True)
 def _reset_clock() -> Iterator[None]:
     clock.reset()
@@ -145,7 +155,9 @@ def make_user(db: Session):  # type: ignore[no-untyped-def]
             name=f"テスト {role} {n}",
         )
         token, _ = service.issue_token(db, user, "api")
-        db.flush()
+        # Commit (releases the savepoint only): a failing request in the test rolls back its own
+        # work, not the users the test made before it.
+        db.commit()
         return user, {"Authorization": f"Bearer {token}"}
 
     return _make
