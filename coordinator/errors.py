@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -92,9 +93,26 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=422,
         )
 
+    # An id or number beyond what the database stores (SQLite: OverflowError while binding;
+    # PostgreSQL: SQLSTATE 22003) is the caller's mistake, not a server error.
+    async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DataError) and getattr(exc.orig, "sqlstate", None) != "22003":
+            raise exc
+        return JSONResponse(
+            {"error": {"code": "number_out_of_range", "message": "数値が大きすぎます"}},
+            status_code=400,
+        )
+
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DataError, _out_of_range)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {
+            400: (
+                "invalid_request",
+                "送信されたデータを読み取れません（形式または文字コードが正しくありません）",
+            ),
             404: ("not_found", "ページが見つかりません"),
             405: ("method_not_allowed", "この操作はできません"),
             413: ("payload_too_large", "送信されたデータが大きすぎます"),
