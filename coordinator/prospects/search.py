@@ -238,24 +238,24 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-MAX_GRAMS_PER_TERM = 3
+MAX_GRAMS_PER_TERM = 8
 
 
 def _keyword_condition(term: str) -> list[ColumnElement[bool]]:
-    """``term`` appears in the prospect's search text: looked up in the 2-gram index, then
-    checked exactly (a 2-character term is its own gram and needs no check)."""
+    """``term`` matches a prospect whose search text holds every 2-character piece of it — the
+    bigram matching of CJK search engines, answered from the 2-gram index alone (no row is read,
+    so counts over a million names stay fast). Terms of one character, of only a legal form
+    (株式会社 …) or of more than 8 pieces are (also) checked as an exact substring."""
     like = Prospect.search_text.like(_like_pattern(term), escape="\\")
     # Legal-form pieces (株式, 会社 …) are not indexed: they are in nearly every name.
     useful = sorted(prospect_grams(term), key=term.index)
     if not useful:
         return [like]  # a single character, or only a legal form: no index can narrow it
-    if len(useful) > MAX_GRAMS_PER_TERM:
-        useful = [useful[0], useful[len(useful) // 2], useful[-1]]
     where: list[ColumnElement[bool]] = [
         Prospect.id.in_(select(ProspectGram.prospect_id).where(ProspectGram.gram == gram))
-        for gram in useful
+        for gram in useful[:MAX_GRAMS_PER_TERM]
     ]
-    if len(term) > 2:
+    if len(useful) > MAX_GRAMS_PER_TERM:
         where.append(like)
     return where
 

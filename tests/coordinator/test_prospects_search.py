@@ -382,3 +382,27 @@ def test_csv_export_has_bom_japanese_header_and_quoting(client, make_user, db, p
     assert rows[3][5] == "港区\n改行"
     assert b'"\xe6\xa0\xaa\xe5\xbc\x8f\xe4\xbc\x9a\xe7\xa4\xbe""' in raw  # "株式会社"" quoted
     assert raw.count(b"\r\n") >= 5
+
+
+def test_keyword_is_bigram_matching_and_long_terms_are_exact(db: Session) -> None:
+    db.add_all(
+        [
+            Prospect(company="株式会社サクラ建設"),
+            Prospect(company="サクセスクラブ株式会社"),
+            Prospect(company="株式会社ネクストソリューションズ"),
+        ]
+    )
+    db.flush()
+    # every 2-character piece of the term must be in the name (as CJK search engines match)
+    assert names(db, ProspectQuery(keyword="サクラ")) == [
+        "株式会社サクラ建設",
+        "サクセスクラブ株式会社",
+    ]
+    assert names(db, ProspectQuery(keyword="サクラ建設")) == ["株式会社サクラ建設"]
+    # more than 8 pieces: also checked as an exact substring
+    assert names(db, ProspectQuery(keyword="ネクストソリューションズ")) == [
+        "株式会社ネクストソリューションズ"
+    ]
+    assert names(db, ProspectQuery(keyword="ソリューションズネクスト")) == []
+    # one character: an exact substring, without the index
+    assert names(db, ProspectQuery(keyword="ブ")) == ["サクセスクラブ株式会社"]
