@@ -30,4 +30,6 @@ def current() -> None:
     from shared import migrate
     from shared.db import get_engine
 
-    typer.echo(f"database: {migrate.current_revision(get_engine())}  code: {migrate.head_revision()}")
+    typer.echo(
+        f"database: {migrate.current_revision(get_engine())}  code: {migrate.head_revision()}"
+    )
