@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, union
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from coordinator.errors import AppError
@@ -251,10 +251,16 @@ def _keyword_condition(term: str) -> list[ColumnElement[bool]]:
     useful = sorted(prospect_grams(term), key=term.index)
     if not useful:
         return [like]  # a single character, or only a legal form: no index can narrow it
+    first, *others = useful[:MAX_GRAMS_PER_TERM]
+    # The first piece's postings drive the lookup; each other piece is one probe of the
+    # index's primary key per candidate (cheaper than materializing every posting list).
     where: list[ColumnElement[bool]] = [
-        Prospect.id.in_(select(ProspectGram.prospect_id).where(ProspectGram.gram == gram))
-        for gram in useful[:MAX_GRAMS_PER_TERM]
+        Prospect.id.in_(select(ProspectGram.prospect_id).where(ProspectGram.gram == first))
     ]
+    where.extend(
+        exists().where(ProspectGram.gram == gram, ProspectGram.prospect_id == Prospect.id)
+        for gram in others
+    )
     if len(useful) > MAX_GRAMS_PER_TERM:
         where.append(like)
     return where
