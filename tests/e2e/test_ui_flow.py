@@ -46,14 +46,18 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict) -> dict:  # type: ignore[type-arg]
-    return {
-        **browser_type_launch_args,
-        "executable_path": get_settings().effective_browser_path,
-        "args": CHROMIUM_ARGS,
-        "headless": True,
-    }
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Our own browser, stopped at the end of the module: a Playwright left running for the
+    session would keep an event loop in the main thread and break later sync-API tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=get_settings().effective_browser_path, args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
 
 
 class Stack:
