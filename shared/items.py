@@ -207,6 +207,23 @@ def _after_change(db: Session, reservation: Reservation) -> None:
     events.publish_after_commit(db, reservation)
 
 
+def _list_removed_since(db: Session, item: SendItem) -> bool:
+    """Were queued items of this reservation removed (cancelled) after this item went out?"""
+    if item.dispatched_at is None:
+        return False
+    removed = db.scalar(
+        select(SendItem.id)
+        .where(
+            SendItem.reservation_id == item.reservation_id,
+            SendItem.state == ItemState.CANCELLED.value,
+            SendItem.finished_at >= item.dispatched_at,
+            SendItem.id != item.id,
+        )
+        .limit(1)
+    )
+    return removed is not None
+
+
 def _release_item(db: Session, reservation: Reservation, item: SendItem, now: datetime) -> None:
     """Back to queued (a paused reservation, an expired lease before submit) or cancelled (the
     reservation is over)."""
@@ -215,6 +232,11 @@ def _release_item(db: Session, reservation: Reservation, item: SendItem, now: da
         ReservationStatus.CANCELLED,
         ReservationStatus.AUTO_CANCELLED,
     ):
+        _move(reservation, item, ItemState.CANCELLED.value)
+        item.finished_at = now
+    elif reservation.status == ReservationStatus.PAUSED and _list_removed_since(db, item):
+        # 「現在のリストを送信担当者から削除」 while this item was out: it belonged to the removed
+        # list, so it must not come back into the queue the member is about to refill.
         _move(reservation, item, ItemState.CANCELLED.value)
         item.finished_at = now
     else:

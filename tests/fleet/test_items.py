@@ -214,6 +214,41 @@ def test_pause_sends_a_running_item_back_to_the_queue_before_submit(db: Session)
     assert_counters_add_up(db, reservation.id)
 
 
+def test_an_item_out_while_the_list_is_removed_does_not_come_back(db: Session) -> None:
+    """一時停止 → 「現在のリストを送信担当者から削除」 while an item is with a worker: when the
+    worker sees the pause the item is cancelled with its list, not queued again."""
+    from shared import lifecycle
+
+    reservation = make_reservation(db, items=3)
+    [(item_id, token)] = items.claim(db, reservation.id, 1)
+    items.start(db, item_id, token, "w1")
+    clock.advance(timedelta(seconds=1))
+    lifecycle.change_status(
+        db, reservation, ReservationStatus.PAUSED.value, actor_user_id=None, reason="test"
+    )
+    assert lifecycle.cancel_queued_items(db, reservation) == 2
+    db.flush()
+    assert items.enter_submitting(db, item_id, token) is False
+    assert _item(db, item_id).state == ItemState.CANCELLED
+    assert db.get(Reservation, reservation.id).queued == 0  # type: ignore[union-attr]
+    assert_counters_add_up(db, reservation.id)
+
+
+def test_a_plain_pause_keeps_the_returning_item_in_the_queue(db: Session) -> None:
+    from shared import lifecycle
+
+    reservation = make_reservation(db, items=3)
+    [(item_id, token)] = items.claim(db, reservation.id, 1)
+    items.start(db, item_id, token, "w1")
+    lifecycle.change_status(
+        db, reservation, ReservationStatus.PAUSED.value, actor_user_id=None, reason="test"
+    )
+    db.flush()
+    assert items.enter_submitting(db, item_id, token) is False
+    assert _item(db, item_id).state == ItemState.QUEUED
+    assert_counters_add_up(db, reservation.id)
+
+
 def test_start_of_a_paused_reservation_requeues_without_attempting(db: Session) -> None:
     reservation = make_reservation(db, items=1)
     [(item_id, token)] = items.claim(db, reservation.id, 1)
