@@ -48,8 +48,12 @@ class WorkerStatus:
 STATUS = WorkerStatus()
 
 
+def worker_id_for(pid: int) -> str:
+    return f"{socket.gethostname()}-{pid}"
+
+
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    return worker_id_for(os.getpid())
 
 
 def beat_once(status: WorkerStatus = STATUS) -> None:

@@ -65,9 +65,13 @@ def run(processes: int, queues: Sequence[str] = DEFAULT_QUEUES) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
+    launched: list[int] = []
+
     def launch() -> SpawnProcess:
         proc = ctx.Process(target=_worker_main, args=(tuple(queues),), name="mikomi-worker")
         proc.start()
+        if proc.pid is not None:
+            launched.append(proc.pid)
         log.info("worker process %s started", proc.pid)
         return proc
 
@@ -92,4 +96,13 @@ def run(processes: int, queues: Sequence[str] = DEFAULT_QUEUES) -> int:
             log.warning("worker process %s did not stop in time; killing it", proc.pid)
             proc.kill()
             proc.join(timeout=5)
+    # A process stopped before its own cleanup ran (killed, or signalled while still starting)
+    # leaves its heartbeat row: the fleet view must not show it as alive.
+    from worker import heartbeat
+
+    for pid in launched:
+        try:
+            heartbeat.forget(heartbeat.worker_id_for(pid))
+        except Exception as exc:  # the database is away: the rows age out of the fleet view
+            log.warning("could not remove the heartbeat row of %s: %s", pid, exc)
     return 0
