@@ -24,26 +24,8 @@ GOOD = (
 
 
 @pytest.fixture(autouse=True)
-def _only_this_tests_prospects(db: Session) -> None:
-    """Other tests may leave committed prospects (and items pointing at them) in the shared
-    database; hide them inside this test's transaction, which is rolled back afterwards."""
-    from sqlalchemy import delete
-
-    from shared.models import (
-        MemberContact,
-        ProspectGram,
-        SendAttempt,
-        SendItem,
-        TicketLedgerEntry,
-    )
-
-    db.execute(delete(SendAttempt))
-    db.execute(delete(TicketLedgerEntry).where(TicketLedgerEntry.item_id.is_not(None)))
-    db.execute(delete(MemberContact))
-    db.execute(delete(SendItem))
-    db.execute(delete(ProspectGram))
-    db.execute(delete(Prospect))
-    db.commit()  # a savepoint: the outer transaction still rolls all of it back
+def _only_this_tests_prospects(only_this_tests_prospects: None) -> None:
+    """Every test here sees only the prospects it made (tests/coordinator/conftest.py)."""
 
 
 def opener_for(db: Session):  # type: ignore[no-untyped-def]

@@ -36,26 +36,8 @@ ROWS: list[dict[str, Any]] = [
 
 
 @pytest.fixture(autouse=True)
-def _only_this_tests_prospects(db: Session) -> None:
-    """Other tests may leave committed prospects (and items pointing at them) in the shared
-    database; hide them inside this test's transaction, which is rolled back afterwards."""
-    from sqlalchemy import delete
-
-    from shared.models import (
-        MemberContact,
-        ProspectGram,
-        SendAttempt,
-        SendItem,
-        TicketLedgerEntry,
-    )
-
-    db.execute(delete(SendAttempt))
-    db.execute(delete(TicketLedgerEntry).where(TicketLedgerEntry.item_id.is_not(None)))
-    db.execute(delete(MemberContact))
-    db.execute(delete(SendItem))
-    db.execute(delete(ProspectGram))
-    db.execute(delete(Prospect))
-    db.commit()  # a savepoint: the outer transaction still rolls all of it back
+def _only_this_tests_prospects(only_this_tests_prospects: None) -> None:
+    """Every test here sees only the prospects it made (tests/coordinator/conftest.py)."""
 
 
 @pytest.fixture
