@@ -12,6 +12,7 @@ A Playwright instance belongs to the thread that started it; use one Driver per 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import time
@@ -59,6 +60,7 @@ _BLOCKED_ASSET = re.compile(
 )
 
 VIEWPORT = {"width": 1280, "height": 900}
+SCREENSHOT_QUALITY = 55
 FRAME_BASE = 100_000
 # A kept context is replaced now and then, so nothing a site leaves behind outside the wiped
 # storage (HTTP cache, leaked memory) lives long.
@@ -383,10 +385,8 @@ class _Slot:
             self.page.goto("about:blank", timeout=5_000)
             self.context.clear_cookies()
             if self.origins:
-                if self._cdp is None:
-                    self._cdp = self.context.new_cdp_session(self.page)
                 for origin in self.origins:
-                    self._cdp.send(
+                    self.cdp().send(
                         "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
                     )
             self.origins.clear()
@@ -394,6 +394,12 @@ class _Slot:
             return False
         self.sends += 1
         return len(self.context.pages) == 1
+
+    def cdp(self) -> Any:
+        """The slot page's own DevTools session (made once, kept with the page)."""
+        if self._cdp is None:
+            self._cdp = self.context.new_cdp_session(self.page)
+        return self._cdp
 
     def close(self) -> None:
         with contextlib.suppress(PlaywrightError):
@@ -658,10 +664,26 @@ class Tab:
             )
 
     def screenshot(self, path: Path) -> Path | None:
+        """The visible part of the page as a JPEG at ``path``.
+
+        Taken with one DevTools call (``optimizeForSpeed``): Playwright's own screenshot adds
+        page scripts, font waits and a second encode, about 40 ms of browser CPU per picture
+        on a 2-core machine, two pictures per send."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(path), type="jpeg", quality=55, timeout=5_000)
+            shot = self.slot.cdp().send(
+                "Page.captureScreenshot",
+                {"format": "jpeg", "quality": SCREENSHOT_QUALITY, "optimizeForSpeed": True},
+            )
+            path.write_bytes(base64.b64decode(shot["data"]))
         except PlaywrightError:
+            try:
+                self.page.screenshot(
+                    path=str(path), type="jpeg", quality=SCREENSHOT_QUALITY, timeout=5_000
+                )
+            except PlaywrightError:
+                return None
+        except (KeyError, ValueError, OSError):
             return None
         return path
 
