@@ -3,8 +3,10 @@
 Measures, on this machine, with real parts (database, Redis, RQ worker processes, Chromium,
 the fixture server's generated sites, a coordinator under uvicorn):
 
-* end-to-end sends per minute with 1, 2 and 4 worker processes (Chromium, 300-item reservation,
-  each run bounded by ``FLEET_BENCH_SECONDS``);
+* end-to-end sends per minute with 1, 2 and 4 worker processes (Chromium, a 300-item
+  reservation run to completion), and a 3,000-item reservation run to completion with the
+  largest process count (each run bounded by ``FLEET_BENCH_SECONDS``; a run stopped by that
+  bound says ``finished: false``);
 * the fleet path alone at 300 and 3,000 items: the same dispatcher, RQ workers and database
   transactions, with a null engine that submits nothing (the "lighter path": what the fleet
   costs per item without a browser);
@@ -12,7 +14,8 @@ the fixture server's generated sites, a coordinator under uvicorn):
 * live-count latency, commit → SSE client, p50/p95, at 300 and 3,000 items.
 
 Environment: FLEET_BENCH_DB=postgresql|sqlite (default postgresql, falls back to sqlite),
-FLEET_BENCH_SECONDS (default 120), FLEET_BENCH_PROCESSES (default "1,2,4").
+FLEET_BENCH_SECONDS (default 1800), FLEET_BENCH_PROCESSES (default "1,2,4"),
+FLEET_BENCH_LARGE (default 3000: the items of the large end-to-end run; 0 skips it).
 """
 
 from __future__ import annotations
@@ -200,14 +203,20 @@ def bench_throughput(
             "sends_per_minute": round(60 * seen.counters["sent"] / elapsed, 1),
             "max_submissions_per_site": max(received.values()) if received else 0,
             "finished": seen.status != "approved",
+            "status": seen.status,
+            "counters_add_up": seen.add_up(),
         }
     finally:
         fleet.stop()
 
 
 def main() -> int:
+    if len(sys.argv) > 1:  # no options: everything is set by the environment (see above)
+        print(__doc__)
+        return 0 if sys.argv[1] in ("-h", "--help") else 2
     kind = _db_kind()
-    budget = float(os.environ.get("FLEET_BENCH_SECONDS", "120"))
+    budget = float(os.environ.get("FLEET_BENCH_SECONDS", "1800"))
+    large = int(os.environ.get("FLEET_BENCH_LARGE", "3000"))
     procs = [int(p) for p in os.environ.get("FLEET_BENCH_PROCESSES", "1,2,4").split(",") if p]
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
@@ -220,10 +229,17 @@ def main() -> int:
         results["dispatch_and_latency"].append(bench_dispatch_and_latency(kind, n))
     for n in (300, 3000):
         print(f"fleet path (null engine), {n} items, 4 processes …", flush=True)
-        results["throughput"].append(bench_throughput(kind, n, 4, budget * 3, null_engine=True))
+        results["throughput"].append(bench_throughput(kind, n, 4, budget, null_engine=True))
     for p in procs:
         print(f"end to end (Chromium), 300 items, {p} processes …", flush=True)
         results["throughput"].append(bench_throughput(kind, 300, p, budget, null_engine=False))
+        print(f"  {results['throughput'][-1]}", flush=True)
+    if large and procs:
+        print(f"end to end (Chromium), {large} items, {max(procs)} processes …", flush=True)
+        results["throughput"].append(
+            bench_throughput(kind, large, max(procs), budget, null_engine=False)
+        )
+        print(f"  {results['throughput'][-1]}", flush=True)
     results["machine"]["load_avg_at_end"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
@@ -241,12 +257,13 @@ def main() -> int:
             f"{r['sse_latency_ms_p50']:>11} {r['sse_latency_ms_p95']:>8}"
         )
     print(
-        f"\n{'engine':>8} {'items':>6} {'procs':>6} {'sent':>6} {'secs':>7} {'sends/min':>10} {'dup':>4}"
+        f"\n{'engine':>8} {'items':>6} {'procs':>6} {'sent':>6} {'secs':>7} {'sends/min':>10} {'dup':>4} {'done':>5}"
     )
     for r in results["throughput"]:
         print(
             f"{r['engine']:>8} {r['items']:>6} {r['processes']:>6} {r['sent']:>6} "
-            f"{r['elapsed_s']:>7} {r['sends_per_minute']:>10} {r['max_submissions_per_site']:>4}"
+            f"{r['elapsed_s']:>7} {r['sends_per_minute']:>10} {r['max_submissions_per_site']:>4} "
+            f"{'yes' if r['finished'] else 'no':>5}"
         )
     print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
     return 0
