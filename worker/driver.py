@@ -666,9 +666,9 @@ class Tab:
     def screenshot(self, path: Path) -> Path | None:
         """The visible part of the page as a JPEG at ``path``.
 
-        Taken with one DevTools call (``optimizeForSpeed``): Playwright's own screenshot adds
-        page scripts, font waits and a second encode, about 40 ms of browser CPU per picture
-        on a 2-core machine, two pictures per send."""
+        Taken with one DevTools call (``optimizeForSpeed``) on the slot's session; measured
+        here, about 40 ms less browser CPU per picture than Playwright's ``page.screenshot``,
+        which stays as the fallback."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             shot = self.slot.cdp().send(
