@@ -59,7 +59,10 @@ _BLOCKED_ASSET = re.compile(
     re.IGNORECASE,
 )
 
-VIEWPORT = {"width": 1280, "height": 900}
+# 1024×720: a desktop layout on sites (their breakpoints sit below 1000 px) with about a third
+# fewer pixels to raster, composite and screenshot than 1280×900; measured here, about 70 ms
+# less CPU per send.
+VIEWPORT = {"width": 1024, "height": 720}
 SCREENSHOT_QUALITY = 55
 FRAME_BASE = 100_000
 # A kept context is replaced now and then, so nothing a site leaves behind outside the wiped
@@ -202,6 +205,15 @@ _INVALID_JS = """
   return els.filter(e => e.willValidate && !e.checkValidity())
     .map(e => ({name: e.name || e.id || '', message: e.validationMessage}));
 }
+"""
+
+# Stops what the last send's page is still doing, so it writes nothing after the wipe.
+_QUIESCE_JS = """
+(() => {
+  const last = setTimeout(() => {}, 0);
+  for (let id = 0; id <= last; id++) { clearTimeout(id); clearInterval(id); }
+  window.onbeforeunload = null;
+})()
 """
 
 _REQUEST_SUBMIT_JS = """
@@ -380,13 +392,21 @@ class _Slot:
             self.origins.add(f"{parts.scheme}://{parts.netloc}")
 
     def wipe(self) -> bool:
-        """Forget the last send: blank page, no cookies, no storage of the origins it saw."""
+        """Forget the last send: no cookies, no storage of the origins it saw.
+
+        The page stays on the last document until the next send navigates away: a navigation
+        to about:blank here cost about 40 ms of CPU per send. Its scripts are stopped (timers
+        cleared, loading stopped) so nothing it does writes state after the wipe."""
         try:
-            self.page.goto("about:blank", timeout=5_000)
+            # Through the slot's own DevTools session: Playwright's evaluate would wait for a
+            # document that a navigation still pending (a site that never answers) may never give.
+            cdp = self.cdp()
+            cdp.send("Page.stopLoading")
+            cdp.send("Runtime.evaluate", {"expression": _QUIESCE_JS, "timeout": 1000})
             self.context.clear_cookies()
             if self.origins:
                 for origin in self.origins:
-                    self.cdp().send(
+                    cdp.send(
                         "Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "all"}
                     )
             self.origins.clear()
