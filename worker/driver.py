@@ -59,9 +59,9 @@ _BLOCKED_ASSET = re.compile(
     re.IGNORECASE,
 )
 
-# 1024×720: a desktop layout on sites (their breakpoints sit below 1000 px) with about a third
-# fewer pixels to raster, composite and screenshot than 1280×900; measured here, about 70 ms
-# less CPU per send.
+# 1024×720: the desktop layout on most sites (a site whose breakpoint is 1024 px or more shows
+# its tablet layout), with about a third fewer pixels to raster, composite and screenshot than
+# 1280×900; measured here, about 70 ms less CPU per send.
 VIEWPORT = {"width": 1024, "height": 720}
 SCREENSHOT_QUALITY = 55
 FRAME_BASE = 100_000
