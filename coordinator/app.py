@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coordinator import health
 from coordinator.accounts import router as accounts
@@ -28,31 +28,51 @@ MAX_BODY_BYTES = 1_000_000
 LARGE_BODY_PATHS = ("/api/v1/prospects/import", "/operator/prospects/import")
 
 
+def _too_large() -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": "payload_too_large", "message": "送信されたデータが大きすぎます"}},
+        status_code=413,
+    )
+
+
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes with 413, whether or not they declare a
+    Content-Length: a declared length over the limit is refused before anything is read, and
+    a streamed (chunked) body is counted as it arrives and refused at the first byte over."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, exempt: tuple[str, ...]) -> None:
+        self.app = app
+        self.limit = limit
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await _too_large()(scope, receive, send)
+                return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # FastAPI lets its own HTTPException through body parsing; the error
+                    # handlers turn it into the same 413 as above.
+                    raise HTTPException(status_code=413)
+            return message
+
+        await self.app(scope, counted, send)
+
+
 def create_app() -> FastAPI:
     app = FastAPI(title="Mikomi coordinator", version="0.1.0", openapi_url="/openapi.json")
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if (
-            length
-            and length.isdigit()
-            and int(length) > MAX_BODY_BYTES
-            and not request.url.path.startswith(LARGE_BODY_PATHS)
-        ):
-            return JSONResponse(
-                {
-                    "error": {
-                        "code": "payload_too_large",
-                        "message": "送信されたデータが大きすぎます",
-                    }
-                },
-                status_code=413,
-            )
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, exempt=LARGE_BODY_PATHS)
 
     app.include_router(health.router)
     for module in (
