@@ -6,6 +6,8 @@ back the others, and each is safe to run from two sweepers at once (they lock wh
 * paused for more than 12 hours → 自動キャンセル (:func:`shared.lifecycle.auto_cancel_stale_pauses`);
 * unpaid ticket orders past their due date → 期限切れ
   (:func:`coordinator.tickets.service.expire_overdue`);
+* prospect imports whose progress stopped for 10 minutes (a restart cut them off) → failed,
+  with the reason in their report (:func:`coordinator.prospects.importer.fail_interrupted`);
 * notifications not yet e-mailed → SMTP (:func:`shared.notify.deliver_pending_mail`).
 
 The clock is injectable: ``run_once(now)`` applies the rules as of ``now`` (tests move time
@@ -23,6 +25,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from coordinator.prospects import importer
 from coordinator.tickets import service as tickets_service
 from shared import clock, events, lifecycle
 from shared.config import get_settings
@@ -42,6 +45,10 @@ def _order_expiry(db: Session, now: datetime) -> int:
     return tickets_service.expire_overdue(db, now)
 
 
+def _import_interrupted(db: Session, now: datetime) -> int:
+    return importer.fail_interrupted(db, now)
+
+
 def _mail(db: Session, _now: datetime) -> int:
     return deliver_pending_mail(db, get_settings())
 
@@ -49,6 +56,7 @@ def _mail(db: Session, _now: datetime) -> int:
 RULES: tuple[tuple[str, Callable[[Session, datetime], int]], ...] = (
     ("paused_auto_cancelled", _pause_auto_cancel),
     ("orders_expired", _order_expiry),
+    ("imports_interrupted", _import_interrupted),
     # Last, so that the mail of this tick's auto-cancels goes out in the same tick.
     ("mails_sent", _mail),
 )

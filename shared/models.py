@@ -521,4 +521,7 @@ class ImportJob(Base):
     report: Mapped[list[Any] | None] = mapped_column(JSON)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = _ts()
+    # Set at the start and at every committed batch: a running job whose progress stops
+    # moving was cut off (a restart), and the sweeper marks it failed.
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -38,6 +38,8 @@ SessionOpener = Callable[[], AbstractContextManager[Session]]
 ProgressFn = Callable[["ImportProgress"], None]
 
 BATCH_SIZE = 5_000
+# A running import commits a batch every few seconds; this long without one means it is gone.
+STALE_AFTER = timedelta(minutes=10)
 MAX_RECORD_BYTES = 1_000_000  # one CSV record (a company is a few hundred bytes)
 SNIFF_BYTES = 1_000_000
 MAX_REPORT_ENTRIES = 1_000
@@ -448,7 +450,13 @@ def _write_batch(
 
 
 def create_job(db: Session, *, filename: str, created_by: int | None) -> ImportJob:
-    job = ImportJob(filename=filename[:300], status="running", report=[], created_by=created_by)
+    job = ImportJob(
+        filename=filename[:300],
+        status="running",
+        report=[],
+        created_by=created_by,
+        progress_at=clock.now(),
+    )
     db.add(job)
     db.flush()
     return job
@@ -464,9 +472,40 @@ def _save_progress(db: Session, progress: ImportProgress, *, finished: bool = Fa
     job.rows_rejected = progress.rejected
     job.report = list(progress.report)
     job.status = progress.status
+    job.progress_at = clock.now()
     if finished:
         job.finished_at = clock.now()
     db.flush()
+
+
+def fail_interrupted(db: Session, now: datetime) -> int:
+    """Mark failed the running jobs whose progress has not moved for :data:`STALE_AFTER`.
+
+    An import runs in the process that took the upload; a restart of that process cuts it off
+    and nothing else would ever finish the job. What committed stays imported (the job keeps
+    its counts); importing the same file again counts those rows as duplicates.
+    """
+    stale = db.scalars(
+        select(ImportJob)
+        .where(ImportJob.status == "running")
+        .where(func.coalesce(ImportJob.progress_at, ImportJob.created_at) < now - STALE_AFTER)
+        .with_for_update(skip_locked=True)
+    ).all()
+    minutes = int(STALE_AFTER.total_seconds() // 60)
+    for job in stale:
+        job.status = "failed"
+        job.finished_at = now
+        job.report = [
+            *(job.report or []),
+            {
+                "line": None,
+                "code": "interrupted",
+                "reason": f"取り込みが中断されました（{minutes}分以上進んでいません）。"
+                "同じファイルをもう一度取り込むと、取り込み済みの行は重複として数えられます",
+            },
+        ]
+    db.flush()
+    return len(stale)
 
 
 def _snapshot(progress: ImportProgress) -> ImportProgress:

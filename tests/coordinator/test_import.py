@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from coordinator import sweeper
 from coordinator.errors import AppError
 from coordinator.prospects import importer
 from coordinator.prospects.router import get_import_runner
+from shared import clock
 from shared.models import ImportJob, Prospect
 
 HEADER = "company,url,industry,prefecture,city,address,phone,employees,capital,founded\n"
@@ -201,9 +204,13 @@ def test_progress_is_saved_every_batch(db: Session, tmp_path: Path) -> None:
     assert seen[-1] == (25, 25, "done")
 
 
-def test_a_fatal_error_keeps_whole_batches_only(db: Session, tmp_path: Path) -> None:
-    rows = [f"会社{i}株式会社,https://f{i}.jp,,,,,,,," for i in range(25)]
-    path = tmp_path / "fatal.csv"
+def import_dying_in_second_batch(
+    db: Session, tmp_path: Path, prefix: str, error: BaseException
+) -> ImportJob:
+    """Import 25 rows in batches of 10 and raise ``error`` in the second batch, after its rows
+    are written and before its commit; the job is returned as the database has it."""
+    rows = [f"会社{i}株式会社,https://{prefix}{i}.jp,,,,,,,," for i in range(25)]
+    path = tmp_path / f"{prefix}.csv"
     path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
     job = importer.create_job(db, filename=path.name, created_by=None)
     db.commit()
@@ -215,19 +222,54 @@ def test_a_fatal_error_keeps_whole_batches_only(db: Session, tmp_path: Path) -> 
         calls["n"] += 1
         with real() as session:
             yield session
-            if calls["n"] == 2:  # after the batch's rows are written, before the commit
-                raise OSError("disk full")
+            if calls["n"] == 2:
+                raise error
 
-    with pytest.raises(OSError):
+    with pytest.raises(type(error)):
         importer.run_import(
             path, job.id, sessions=failing_on_second_batch, batch_size=10, analyze=False
         )
     db.expire_all()
     assert count(db) == 10  # the first batch landed; the second did not land at all
     saved = db.get(ImportJob, job.id)
-    assert saved is not None and saved.status == "failed"
+    assert saved is not None
+    return saved
+
+
+def test_a_fatal_error_keeps_whole_batches_only(db: Session, tmp_path: Path) -> None:
+    saved = import_dying_in_second_batch(db, tmp_path, "f", OSError("disk full"))
+    assert saved.status == "failed"
     assert saved.rows_imported == 10 and saved.finished_at is not None
     assert "disk full" in (saved.report or [])[-1]["reason"]
+
+
+def test_an_import_cut_off_by_a_restart_is_marked_failed_by_the_sweeper(
+    db: Session, tmp_path: Path
+) -> None:
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    clock.set_clock(t0)
+    # Not an Exception: nothing in the importer runs, as when the process is killed.
+    cut = import_dying_in_second_batch(db, tmp_path, "cut", SystemExit("killed"))
+    assert cut.status == "running" and cut.rows_imported == 10
+    assert cut.progress_at == t0
+
+    clock.set_clock(t0 + timedelta(minutes=1))
+    later = importer.create_job(db, filename="later.csv", created_by=None)
+    db.commit()
+    assert sweeper.run_once(t0 + timedelta(minutes=10), db=db)["imports_interrupted"] == 0
+    swept = sweeper.run_once(t0 + timedelta(minutes=10, seconds=1), db=db)
+    assert swept["imports_interrupted"] == 1
+    db.expire_all()
+    assert cut.status == "failed" and cut.rows_imported == 10
+    assert cut.finished_at == t0 + timedelta(minutes=10, seconds=1)
+    assert (cut.report or [])[-1]["code"] == "interrupted"
+    assert later.status == "running"
+
+    # Importing the file again finishes the job: what landed counts as duplicates.
+    clock.set_clock(t0 + timedelta(minutes=11))
+    again = run(db, tmp_path / "cut.csv")
+    assert (again.status, again.imported, again.duplicates) == ("done", 15, 10)
+    assert count(db) == 25
 
 
 # --- over HTTP -------------------------------------------------------------------------------
