@@ -164,7 +164,18 @@ document.addEventListener("DOMContentLoaded", () => {
             if (cell) cell.textContent = Number(job[key]).toLocaleString("ja-JP");
           }
           const status = row.querySelector('[data-field="status"]');
-          if (status) status.textContent = labels[job.status] || job.status;
+          if (status) {
+            status.textContent = labels[job.status] || job.status;
+            // A failed job says why: the last report entry that is not about one line.
+            const fatal = (job.report || []).filter((e) => e.line === null).pop();
+            if (job.status === "failed" && fatal) {
+              const reason = document.createElement("div");
+              reason.className = "hint";
+              reason.dataset.field = "reason";
+              reason.textContent = fatal.reason;
+              status.append(reason);
+            }
+          }
           const done = job.rows_imported + job.rows_duplicate + job.rows_rejected;
           const bar = row.querySelector(".progress span");
           if (bar) bar.style.width = (job.status === "done" ? 100 : job.rows_total ? (done * 100) / job.rows_total : 0) + "%";

@@ -4,6 +4,7 @@ and no resource from outside the machine."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -474,6 +475,22 @@ def test_prospect_import_refuses_a_bad_header_beside_the_file_field(client, make
     assert 'id="err-file"' in resp.text
     resp = client.post("/operator/prospects/import", data={"csrf_token": token})
     assert 'id="err-file"' in resp.text and "CSVファイルを選択してください" in resp.text
+
+
+def test_import_history_says_why_a_job_failed(client, db, make_user) -> None:  # type: ignore[no-untyped-def]
+    from coordinator.prospects import importer
+
+    operator, _ = make_user("operator")
+    login(client, operator)
+    job = importer.create_job(db, filename="cut.csv", created_by=operator.id)
+    job.progress_at = job.created_at - importer.STALE_AFTER - timedelta(seconds=1)
+    db.commit()
+    assert importer.fail_interrupted(db, job.created_at) == 1
+    db.commit()
+    html = client.get("/operator/prospects/import").text
+    row = re.search(rf'<tr data-import="{job.id}" data-status="failed">.*?</tr>', html, re.S)
+    assert row is not None
+    assert "失敗" in row.group(0) and "取り込みが中断されました" in row.group(0)
 
 
 def test_list_addition_request_shows_the_suggested_amount(client, db, make_user) -> None:  # type: ignore[no-untyped-def]
