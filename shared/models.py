@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from datetime import UTC, date, datetime
 from typing import Any
@@ -183,7 +184,35 @@ def _search_text_default(context: Any) -> str:
     )
 
 
+def prospect_fingerprint(
+    domain: str | None, company: str, prefecture: str, city: str, address: str, phone: str
+) -> str | None:
+    """What identifies a prospect without a URL: a digest of its company, prefecture, city,
+    address and phone, each NFKC with spaces and hyphens removed, so that importing the same
+    row again finds it. ``None`` for a prospect with a domain (the domain identifies it)."""
+    if domain is not None:
+        return None
+    parts = []
+    for part in (company, prefecture, city, address, phone):
+        folded = unicodedata.normalize("NFKC", part or "").lower()
+        parts.append("".join(ch for ch in folded if not ch.isspace() and ch not in "-‐−ー―"))
+    return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def _fingerprint_default(context: Any) -> str | None:
+    params = context.get_current_parameters()
+    return prospect_fingerprint(
+        params.get("domain"),
+        params.get("company") or "",
+        params.get("prefecture") or "",
+        params.get("city") or "",
+        params.get("address") or "",
+        params.get("phone") or "",
+    )
+
+
 _HAS_URL = text("domain IS NOT NULL")
+_HAS_FINGERPRINT = text("fingerprint IS NOT NULL")
 
 
 class Prospect(Base):
@@ -218,12 +247,21 @@ class Prospect(Base):
         ),
         # Keyword hits (ids from prospect_grams) checked for URL有り without reading the rows.
         Index("ix_prospects_url_id", "id", sqlite_where=_HAS_URL, postgresql_where=_HAS_URL),
+        # Only the rows without a URL have one; the others stay out of the index.
+        Index(
+            "ix_prospects_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=_HAS_FINGERPRINT,
+            postgresql_where=_HAS_FINGERPRINT,
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     company: Mapped[str] = mapped_column(String(300))
     company_kana: Mapped[str] = mapped_column(String(300), default="")
     url: Mapped[str] = mapped_column(String(1000), default="")
     domain: Mapped[str | None] = mapped_column(String(255), unique=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(40), default=_fingerprint_default)
     industry: Mapped[str] = mapped_column(String(100), default="", index=True)
     prefecture: Mapped[str] = mapped_column(String(10), default="", index=True)
     city: Mapped[str] = mapped_column(String(100), default="")

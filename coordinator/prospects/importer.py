@@ -1,4 +1,8 @@
-"""Prospect CSV import: streamed, deduplicated by normalized domain, one transaction per batch.
+"""Prospect CSV import: streamed, deduplicated, one transaction per batch.
+
+A row is a duplicate when its normalized domain is already in the list (or earlier in the
+file); a row without a URL, when a row with the same company, prefecture, city, address and
+phone is (:func:`shared.models.prospect_fingerprint`). Importing a file twice adds nothing.
 
 The file is read record by record (never whole); each record is bounded in size, so a 10 MB
 line is one rejected row, not a 10 MB string. Valid rows go to the database in batches; a batch
@@ -32,7 +36,13 @@ from coordinator.errors import AppError
 from coordinator.prospects.regions import normalize_prefecture
 from shared import clock
 from shared.domains import normalize_domain
-from shared.models import ImportJob, Prospect, prospect_grams, prospect_search_text
+from shared.models import (
+    ImportJob,
+    Prospect,
+    prospect_fingerprint,
+    prospect_grams,
+    prospect_search_text,
+)
 
 SessionOpener = Callable[[], AbstractContextManager[Session]]
 ProgressFn = Callable[["ImportProgress"], None]
@@ -318,6 +328,14 @@ def parse_row(cells: list[str], layout: CsvLayout, founded_max: int) -> dict[str
     values["search_text"] = prospect_search_text(
         values["company"], values["company_kana"], values["industry"], values["city"]
     )
+    values["fingerprint"] = prospect_fingerprint(
+        values["domain"],
+        values["company"],
+        prefecture,
+        values["city"],
+        values["address"],
+        values["phone"],
+    )
     return values
 
 
@@ -325,9 +343,15 @@ def parse_row(cells: list[str], layout: CsvLayout, founded_max: int) -> dict[str
 
 
 _INSERT_COLUMNS = (
-    "id", "company", "company_kana", "url", "domain", "industry", "prefecture", "city",
-    "address", "phone", "employees", "capital", "founded", "tags", "search_text", "created_at",
+    "id", "company", "company_kana", "url", "domain", "fingerprint", "industry", "prefecture",
+    "city", "address", "phone", "employees", "capital", "founded", "tags", "search_text",
+    "created_at",
 )  # fmt: skip
+
+
+def _identity(row: dict[str, Any]) -> str:
+    """The unique key of a row: its domain, or the fingerprint of a row without a URL."""
+    return row["domain"] if row["domain"] is not None else "#" + row["fingerprint"]
 
 
 def _grams_of(rows: list[dict[str, Any]], inserted: set[int]) -> list[tuple[str, int]]:
@@ -346,11 +370,17 @@ def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
     # existing domains and the highest id stay as read here, and the ids below are ours.
     db.execute(update(ImportJob).where(ImportJob.id == job_id).values(status=ImportJob.status))
     domains = [row["domain"] for row in rows if row["domain"] is not None]
+    prints = [row["fingerprint"] for row in rows if row["domain"] is None]
     existing: set[str] = set()
-    for start in range(0, len(domains), 10_000):
-        chunk = domains[start : start + 10_000]
-        existing.update(db.scalars(select(Prospect.domain).where(Prospect.domain.in_(chunk))))
-    fresh = [row for row in rows if row["domain"] is None or row["domain"] not in existing]
+    for column, keys, prefix in (
+        (Prospect.domain, domains, ""),
+        (Prospect.fingerprint, prints, "#"),
+    ):
+        for start in range(0, len(keys), 10_000):
+            chunk = keys[start : start + 10_000]
+            found = db.scalars(select(column).where(column.in_(chunk)))
+            existing.update(prefix + key for key in found)
+    fresh = [row for row in rows if _identity(row) not in existing]
     if not fresh:
         return []
     next_id = int(db.execute(select(func.coalesce(func.max(Prospect.id), 0))).scalar_one()) + 1
@@ -428,16 +458,15 @@ def _insert_postgresql(
 def _write_batch(
     db: Session, rows: list[dict[str, Any]], now: datetime, job_id: int
 ) -> tuple[int, int]:
-    """Insert ``rows`` with their keyword index, skipping domains already present or repeated;
-    → (imported, duplicates)."""
+    """Insert ``rows`` with their keyword index, skipping the domains (and, for rows without a
+    URL, the fingerprints) already present or repeated; → (imported, duplicates)."""
     seen: set[str] = set()
     unique: list[dict[str, Any]] = []
     for row in rows:
-        domain = row["domain"]
-        if domain is not None:
-            if domain in seen:
-                continue
-            seen.add(domain)
+        key = _identity(row)
+        if key in seen:
+            continue
+        seen.add(key)
         row["created_at"] = now
         unique.append(row)
     if not unique:

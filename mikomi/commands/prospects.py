@@ -25,7 +25,8 @@ def import_csv(
     batch_size: Annotated[int, typer.Option(min=100, max=50_000)] = 5_000,
     show_rejected: Annotated[int, typer.Option(help="rejected rows to list")] = 20,
 ) -> None:
-    """Import prospects (UTF-8 with or without BOM, or Shift_JIS), deduplicated by domain."""
+    """Import prospects (UTF-8 with or without BOM, or Shift_JIS), deduplicated by domain
+    (rows without a URL: by company, prefecture, city, address and phone)."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 

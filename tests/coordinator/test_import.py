@@ -174,17 +174,30 @@ def test_duplicate_domains_in_the_file_and_in_the_database(db: Session, tmp_path
         "重複1,http://www.c1.jp/contact,,,,,,,,",
         "重複2,C2.JP,,,,,,,,",
         "既存の別表記,https://www.old.jp/,,,,,,,,",
-        "URLなし1,,,,,,,,,",
-        "URLなし2,,,,,,,,,",
+        "URLなし1,,,東京都,港区,芝1-1,03-1111-2222,,,",
+        "URLなし2,,,東京都,港区,芝1-1,03-1111-2222,,,",
+        # Without a URL, the same company, prefecture, city, address and phone is the same
+        # row, however it is spaced or written (full width, 東京/東京都, ー for -).
+        "ＵＲＬなし１,,,東京,港区, 芝１ー１,0311112222,,,",
+        # … and another phone number is another company.
+        "URLなし1,,,東京都,港区,芝1-1,03-9999-9999,,,",
     ]
     path = tmp_path / "dups.csv"
     path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
     # batch_size 3: duplicates across batches are caught as well as within one
     result = run(db, path, batch_size=3)
-    assert (result.imported, result.duplicates, result.rejected) == (9, 3, 0)
-    assert count(db) == 10
-    again = run(db, path)  # the same file again: every row with a URL is a duplicate now
-    assert (again.imported, again.duplicates) == (2, 10)  # rows without a URL have no identity
+    assert (result.imported, result.duplicates, result.rejected) == (10, 4, 0)
+    assert count(db) == 11
+    urlless = db.scalars(select(Prospect).where(Prospect.domain.is_(None))).all()
+    assert sorted((p.company, p.phone) for p in urlless) == [
+        ("URLなし1", "03-1111-2222"),
+        ("URLなし1", "03-9999-9999"),
+        ("URLなし2", "03-1111-2222"),
+    ]
+    assert all(p.fingerprint for p in urlless)
+    again = run(db, path)  # the same file again adds nothing
+    assert (again.imported, again.duplicates) == (0, 14)
+    assert count(db) == 11
 
 
 def test_progress_is_saved_every_batch(db: Session, tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, inspect, select, text
@@ -9,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from shared import clock, migrate
 from shared.db import make_engine
-from shared.models import Base, Member, MemberContact, Prospect
+from shared.models import Base, Member, MemberContact, Prospect, prospect_fingerprint
 
 
 def test_schema_matches_models(engine: Engine) -> None:
@@ -80,16 +83,78 @@ def test_sqlite_pragmas(tmp_path) -> None:  # type: ignore[no-untyped-def]
     engine.dispose()
 
 
+@contextmanager
+def scratch_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of ``kind`` for migrations to run on; dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'rt.db'}"
+        return
+    from tests.conftest import _create_pg_database, _drop_pg_database
+
+    name = f"mikomi_rt_{tmp_path.name[-8:].replace('-', '_')}"
+    _drop_pg_database(name)
+    try:
+        yield _create_pg_database(name)
+    finally:
+        _drop_pg_database(name)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_fingerprints_of_prospects_already_there(kind: str, tmp_path, database_urls) -> None:  # type: ignore[no-untyped-def]
+    """Migration 0003 fingerprints the URL-less prospects a list already holds: the first of
+    identical rows gets it, its copies keep none, and a prospect with a domain has none."""
+    with scratch_database(kind, tmp_path) as url:
+        migrate.upgrade(url, "0002_import_progress_at")
+        engine = make_engine(url)
+        try:
+            insert = text(
+                "INSERT INTO prospects (id, company, company_kana, url, domain, industry,"
+                " prefecture, city, address, phone, tags, search_text, created_at) VALUES"
+                " (:id, :company, '', :url, :domain, '', '東京都', '港区', '芝1-1', :phone, '',"
+                " '', CURRENT_TIMESTAMP)"
+            )
+            with engine.begin() as conn:
+                for pid, company, domain, phone in (
+                    (1, "甲株式会社", None, "03-1111-2222"),
+                    (2, "甲株式会社", None, "03-1111-2222"),
+                    (3, "甲株式会社", None, "03-9999-9999"),
+                    (4, "乙株式会社", "otsu.jp", "03-1111-2222"),
+                ):
+                    url_ = f"https://{domain}/" if domain else ""
+                    conn.execute(
+                        insert,
+                        {
+                            "id": pid,
+                            "company": company,
+                            "url": url_,
+                            "domain": domain,
+                            "phone": phone,
+                        },
+                    )
+            migrate.upgrade(url)
+            migrate.ensure_current(engine)
+            with engine.connect() as conn:
+                got = dict(conn.execute(text("SELECT id, fingerprint FROM prospects")).all())
+            assert got[1] and got[3] and got[1] != got[3]
+            assert got[2] is None and got[4] is None
+            assert got[1] == prospect_fingerprint(
+                None, "甲株式会社", "東京都", "港区", "芝1-1", "03-1111-2222"
+            )
+            with pytest.raises(IntegrityError), engine.begin() as conn:
+                conn.execute(
+                    text("UPDATE prospects SET fingerprint = :f WHERE id = 2"), {"f": got[1]}
+                )
+        finally:
+            engine.dispose()
+
+
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_migration_round_trip(kind: str, tmp_path, database_urls) -> None:  # type: ignore[no-untyped-def]
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rt.db'}"
-    else:
-        from tests.conftest import _create_pg_database, _drop_pg_database
+    with scratch_database(kind, tmp_path) as url:
+        _round_trip(url)
 
-        name = f"mikomi_rt_{tmp_path.name[-8:].replace('-', '_')}"
-        _drop_pg_database(name)
-        url = _create_pg_database(name)
+
+def _round_trip(url: str) -> None:
     engine = make_engine(url)
     try:
         migrate.upgrade(url)
@@ -103,5 +168,3 @@ def test_migration_round_trip(kind: str, tmp_path, database_urls) -> None:  # ty
         migrate.ensure_current(engine)
     finally:
         engine.dispose()
-        if kind == "postgresql":
-            _drop_pg_database(name)
