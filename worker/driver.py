@@ -111,6 +111,24 @@ ANNOTATE_JS = """
 }
 """
 
+# One round trip per frame: annotate, then serialize the document as Playwright's
+# frame.content() does (the doctype and the root element's outerHTML), with the title and,
+# when asked, the rendered text that notices are read from.
+_SNAPSHOT_JS = (
+    "([base, withText]) => {\n  const annotate = "
+    + ANNOTATE_JS.strip()
+    + """;
+  annotate(base);
+  const d = document;
+  const doctype = d.doctype ? new XMLSerializer().serializeToString(d.doctype) : '';
+  return {
+    html: doctype + (d.documentElement ? d.documentElement.outerHTML : ''),
+    title: d.title,
+    text: withText && d.body ? d.body.innerText : '',
+  };
+}"""
+)
+
 # Sets every value of a plan in one call: the native setters (so frameworks that track values,
 # such as React, notice), then the events a person's typing would fire.
 _FILL_JS = """
@@ -552,21 +570,18 @@ class Tab:
         self._frames = list(self.page.frames)
         return snapshot_frames(self.page, self._frames, self.max_page_bytes)
 
+    def look(self) -> tuple[PageSnapshot, str]:
+        """:meth:`snapshot`, and the rendered text of every frame (for notices) read in the
+        same round trip."""
+        self._frames = list(self.page.frames)
+        return read_frames(self.page, self._frames, self.max_page_bytes, with_text=True)
+
     def frame(self, index: int | None) -> Frame:
         if not index:
             return self.page.main_frame
         if index < len(self._frames) and not self._frames[index].is_detached():
             return self._frames[index]
         raise LookupError(f"frame {index} is gone")
-
-    def text(self) -> str:
-        parts = []
-        for frame in self.page.frames:
-            try:
-                parts.append(frame.evaluate("() => document.body ? document.body.innerText : ''"))
-            except PlaywrightError:
-                continue
-        return "\n".join(parts)
 
     def controls_count(self) -> int:
         total = 0
@@ -710,23 +725,31 @@ class Tab:
 
 def snapshot_frames(page: Page, frames: Sequence[Frame], max_bytes: int) -> PageSnapshot:
     """Annotate each frame (``data-mk``, ``data-mk-hidden``) and serialize it for formfill."""
+    return read_frames(page, frames, max_bytes)[0]
+
+
+def read_frames(
+    page: Page, frames: Sequence[Frame], max_bytes: int, *, with_text: bool = False
+) -> tuple[PageSnapshot, str]:
+    """:func:`snapshot_frames` and, with ``with_text``, the frames' rendered text joined by
+    newlines; one evaluate per frame."""
     children: list[FrameSnapshot] = []
-    main_html = ""
+    main_html = title = ""
+    texts: list[str] = []
     for index, frame in enumerate(frames):
         try:
-            frame.evaluate(ANNOTATE_JS, index * FRAME_BASE)
-            html = frame.content()[:max_bytes]
+            got = frame.evaluate(_SNAPSHOT_JS, [index * FRAME_BASE, with_text])
         except PlaywrightError:
             continue  # detached or navigating meanwhile
+        html = str(got["html"])[:max_bytes]
+        if got["text"]:
+            texts.append(str(got["text"]))
         if index == 0:
-            main_html = html
+            main_html, title = html, str(got["title"] or "")
         else:
             children.append(FrameSnapshot(url=frame.url, html=html, index=index))
-    try:
-        title = page.title()
-    except PlaywrightError:
-        title = ""
-    return PageSnapshot(url=page.url, html=main_html, frames=tuple(children), title=title)
+    snapshot = PageSnapshot(url=page.url, html=main_html, frames=tuple(children), title=title)
+    return snapshot, "\n".join(texts)
 
 
 def _abort_route(route: Route) -> None:

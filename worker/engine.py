@@ -282,29 +282,30 @@ class _Send:
                 raise _Done(status, reason)
         return nav
 
-    def _guardrails(self, tab: Tab, snapshot: PageSnapshot) -> None:
-        """Walk away from refusal notices and CAPTCHAs, on every page."""
+    def _guardrails(self, snapshot: PageSnapshot, text: str) -> None:
+        """Walk away from refusal notices and CAPTCHAs, on every page (``text``: what the
+        page shows, every frame's)."""
         documents = [snapshot.html, *(f.html for f in snapshot.frames)]
         for html in documents:
             kind = formfill.detect_captcha(html)
             if kind:
                 self.evidence.note(f"captcha ({kind}) on {snapshot.url}")
                 raise _Done(SendStatus.SKIPPED, SkipReason.CAPTCHA)
-        refusal = formfill.detect_refusal(tab.text())
+        refusal = formfill.detect_refusal(text)
         if refusal:
             self.evidence.note(f"refusal on {snapshot.url}: {refusal}")
             raise _Done(SendStatus.SKIPPED, SkipReason.REFUSED_SALES)
 
     def _look(self, tab: Tab, *, wait_render: bool) -> tuple[FormChoice | None, PageSnapshot]:
         baseline = tab.controls_count() if wait_render else 0
-        snapshot = tab.snapshot()
-        self._guardrails(tab, snapshot)
+        snapshot, text = tab.look()
+        self._guardrails(snapshot, text)
         choice = formfill.find_inquiry_form(snapshot)
         if choice is None and wait_render:
             waited = min(RENDER_WAIT_S, max(0.0, self.deadline.remaining_s()))
             if tab.wait_for_more_controls(baseline, waited):
-                snapshot = tab.snapshot()
-                self._guardrails(tab, snapshot)
+                snapshot, text = tab.look()
+                self._guardrails(snapshot, text)
                 choice = formfill.find_inquiry_form(snapshot)
         return choice, snapshot
 
