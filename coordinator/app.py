@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coordinator import health
 from coordinator.accounts import router as accounts
 from coordinator.chat import router as chat
-from coordinator.errors import install_error_handlers
+from coordinator.errors import http_error_response, install_error_handlers
 from coordinator.fleet import router as fleet
 from coordinator.notifications import router as notifications
 from coordinator.prospects import router as prospects
@@ -26,13 +25,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # JSON bodies are small; CSV uploads stream through their own endpoint with their own limit.
 MAX_BODY_BYTES = 1_000_000
 LARGE_BODY_PATHS = ("/api/v1/prospects/import", "/operator/prospects/import")
-
-
-def _too_large() -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": "payload_too_large", "message": "送信されたデータが大きすぎます"}},
-        status_code=413,
-    )
 
 
 class BodyLimit:
@@ -51,7 +43,7 @@ class BodyLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _too_large()(scope, receive, send)
+                await http_error_response(413)(scope, receive, send)
                 return
         received = 0
 

@@ -67,6 +67,23 @@ class Conflict(AppError):
     status_code = 409
 
 
+_HTTP_ERRORS = {
+    400: (
+        "invalid_request",
+        "送信されたデータを読み取れません（形式または文字コードが正しくありません）",
+    ),
+    404: ("not_found", "ページが見つかりません"),
+    405: ("method_not_allowed", "この操作はできません"),
+    413: ("payload_too_large", "送信されたデータが大きすぎます"),
+}
+
+
+def http_error_response(status_code: int, detail: str = "") -> JSONResponse:
+    """The JSON error of an HTTP-level refusal (bad body, unknown path, too large, …)."""
+    code, message = _HTTP_ERRORS.get(status_code, ("http_error", detail))
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -108,16 +125,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {
-            400: (
-                "invalid_request",
-                "送信されたデータを読み取れません（形式または文字コードが正しくありません）",
-            ),
-            404: ("not_found", "ページが見つかりません"),
-            405: ("method_not_allowed", "この操作はできません"),
-            413: ("payload_too_large", "送信されたデータが大きすぎます"),
-        }
-        code, message = codes.get(exc.status_code, ("http_error", str(exc.detail)))
-        return JSONResponse(
-            {"error": {"code": code, "message": message}}, status_code=exc.status_code
-        )
+        return http_error_response(exc.status_code, str(exc.detail))
