@@ -563,3 +563,11 @@ class ImportJob(Base):
     # moving was cut off (a restart), and the sweeper marks it failed.
     progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def failure_reason(self) -> str | None:
+        """Why a failed job stopped: its last report entry about the whole file (no line)."""
+        if self.status != "failed":
+            return None
+        fatal = [e for e in self.report or [] if e.get("line") is None]
+        return str(fatal[-1]["reason"]) if fatal else None

@@ -166,13 +166,11 @@ document.addEventListener("DOMContentLoaded", () => {
           const status = row.querySelector('[data-field="status"]');
           if (status) {
             status.textContent = labels[job.status] || job.status;
-            // A failed job says why: the last report entry that is not about one line.
-            const fatal = (job.report || []).filter((e) => e.line === null).pop();
-            if (job.status === "failed" && fatal) {
+            if (job.failure_reason) {
               const reason = document.createElement("div");
               reason.className = "hint";
               reason.dataset.field = "reason";
-              reason.textContent = fatal.reason;
+              reason.textContent = job.failure_reason;
               status.append(reason);
             }
           }

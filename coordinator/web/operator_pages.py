@@ -335,6 +335,7 @@ def import_progress(db: WebDB, user: WebOperator, job_id: int) -> Response:
             "rows_imported": job.rows_imported,
             "rows_duplicate": job.rows_duplicate,
             "rows_rejected": job.rows_rejected,
+            "failure_reason": job.failure_reason,
         }
     )
 

@@ -491,6 +491,10 @@ def test_import_history_says_why_a_job_failed(client, db, make_user) -> None:  #
     row = re.search(rf'<tr data-import="{job.id}" data-status="failed">.*?</tr>', html, re.S)
     assert row is not None
     assert "失敗" in row.group(0) and "取り込みが中断されました" in row.group(0)
+    # The live poll of the page gets the same reason.
+    polled = client.get(f"/operator/prospects/import/{job.id}.json").json()
+    assert polled["status"] == "failed"
+    assert polled["failure_reason"].startswith("取り込みが中断されました")
 
 
 def test_list_addition_request_shows_the_suggested_amount(client, db, make_user) -> None:  # type: ignore[no-untyped-def]
