@@ -9,7 +9,7 @@ here touches the network, a browser or a database, so every decision is tested o
 
 from formfill._forms import classify_forms, find_inquiry_form
 from formfill._links import discover_contact_links
-from formfill._message import render_message, validate_script
+from formfill._message import PLACEHOLDERS, find_placeholders, render_message, validate_script
 from formfill._notices import detect_captcha, detect_refusal
 from formfill._page import classify_page, corrective_variant
 from formfill._plan import build_fill_plan
@@ -30,6 +30,7 @@ from formfill._types import (
 )
 
 __all__ = [
+    "PLACEHOLDERS",
     "FieldInfo",
     "FieldValue",
     "FillAction",
@@ -51,6 +52,7 @@ __all__ = [
     "detect_refusal",
     "discover_contact_links",
     "find_inquiry_form",
+    "find_placeholders",
     "render_message",
     "validate_script",
 ]

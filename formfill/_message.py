@@ -9,7 +9,17 @@ from typing import Any
 from formfill._types import RenderedMessage
 
 PLACEHOLDERS = ("company", "sender_company", "sender_name", "optout_url")
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+# ``[^{}]*`` stops at the next brace, so a scan costs time linear in the text; the name's spaces
+# are stripped afterwards. (``\{\{\s*([^{}]*?)\s*\}\}`` backtracked cubically on "{{" and
+# thousands of spaces: one script body held the process for minutes.)
+_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
+
+
+def find_placeholders(text: str) -> list[tuple[str, str]]:
+    """Every ``{{ name }}`` of ``text`` as (the whole token, the stripped name), in order."""
+    return [(m.group(0), m.group(1).strip()) for m in _PLACEHOLDER.finditer(text)]
+
+
 _REQUIRED_SENDER = (
     ("company", "会社名"),
     ("last_name", "姓"),
@@ -42,7 +52,7 @@ def render_message(script: Mapping[str, Any], company: str, optout_url: str) -> 
     }
 
     def substitute(text: str) -> str:
-        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1).strip(), m.group(0)), text)
 
     body = substitute(str(script.get("body") or ""))
     if optout_url and optout_url not in body:
@@ -63,10 +73,10 @@ def validate_script(script: Mapping[str, Any]) -> list[str]:
     if not str(script.get("body") or "").strip():
         errors.append("本文（body）が未入力です")
     for field in ("subject", "body"):
-        for m in _PLACEHOLDER.finditer(str(script.get(field) or "")):
-            if m.group(1) not in PLACEHOLDERS:
+        for token, name in find_placeholders(str(script.get(field) or "")):
+            if name not in PLACEHOLDERS:
                 allowed = "、".join("{{" + p + "}}" for p in PLACEHOLDERS)
-                errors.append(f"不明な差し込み項目 {m.group(0)} があります（使用可能: {allowed}）")
+                errors.append(f"不明な差し込み項目 {token} があります（使用可能: {allowed}）")
     prefs = script.get("inquiry_type_preference", [])
     if not isinstance(prefs, list) or not all(isinstance(p, str) for p in prefs):
         errors.append(

@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 import formfill
+from formfill import PLACEHOLDERS, find_placeholders
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.prospects.regions import normalize_prefecture
@@ -28,8 +29,6 @@ from shared import clock
 from shared.config import get_settings
 from shared.models import Prospect, Script
 
-PLACEHOLDERS = ("company", "sender_company", "sender_name", "optout_url")
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 OPTOUT_LINE = "※今後このようなご案内が不要な場合は、こちらから配信停止できます: {{optout_url}}"
 PREVIEW_COMPANY = "株式会社サンプル"
 
@@ -95,10 +94,12 @@ def _value(content: dict[str, Any], path: str) -> str:
 
 def check_placeholders(field: str, text: str) -> None:
     allowed = "、".join("{{" + p + "}}" for p in PLACEHOLDERS)
-    for m in _PLACEHOLDER.finditer(text):
-        if m.group(1) not in PLACEHOLDERS:
-            raise errors.unknown_placeholder(field, m.group(0), allowed)
-    rest = _PLACEHOLDER.sub("", text)
+    for token, name in find_placeholders(text):
+        if name not in PLACEHOLDERS:
+            raise errors.unknown_placeholder(field, token, allowed)
+    rest = text
+    for token, _name in find_placeholders(text):
+        rest = rest.replace(token, "", 1)
     if "{{" in rest or "}}" in rest:
         raise errors.malformed_placeholder(field)
 
@@ -155,7 +156,7 @@ def validate(content: dict[str, Any]) -> None:
 
 
 def with_optout_link(body: str) -> str:
-    if any(m.group(1) == "optout_url" for m in _PLACEHOLDER.finditer(body)):
+    if any(name == "optout_url" for _token, name in find_placeholders(body)):
         return body
     return f"{body.rstrip()}\n\n{OPTOUT_LINE}"
 

@@ -268,3 +268,12 @@ def test_scripts_are_private_to_their_member(client, user) -> None:  # type: ign
     assert client.patch(f"/api/v1/scripts/{sid}", json={"name": "x"}, headers=op).status_code == 403
     assert client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=op).status_code == 403
     assert client.get(f"/api/v1/scripts/{sid}", headers=ha).json()["name"] == "顧客獲得スクリプト"
+
+
+@pytest.mark.timeout(20)
+def test_a_hostile_body_is_refused_at_once(client, user) -> None:  # type: ignore[no-untyped-def]
+    # "{{" and thousands of spaces held the GIL for minutes with the old placeholder pattern.
+    _, h = user("member")
+    resp = client.post("/api/v1/scripts", json=script(body="{{" + " " * 9998), headers=h)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["code"] == "malformed_placeholder"
