@@ -19,12 +19,12 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 import formfill
-from formfill import PLACEHOLDERS, find_placeholders
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.prospects.regions import normalize_prefecture
 from coordinator.scripts import errors, repository
 from coordinator.scripts.schemas import ScriptIn, ScriptPatch
+from formfill import PLACEHOLDERS, find_placeholders
 from shared import clock
 from shared.config import get_settings
 from shared.models import Prospect, Script
