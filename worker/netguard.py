@@ -42,10 +42,22 @@ _IDLE_TIMEOUT_S = 60.0
 _resolver_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="mikomi-dns")
 
 
+# IPv6 ranges that the standard library counts as global but that reach, or may reach, a
+# private network: 6to4 (2002::/16 embeds any IPv4 address, private ones included, and relays
+# route it) and the deprecated site-local range (fec0::/10, still routed inside some networks).
+_TUNNELLED_OR_SITE_LOCAL = (
+    ipaddress.IPv6Network("2002::/16"),
+    ipaddress.IPv6Network("fec0::/10"),
+)
+
+
 def is_public_address(ip: IPAddress) -> bool:
     """True for globally routable unicast addresses only."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif any(ip in net for net in _TUNNELLED_OR_SITE_LOCAL):
+            return False
     return bool(ip.is_global) and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
 
 

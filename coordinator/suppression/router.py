@@ -64,17 +64,36 @@ def remove_ng_domain(entry_id: int, db: DB, user: Member) -> Response:
     return Response(status_code=204)
 
 
+_UNKNOWN_LINK = (
+    "ページが見つかりません",
+    "<p>この配信停止リンクは無効です。URLをご確認ください。</p>",
+)
+
+
 @router.get("/optout/{token}", response_class=HTMLResponse, include_in_schema=False)
+def confirm_opt_out(token: str, db: DB) -> HTMLResponse:
+    """The link in every message: a confirmation page that changes nothing.
+
+    Mail scanners and link previews follow links with GET; only the button (a POST) opts the
+    domain out (docs/rules.md, guardrails).
+    """
+    item = service.find_opt_out(db, token)
+    if item is None:
+        return _page(*_UNKNOWN_LINK, status_code=404)
+    return _page(
+        "配信停止の確認",
+        f"<p>{escape(item.domain)} 宛てのご案内の送信を停止します。よろしければ下のボタンを押してください。</p>"
+        f'<form method="post" action="/optout/{escape(token)}">'
+        '<button type="submit">配信を停止する</button></form>',
+    )
+
+
 @router.post("/optout/{token}", response_class=HTMLResponse, include_in_schema=False)
 def opt_out(token: str, db: DB) -> HTMLResponse:
-    """The link in every message (POST too, for one-click unsubscribe). No login needed."""
+    """The confirmation's button (and one-click unsubscribe): the domain is suppressed for good."""
     item = service.opt_out(db, token)
     if item is None:
-        return _page(
-            "ページが見つかりません",
-            "<p>この配信停止リンクは無効です。URLをご確認ください。</p>",
-            status_code=404,
-        )
+        return _page(*_UNKNOWN_LINK, status_code=404)
     return _page(
         "配信停止を受け付けました",
         f"<p>{escape(item.domain)} 宛てのご案内の送信を停止しました。"

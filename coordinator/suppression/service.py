@@ -83,12 +83,17 @@ def remove_ng(db: Session, principal: Principal, entry_id: int) -> None:
 # --- the public opt-out link -----------------------------------------------------------------
 
 
-def opt_out(db: Session, token: str) -> SendItem | None:
-    """Follow an opt-out link: the item's domain goes on the global list for good (idempotent).
-    Returns the item, or None for an unknown token."""
+def find_opt_out(db: Session, token: str) -> SendItem | None:
+    """The item an opt-out link belongs to, or None for an unknown token; changes nothing."""
     if not token or len(token) > MAX_OPTOUT_TOKEN:
         return None
-    item = repository.item_by_optout_token(db, token)
+    return repository.item_by_optout_token(db, token)
+
+
+def opt_out(db: Session, token: str) -> SendItem | None:
+    """Confirm an opt-out link: the item's domain goes on the global list for good (idempotent).
+    Returns the item, or None for an unknown token."""
+    item = find_opt_out(db, token)
     if item is None:
         return None
     suppression.suppress(

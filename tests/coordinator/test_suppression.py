@@ -182,10 +182,15 @@ def _sent_item(db: Session, domain: str, token: str) -> SendItem:
 def test_opt_out_suppresses_the_domain_for_good(client, db) -> None:  # type: ignore[no-untyped-def]
     token = "tok-" + "x" * 28
     item = _sent_item(db, "optout.co.jp", token)
+    # Following the link (as a mail scanner would) only asks: nothing is suppressed yet.
     resp = client.get(f"/optout/{token}")
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/html")
-    assert "配信停止" in resp.text and "optout.co.jp" in resp.text
+    assert "配信停止の確認" in resp.text and "optout.co.jp" in resp.text
+    assert f'<form method="post" action="/optout/{token}">' in resp.text
+    assert not suppression.is_suppressed(db, "optout.co.jp", None)
+    resp = client.post(f"/optout/{token}")
+    assert resp.status_code == 200 and "配信停止を受け付けました" in resp.text
     entry = db.scalars(select(Suppression).where(Suppression.domain == "optout.co.jp")).one()
     assert entry.member_id is None and entry.reason == "optout"
     # for every member, in every search that excludes suppressed domains, and for the queue

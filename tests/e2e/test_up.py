@@ -81,8 +81,8 @@ def test_up_serves_healthz_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
         assert health is not None, (
             proc.stdout.read().decode() if proc.poll() is not None else "no health"
         )
-        assert health["database"]["ok"] and health["database"]["dialect"] == "sqlite"
-        assert health["redis"]["ok"]
+        assert health["database"] == "ok"
+        assert health["redis"] == "ok"
         assert (tmp_path / "var" / "mikomi.db").exists()
         assert (tmp_path / "var" / "redis").is_dir()
         time.sleep(2)  # let the workers start their browsers

@@ -91,6 +91,8 @@ def test_public_address_policy() -> None:
     private = [
         "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
         "100.64.0.1", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1", "240.0.0.1",
+        "2002:c0a8:101::1", "2002:808:808::1", "fec0::1", "feff::1", "64:ff9b::a00:1",
+        "2001::1",
     ]  # fmt: skip
     assert all(is_public_address(ipaddress.ip_address(a)) for a in public)
     assert not any(is_public_address(ipaddress.ip_address(a)) for a in private)
