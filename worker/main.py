@@ -6,7 +6,8 @@ each worker once to stop: RQ's warm shutdown lets the current job finish, so a s
 progress is never cut. A worker that still has not stopped after the send deadline is killed;
 its item's lease then expires and the dispatcher's reaper puts it where it belongs.
 
-Each worker is an ``rq.SimpleWorker`` — jobs run in the worker process itself, not in a forked
+Each worker is a ``SendWorker`` (an ``rq.SimpleWorker`` that runs only the jobs of
+``shared.jobs``) — jobs run in the worker process itself, not in a forked
 child per job — so the browser lives across jobs. Workers on other machines need only
 ``MIKOMI_DATABASE_URL`` and ``MIKOMI_REDIS_URL``.
 """
@@ -22,9 +23,11 @@ import time
 from collections.abc import Sequence
 from multiprocessing.context import SpawnProcess
 
+from shared.jobs import SEND_QUEUE
+
 log = logging.getLogger(__name__)
 
-DEFAULT_QUEUES = ("mikomi-send",)
+DEFAULT_QUEUES = (SEND_QUEUE,)
 RESTART_BACKOFF_S = 1.0
 
 
@@ -33,18 +36,18 @@ def _worker_main(queues: Sequence[str]) -> None:
     # worker exactly once (a second signal would be RQ's cold shutdown, mid-job).
     os.setpgrp()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    from rq import SimpleWorker
     from rq.serializers import JSONSerializer
 
     from shared.db import reset_engine
     from shared.redis_conn import get_redis
     from worker import heartbeat, jobs
+    from worker.rq_worker import SendWorker
 
     reset_engine()
     worker_id = heartbeat.default_worker_id()
     os.environ["MIKOMI_WORKER_ID"] = worker_id
     beat = heartbeat.Heartbeat(worker_id).start()
-    rq_worker = SimpleWorker(
+    rq_worker = SendWorker(
         list(queues), connection=get_redis(), serializer=JSONSerializer, name=worker_id
     )
     try:

@@ -31,13 +31,12 @@ from shared import clock, events, items
 from shared.config import get_settings
 from shared.db import session_factory
 from shared.enums import ItemState, ReservationStatus
+from shared.jobs import SEND_JOB, SEND_QUEUE
 from shared.models import Reservation, SendItem
 from shared.redis_conn import get_redis
 
 log = logging.getLogger(__name__)
 
-QUEUE_NAME = "mikomi-send"
-JOB_FUNC = "worker.jobs.send_item"
 # A dispatched item whose job is gone from Redis this long after dispatch was lost with Redis
 # (flushed, restarted without persistence): give it a new token and a new job.
 LOST_JOB_GRACE = timedelta(seconds=3)
@@ -48,7 +47,7 @@ _DONE_JOB_STATUSES = {b"finished", b"failed", b"stopped", b"canceled"}
 
 
 def get_queue(connection: Redis | None = None) -> Queue:
-    return Queue(QUEUE_NAME, connection=connection or get_redis(), serializer=JSONSerializer)
+    return Queue(SEND_QUEUE, connection=connection or get_redis(), serializer=JSONSerializer)
 
 
 def job_id(item_id: int, token: str) -> str:
@@ -57,7 +56,7 @@ def job_id(item_id: int, token: str) -> str:
 
 def enqueue(queue: Queue, item_id: int, token: str) -> None:
     queue.enqueue(
-        JOB_FUNC,
+        SEND_JOB,
         item_id,
         token,
         job_id=job_id(item_id, token),
