@@ -1,38 +1,187 @@
-"""The two reasons to walk away from a form: a 営業お断り notice and a CAPTCHA."""
+"""The two reasons to walk away from a form: a 営業お断り notice and a CAPTCHA.
+
+A sales notice is read for its meaning, clause by clause: *what* kind of contact it is about (a
+purpose: sales, proposals, service introductions, 売り込み, business alliances, or a party:
+業者, vendors), and *what it says* about it — declined (お断り, ご遠慮, 受け付けておりません,
+"we do not reply to …", 返信いたしかねます) or welcomed (歓迎, お気軽に, 「営業・ご提案も
+こちらから」). A clause that talks about the company's own conduct (「しつこい営業はいたしません」,
+「個人情報を営業目的で第三者に提供いたしません」) declines nothing: no reply-verb, no refusal.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 from formfill._dom import nfkc
 
-# Words that mean "sales contact" on their own, and words (広告, 宣伝 …) that only do when they
-# are about contacting: 「画像の広告への転用を禁止します」 is no sales refusal.
-_SALES = (
-    r"(?:営業(?!時間|日|所|部|担当|本部|拠点|中|終了|カレンダー)|セールス|売り?込み|勧誘|テレアポ|飛び込み"
-    r"|(?:広告|宣伝|販売促進|商品|サービス|製品)(?:の)?(?:目的|ご?案内|ご?提案|ご?連絡|メール|お電話|電話))"
+Stance = Literal["declined", "welcomed"]
+
+
+@dataclass(frozen=True, slots=True)
+class SalesNotice:
+    """What a notice says about unsolicited business contact: ``stance`` towards ``subject``
+    (the words naming the kind of contact or who sends it), in ``sentence``."""
+
+    stance: Stance
+    subject: str
+    sentence: str
+
+
+# --- Japanese ----------------------------------------------------------------------------------
+
+# What is declined or welcomed: a purpose of contact (営業, ご提案, サービスのご案内, 業務提携 …)
+# or the party who makes it (業者, 営業の方). 営業 followed by 時間/日/所/部/して … is the
+# company's own business (hours, office, "we are closed"), not a sales contact.
+_JA_SUBJECT = re.compile(
+    r"(?:(?<!年末年始の)(?<!年末年始)(?<!夏季)(?<!臨時)(?<!通常)(?<!本日の)(?<!店舗の)(?<!休日)(?<!祝日)営業(?!時間|日|所|部|担当|本部|拠点|中|終了|カレンダー|職|開始|再開|休止|して|いたし|致し|しており|成績|秘密|利益|年数|許可|品目|種目|エリア|範囲|内容|実績|力|権)"
+    r"|セールス(?!ポイント)|売り?込み?(?=み|の|・|、|は|等|など|や|目的|電話|メール|$)|売込|押し売り|勧誘|テレアポ|飛び込み|ダイレクトメール"
+    r"|ご?提案(?!の?(?:ご)?依頼|書の?(?:ご)?請求|させて|いたし|致し|します|を(?:ご)?希望)"
+    r"|(?:サービス|商品|製品|ソリューション|システム|ツール|自社|貴社|御社|広告|宣伝|SEO|ホームページ制作|HP制作|求人広告|人材紹介|人材派遣|投資|不動産|保険)"
+    r"(?:等|など)?の?(?:ご)?(?:案内|紹介|営業|宣伝|PR|売り込み|セールス|勧誘)"
+    r"|広告(?:掲載)?の?(?:ご)?(?:依頼|営業|勧誘|出稿)|宣伝(?:目的|行為)|PR(?:目的|のご連絡)"
+    r"|(?:業務|資本)?提携(?!駐車場|病院|店|先の|施設|ローン|校)|協業|アライアンス|パートナー(?:シップ)?(?:契約)?の?(?:ご)?(?:提案|お誘い|打診)"
+    r"|新規(?:の)?(?:お)?取引|(?:販売|営業|広告|代理店|人材|派遣)?業者|営業の方|販売代理店の(?:ご)?(?:提案|募集))"
 )
-_REFUSE = (
-    r"(?:お断り|おことわり|ご遠慮|お控え|禁止|固くお断り|受け付けて(?:おり|い)ません|受付して(?:おり|い)ません"
-    r"|お受けして(?:おり|い)ません|お受け(?:でき|いたし)かね|お受けできません|対応(?:いたし|し|でき)かね|対応(?:して|いたして)おりません"
-    r"|ご?返信(?:いたし|し|でき)かね|ご?返信(?:は|を)?(?:いたし|し)ません|ご?回答(?:いたし|し|でき)かね|ご?返答(?:いたし|し|でき)かね"
-    r"|ご?回答(?:は|を)?(?:いたし|し)ません|ご?返答(?:は|を)?(?:いたし|し)ません|ご利用いただけません|ご利用になれません|使用しないで|利用しないで|送らないで|ご送信なさらない)"
+# Said about the subject: declined (including "gets no reply"), in the ways Japanese sites say it.
+_JA_DECLINED = re.compile(
+    r"お断り(?!して(?:おり|い)ません|しません|することは(?:ありません|ございません)|いたしません)|おことわり|ご?遠慮(?!なく)|お控え|控えて|禁止|禁じ"
+    r"|受け?付け?(?:て(?:おり|い)ません|ません|(?:いたし|致し|し)かね|不可|対象外)|受付(?:いたして|して)?(?:おり|い)ません"
+    r"|お受け(?:して(?:おり|い)ません|できません|(?:いたし|致し|し)かね|いたしません|致しません|しません)"
+    r"|応じ(?:かね|られません|て(?:おり|い)ません|ません)"
+    r"|(?:対応|返信|回答|返答|お?返事|お答え|ご?連絡を?差し上げ)(?:は|を|も|等|など)?(?:一切)?(?:いたし|致し|し|でき|出来|差し上げ)?(?:かね|ません|て(?:おり|い)ません|ないこと|ない場合|ない)"
+    r"|ご?(?:利用|使用)(?:は|を)?(?:いただけ|頂け|になれ|でき)ません|(?:利用|使用|送信|送付)(?:は)?(?:しないで|なさらないで)|送らないで"
+    r"|見送らせて|差し?控えさせて|(?:削除|破棄)(?:させていただ|いたし|致し|します)|対象外|(?:利用|使用|送信)不可|NG(?!ワード)"
 )
-_REFUSAL_PATTERNS = (
-    re.compile(r"(?:営業|セールス|勧誘)(?:の|は|・勧誘は|・セールスは)?お断り"),
-    re.compile(_SALES + r"[^。！!\n]{0,40}?" + _REFUSE),
-    re.compile(
-        r"営業(?:目的|関係|関連)?(?:の|での)?(?:ご連絡|お問い?合わ?せ|メール)?では(?:ない|ありません)"
-    ),
-    re.compile(
-        r"\bno (?:sales|solicitations?|soliciting|cold (?:calls|e-?mails))\b"
-        r"|\bsolicitors? (?:are )?(?:not welcome|prohibited)"
-        r"|(?:sales|solicitation|marketing|advertising|promotional) (?:inquiries|enquiries|e-?mails|messages|pitches|calls|offers|contacts|requests)"
-        r"[^.!\n]{0,30}?(?:not (?:be )?(?:accepted|welcome|answered|responded|tolerated|permitted)|prohibited|declined)"
-        r"|(?:we do not|we don't|we will not|we won't) (?:accept|respond to|reply to|answer)[^.!\n]{0,20}?(?:sales|solicit|marketing|advertis)"
-        r"|(?:do not|don't|refrain from) (?:use|using|send|sending|submit|submitting|contact|contacting)[^.!\n]{0,40}?(?:sales|solicit|marketing|advertis)"
-    ),
+_JA_WELCOMED = re.compile(
+    r"歓迎|お気軽|お待ちして|お待ちしております|受け?付け?て(?:おり|い)ます|受付中|承って(?:おり|い)ます|お受けして(?:おり|い)ます"
+    r"|(?:も|は)こちら(?:から|へ|まで|より)|お寄せください|お送りください|ご連絡ください|ご相談ください|もどうぞ|募集(?:して(?:おり|い)ます|中)"
+    r"|お断りして(?:おり|い)ません|お断りしません|お断りすることは(?:ありません|ございません)|ご?遠慮なく"
 )
+# Whose conduct a clause is about: 「弊社から営業のご連絡をすることはございません」 is the
+# company's own promise, not a notice to senders.
+_JA_OWN_CONDUCT = re.compile(
+    r"(?:弊社|当社|私ども|わたくしども|当店|スタッフ|社員)(?:から|より|による|が)|お客様(?:への|に対する|に対して)|お客さま(?:への|に対する)"
+)
+# ご提案 among ご意見・ご要望 is a customer's suggestion, not a business proposal.
+_JA_FEEDBACK = re.compile(r"ご?意見|ご?要望|ご?感想|アイデア")
+# A clause that only names the subject, introducing what follows (【営業目的の方へ】,
+# 「営業のご連絡について」), or a sentence that says "this form" hands its subject on.
+_JA_HEADING = re.compile(
+    r"(?:について|に関して|に関するお願い|の方へ|の皆様へ|の皆さまへ|をお考えの方)[】」』\]]?$"
+)
+_JA_THIS_FORM = re.compile(r"(?:本|この|当|こちらの)(?:フォーム|窓口|ページ)|こちらでは")
+
+_JA_SENTENCES = re.compile(r"[。！!？?\n]+|(?=[※●■◆★◇□])")
+_JA_CLAUSES = re.compile(r"(?<=が)、|(?<=けれど)、?|(?<=ものの)、?|(?=ただし|但し|なお、|尚、)")
+
+# --- English -----------------------------------------------------------------------------------
+
+_EN_SUBJECT = re.compile(
+    r"\b(?:sales (?:inquiries|enquiries|e-?mails|messages|pitches|calls|offers|contacts|requests|solicitations?|people|reps?|representatives|purposes|or marketing)"
+    r"|sales\b(?= (?:and|or|&) (?:marketing|advertising|solicitation))|solicitations?|soliciting|solicitors?"
+    r"|(?:marketing|advertising|promotional|vendor|service|partnership|business|unsolicited) (?:inquiries|enquiries|e-?mails|messages|pitches|calls|offers|proposals|requests|contacts|solicitations?)"
+    r"|unsolicited \w+|cold (?:calls|e-?mails|pitches|outreach)|vendors|agencies|recruiters)\b"
+)
+_EN_DECLINED = re.compile(
+    r"\bnot (?:be )?(?:accepted|welcome|answered|responded to|replied to|returned|tolerated|permitted|considered|read|reviewed|entertained)"
+    r"|\b(?:won't|will not|cannot|can't|do not|don't|does not|doesn't) (?:be )?(?:accept|respond|reply|answer|entertain|consider|welcome|receive a (?:reply|response))"
+    r"|\b(?:please )?(?:do not|don't|refrain from|avoid) (?:use|using|send|sending|submit|submitting|contact|contacting)"
+    r"|\bprohibited|\bdeclined|\bno (?:reply|response|answer)|\bwill be (?:ignored|deleted|discarded)|\bnot welcome"
+    r"|\bno (?=solicit|sales (?:calls|pitches|inquiries|solicitations)|cold |vendors|agencies|recruiters)"
+)
+_EN_WELCOMED = re.compile(
+    r"\bwelcome(?! to)\b|\bfeel free\b|\bhappy to hear\b|\bare invited\b|\bwe (?:gladly )?accept\b"
+)
+_EN_OWN_CONDUCT = re.compile(
+    r"\b(?:we|our (?:team|staff))\b[^.]{0,30}\b(?:never|not|don't|do not|won't)\b[^.]{0,20}\b(?:share|sell|send you|spam|call you|contact you|use your)\b|\bno marketing e-?mails will\b"
+)
+_EN_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+_EN_CLAUSES = re.compile(r";|,? but |,? however,? ")
+
+
+def read_sales_notices(text: str) -> tuple[SalesNotice, ...]:
+    """Every clause of ``text`` that declines or welcomes unsolicited business contact.
+
+    A clause counts when it names the subject (a purpose such as 営業, ご提案, サービスのご案内,
+    売り込み, 業務提携, or a party such as 業者, vendors) and says something about it: declined
+    (お断り, ご遠慮, 受け付けておりません, 返信いたしかねます, "will not be answered") or
+    welcomed (歓迎, お気軽に, もこちらから). A refusal whose subject was named just before
+    (a heading 「営業のご連絡について」, or "this form does not accept them") counts too.
+    """
+    if not text:
+        return ()
+    normalized = nfkc(text)
+    found: list[SalesNotice] = []
+    carried: str | None = None  # a subject named just before, without a stance yet
+    for sentence in _JA_SENTENCES.split(normalized):
+        compact = re.sub(r"\s+", "", sentence)
+        if not compact:
+            continue
+        handed_on = None
+        for clause in _JA_CLAUSES.split(compact):
+            notice, handed_on = _judge(clause, compact, carried or handed_on)
+            if notice is not None:
+                found.append(notice)
+        # A subject reaches the next sentence only, and only from a heading or a clause that
+        # says nothing more about it.
+        carried = handed_on
+    lowered = " ".join(normalized.lower().split())
+    for sentence in _EN_SENTENCES.split(lowered):
+        if _EN_OWN_CONDUCT.search(sentence):
+            continue
+        for clause in _EN_CLAUSES.split(sentence):
+            subject = _EN_SUBJECT.search(clause)
+            if subject is None:
+                continue
+            if _EN_DECLINED.search(clause):
+                found.append(SalesNotice("declined", subject.group(), sentence.strip()[:200]))
+            elif _EN_WELCOMED.search(clause):
+                found.append(SalesNotice("welcomed", subject.group(), sentence.strip()[:200]))
+    return tuple(found)
+
+
+def _judge(
+    clause: str, sentence: str, carried: str | None
+) -> tuple[SalesNotice | None, str | None]:
+    """The notice of one Japanese clause, and the subject it hands on to what follows."""
+    if not clause:
+        return None, carried
+    subject = _JA_SUBJECT.search(clause)
+    welcomed = _JA_WELCOMED.search(clause)
+    declined = _JA_DECLINED.search(clause)
+    if subject is None:
+        if declined and carried and not welcomed:
+            return SalesNotice("declined", carried, sentence[:200]), None
+        return None, None
+    if _JA_OWN_CONDUCT.search(clause[: subject.start()]) or (
+        subject.group().endswith("提案") and _JA_FEEDBACK.search(clause)
+    ):
+        return None, None
+    if welcomed and (declined is None or welcomed.start() > declined.start()):
+        return SalesNotice("welcomed", subject.group(), sentence[:200]), None
+    if declined:
+        return SalesNotice("declined", subject.group(), sentence[:200]), None
+    if _JA_HEADING.search(clause) or clause != sentence or _JA_THIS_FORM.search(sentence):
+        return None, subject.group()
+    return None, subject.group() if len(clause) <= 30 else None
+
+
+def detect_refusal(text: str) -> str | None:
+    """The sentence of ``text`` that declines sales contact, or None.
+
+    Declining is read for its meaning (:func:`read_sales_notices`): 営業お断り, polite forms
+    (「営業目的のお問い合わせはご遠慮ください」), declining proposals, service introductions,
+    売り込み or business-alliance offers, or saying they get no reply (「返信いたしかねます」,
+    "will not be answered"). A notice that welcomes sales contact (「営業・ご提案もこちらから」)
+    is no refusal, even on a page that also says other messages may go unanswered.
+    """
+    for notice in read_sales_notices(text):
+        if notice.stance == "declined":
+            return notice.sentence
+    return None
+
 
 # Plain substrings of the lower-cased page: much faster than one big case-insensitive regex,
 # and `mikomi formfill classify` runs this on thousands of pages.
@@ -55,35 +204,6 @@ _IMAGE_CAPTCHA = re.compile(
     r"<img[^>]+(?:captcha|securimage|kaptcha|siimage)|name=[\"']?[\w-]*captcha|"
     r"画像認証|画像に表示され|画像の(?:文字|数字)|表示されている(?:文字|数字|英数字)を(?:入力|ご入力)"
 )
-
-
-def detect_refusal(text: str) -> str | None:
-    """The sentence of ``text`` that refuses sales contact (営業お断り and its variants), or None.
-
-    Matches plain notices (営業お断り, セールスお断り), polite ones
-    (「営業目的のお問い合わせはご遠慮ください」, 「営業、勧誘を目的とした本フォームのご利用は固く
-    お断りいたします」) and English ones ("no sales solicitations").
-    """
-    if not text:
-        return None
-    normalized = nfkc(text)
-    compacted = re.sub(r"\s+", "", normalized)
-    for pattern in _REFUSAL_PATTERNS[:3]:
-        m = pattern.search(compacted)
-        if m:
-            return _sentence(compacted, m.start(), m.end())
-    spaced = " ".join(normalized.lower().split())
-    m = _REFUSAL_PATTERNS[3].search(spaced)
-    if m:
-        return _sentence(spaced, m.start(), m.end())
-    return None
-
-
-def _sentence(text: str, start: int, end: int) -> str:
-    left = max(text.rfind(sep, 0, start) for sep in ("。", "\n", ". ", "!", "！"))
-    right_candidates = [i for i in (text.find(sep, end) for sep in ("。", "\n", ". ")) if i >= 0]
-    right = min(right_candidates) + 1 if right_candidates else len(text)
-    return text[left + 1 : right].strip()[:200]
 
 
 def detect_captcha(html: str) -> str | None:
