@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import FileResponse
 
 from coordinator.dependencies import DB, CurrentUser, Member, Operator
-from coordinator.reservations import service
+from coordinator.reservations import results, service, views
 from coordinator.reservations.schemas import (
     AdditionCreate,
     AdditionOut,
@@ -35,7 +35,7 @@ def create_reservation(body: ReservationCreate, member: Member, db: DB) -> Reser
         list_url=body.list_url,
         script_id=body.script_id,
     )
-    return service.reservation_out(db, reservation)
+    return views.reservation_out(db, reservation)
 
 
 @router.get("/reservations", response_model=ReservationList)
@@ -45,16 +45,16 @@ def list_reservations(
     status: Annotated[list[str] | None, Query()] = None,
     member_id: Annotated[int | None, Query(description="operators: one member")] = None,
     page: int = 1,
-    per_page: int = service.DEFAULT_PER_PAGE,
+    per_page: int = views.DEFAULT_PER_PAGE,
 ) -> ReservationList:
-    return service.list_reservations(
+    return views.list_reservations(
         db, user, statuses=status or [], member_id=member_id, page=page, per_page=per_page
     )
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut)
 def get_reservation(reservation_id: int, user: CurrentUser, db: DB) -> ReservationOut:
-    return service.get(db, user, reservation_id)
+    return views.get(db, user, reservation_id)
 
 
 @router.patch("/reservations/{reservation_id}", response_model=ReservationOut)
@@ -62,12 +62,12 @@ def update_senders(
     reservation_id: int, body: SendersUpdate, operator: Operator, db: DB
 ) -> ReservationOut:
     reservation = service.set_senders(db, operator, reservation_id, body.senders)
-    return service.reservation_out(db, reservation)
+    return views.reservation_out(db, reservation)
 
 
 @router.post("/reservations/{reservation_id}/approve", response_model=ReservationOut)
 def approve_reservation(reservation_id: int, operator: Operator, db: DB) -> ReservationOut:
-    return service.reservation_out(db, service.approve(db, operator, reservation_id))
+    return views.reservation_out(db, service.approve(db, operator, reservation_id))
 
 
 @router.post("/reservations/{reservation_id}/pause", response_model=PauseResult)
@@ -80,17 +80,17 @@ def pause_reservation(
     reservation, removed = service.pause(
         db, user, reservation_id, remove_list=bool(body and body.remove_list)
     )
-    return PauseResult(removed=removed, reservation=service.reservation_out(db, reservation))
+    return PauseResult(removed=removed, reservation=views.reservation_out(db, reservation))
 
 
 @router.post("/reservations/{reservation_id}/resume", response_model=ReservationOut)
 def resume_reservation(reservation_id: int, user: CurrentUser, db: DB) -> ReservationOut:
-    return service.reservation_out(db, service.resume(db, user, reservation_id))
+    return views.reservation_out(db, service.resume(db, user, reservation_id))
 
 
 @router.post("/reservations/{reservation_id}/cancel", response_model=ReservationOut)
 def cancel_reservation(reservation_id: int, user: CurrentUser, db: DB) -> ReservationOut:
-    return service.reservation_out(db, service.cancel(db, user, reservation_id))
+    return views.reservation_out(db, service.cancel(db, user, reservation_id))
 
 
 @router.post(
@@ -109,7 +109,7 @@ def create_transfer(
     )
     reservation = service.visible(db, user, reservation_id)
     return TransferResult(
-        transfer=service.transfer_out(row), reservation=service.reservation_out(db, reservation)
+        transfer=views.transfer_out(row), reservation=views.reservation_out(db, reservation)
     )
 
 
@@ -119,30 +119,30 @@ def create_transfer(
 def request_addition(
     reservation_id: int, body: AdditionCreate, member: Member, db: DB
 ) -> AdditionOut:
-    return service.addition_out(service.request_addition(db, member, reservation_id, body.count))
+    return views.addition_out(service.request_addition(db, member, reservation_id, body.count))
 
 
 @router.get("/additions", response_model=list[AdditionOut])
 def pending_additions(
-    operator: Operator, db: DB, page: int = 1, per_page: int = service.DEFAULT_PER_PAGE
+    operator: Operator, db: DB, page: int = 1, per_page: int = views.DEFAULT_PER_PAGE
 ) -> list[AdditionOut]:
-    return service.pending_additions(db, operator, page, per_page)
+    return views.pending_additions(db, operator, page, per_page)
 
 
 @router.post("/additions/{addition_id}/approve", response_model=AdditionOut)
 def approve_addition(addition_id: int, operator: Operator, db: DB) -> AdditionOut:
-    return service.addition_out(service.approve_addition(db, operator, addition_id))
+    return views.addition_out(service.approve_addition(db, operator, addition_id))
 
 
 @router.post("/additions/{addition_id}/reject", response_model=AdditionOut)
 def reject_addition(addition_id: int, operator: Operator, db: DB) -> AdditionOut:
-    return service.addition_out(service.reject_addition(db, operator, addition_id))
+    return views.addition_out(service.reject_addition(db, operator, addition_id))
 
 
 @router.get("/reservations/{reservation_id}/history", response_model=HistoryOut)
 def reservation_history(reservation_id: int, user: CurrentUser, db: DB) -> HistoryOut:
     return HistoryOut(
-        reservation_id=reservation_id, history=service.history(db, user, reservation_id)
+        reservation_id=reservation_id, history=views.history(db, user, reservation_id)
     )
 
 
@@ -154,9 +154,9 @@ def reservation_items(
     status: str | None = None,
     reason: str | None = None,
     page: int = 1,
-    per_page: int = service.DEFAULT_PER_PAGE,
+    per_page: int = views.DEFAULT_PER_PAGE,
 ) -> ItemPage:
-    return service.items(
+    return results.items(
         db, user, reservation_id, state=status, reason=reason, page=page, per_page=per_page
     )
 
@@ -169,7 +169,7 @@ def reservation_items_csv(
     status: str | None = None,
     reason: str | None = None,
 ) -> Response:
-    text = service.items_csv(db, user, reservation_id, state=status, reason=reason)
+    text = results.items_csv(db, user, reservation_id, state=status, reason=reason)
     return Response(
         content=text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -181,4 +181,4 @@ def reservation_items_csv(
 def item_evidence(
     reservation_id: int, item_id: int, name: str, user: CurrentUser, db: DB
 ) -> FileResponse:
-    return FileResponse(service.evidence_file(db, user, reservation_id, item_id, name))
+    return FileResponse(results.evidence_file(db, user, reservation_id, item_id, name))

@@ -1,5 +1,7 @@
-"""Reservations (予約代行): creation with every rule of SPEC §2, approval, senders, pause /
-resume / cancel, list changes and transfers (送信代行), 予約数を追加, results and history.
+"""Reservations (予約代行): the commands — creation with every rule of docs/rules.md
+(Reservations), approval, senders, pause / resume / cancel, list transfers (送信代行) and
+予約数を追加. What a reservation looks like to a reader is in ``views``; its results, the
+results CSV and the evidence files are in ``results``.
 
 Services never commit (the request does). Every change of a reservation's counters holds the
 reservation's row lock (``shared.items.lock_reservation``, the same lock the fleet takes) and
@@ -18,12 +20,7 @@ per item in flight or in doubt, which is released as soon as that item ends unse
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import secrets
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -32,27 +29,11 @@ from coordinator.accounts.service import Principal
 from coordinator.errors import AppError, Forbidden, NotFound
 from coordinator.prospects import search
 from coordinator.reservations import errors, repository
-from coordinator.reservations.schemas import (
-    AdditionOut,
-    ItemPage,
-    ItemResult,
-    ReservationList,
-    ReservationOut,
-    StatusChangeOut,
-    TransferOut,
-)
 from shared import clock, events, ledger, lifecycle
 from shared.config import get_settings
-from shared.enums import (
-    REASON_JA,
-    RESERVATION_STATUS_JA,
-    AdditionStatus,
-    ItemState,
-    NotificationKind,
-    ReservationStatus,
-)
+from shared.enums import AdditionStatus, NotificationKind, ReservationStatus
 from shared.items import lock_reservation
-from shared.models import ListTransfer, Reservation, ReservationAddition, SendItem
+from shared.models import ListTransfer, Reservation, ReservationAddition
 from shared.notify import notify
 from shared.rules import (
     LIST_SIZE_FACTOR,
@@ -64,27 +45,6 @@ from shared.rules import (
 
 QUEUE_FILL_FACTOR = 10  # queue every sendable prospect of the list, up to 10 × count
 MAX_TRANSFER = 100_000  # リスト移行件数 of one 送信代行
-DEFAULT_PER_PAGE = 50
-MAX_PER_PAGE = 200
-
-ITEM_STATE_JA = {
-    ItemState.QUEUED: "収集中",
-    ItemState.DISPATCHED: "送信準備中",
-    ItemState.RUNNING: "送信中",
-    ItemState.SUBMITTING: "送信中",
-    ItemState.SENT: "送信済み",
-    ItemState.FAILED: "送信失敗",
-    ItemState.SKIPPED: "スキップ",
-    ItemState.IN_DOUBT: "確認中",
-    ItemState.CANCELLED: "取消",
-}
-ADDITION_STATUS_JA = {
-    AdditionStatus.PENDING: "申請中",
-    AdditionStatus.APPROVED: "承認済み",
-    AdditionStatus.REJECTED: "却下",
-}
-SYSTEM_ACTOR = "システム"
-_EVIDENCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 
 _S = ReservationStatus
 _ACTIVE = (_S.PENDING.value, _S.APPROVED.value, _S.PAUSED.value)
@@ -508,289 +468,3 @@ def reject_addition(db: Session, operator: Principal, addition_id: int) -> Reser
         data={"addition_id": addition.id},
     )
     return addition
-
-
-def pending_additions(
-    db: Session, operator: Principal, page: int = 1, per_page: int = DEFAULT_PER_PAGE
-) -> list[AdditionOut]:
-    page, per_page = _paging(page, per_page)
-    rows = repository.pending_additions_all(db, (page - 1) * per_page, per_page)
-    return [addition_out(a) for a in rows]
-
-
-# --- views -------------------------------------------------------------------------------------
-
-
-def _paging(page: int, per_page: int) -> tuple[int, int]:
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise AppError(
-            "invalid_paging", f"ページは1以上、1ページの件数は1〜{MAX_PER_PAGE}件で指定してください"
-        )
-    return page, per_page
-
-
-def status_ja(status: str) -> str:
-    return RESERVATION_STATUS_JA.get(ReservationStatus(status), status)
-
-
-def addition_out(a: ReservationAddition) -> AdditionOut:
-    return AdditionOut(
-        id=a.id,
-        reservation_id=a.reservation_id,
-        count=a.count,
-        status=a.status,
-        status_ja=ADDITION_STATUS_JA.get(AdditionStatus(a.status), a.status),
-        requested_by=a.requested_by,
-        decided_by=a.decided_by,
-        created_at=a.created_at,
-        decided_at=a.decided_at,
-    )
-
-
-def _history_out(db: Session, reservation_id: int) -> list[StatusChangeOut]:
-    return [
-        StatusChangeOut(
-            id=change.id,
-            from_status=change.from_status,
-            from_status_ja=status_ja(change.from_status) if change.from_status else None,
-            to_status=change.to_status,
-            to_status_ja=status_ja(change.to_status),
-            actor_user_id=change.actor_user_id,
-            actor_name=(name or "") if change.actor_user_id is not None else SYSTEM_ACTOR,
-            reason=change.reason,
-            at=change.at,
-        )
-        for change, name in repository.history(db, reservation_id)
-    ]
-
-
-def _transfer_out(t: ListTransfer) -> TransferOut:
-    return TransferOut(
-        id=t.id,
-        reservation_id=t.reservation_id,
-        list_url=t.list_query,
-        requested=t.requested,
-        added=t.added,
-        created_at=t.created_at,
-    )
-
-
-def _outs(
-    db: Session, rows: Sequence[Reservation], *, detail: bool = False
-) -> list[ReservationOut]:
-    ids = [r.id for r in rows]
-    companies = repository.company_names(db, {r.member_id for r in rows})
-    chats = repository.chat_counts(db, ids)
-    pending: dict[int, list[AdditionOut]] = {}
-    for a in repository.additions(db, ids, AdditionStatus.PENDING.value):
-        pending.setdefault(a.reservation_id, []).append(addition_out(a))
-    out = []
-    for r in rows:
-        item = ReservationOut(
-            id=r.id,
-            no=r.id,
-            member_id=r.member_id,
-            company_name=companies.get(r.member_id, ""),
-            contact_name=r.contact_name,
-            status=r.status,
-            status_ja=status_ja(r.status),
-            count=r.count,
-            sent=r.sent,
-            remaining=max(0, r.count - r.sent),
-            queued=r.queued,
-            in_flight=r.in_flight,
-            failed=r.failed,
-            skipped=r.skipped,
-            in_doubt=r.in_doubt,
-            senders=r.senders,
-            max_member_senders=max_senders(r.count),
-            script_id=r.script_id,
-            list_url=r.list_query,
-            list_notice_active=r.list_notice_active,
-            chat_messages=chats.get(r.id, 0),
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            approved_at=r.approved_at,
-            paused_at=r.paused_at,
-            finished_at=r.finished_at,
-            pending_additions=pending.get(r.id, []),
-        )
-        if detail:
-            item.history = _history_out(db, r.id)
-            item.transfers = [_transfer_out(t) for t in repository.transfers(db, r.id)]
-        out.append(item)
-    return out
-
-
-def reservation_out(
-    db: Session, reservation: Reservation, *, detail: bool = True
-) -> ReservationOut:
-    return _outs(db, [reservation], detail=detail)[0]
-
-
-def transfer_out(t: ListTransfer) -> TransferOut:
-    return _transfer_out(t)
-
-
-def get(db: Session, principal: Principal, reservation_id: int) -> ReservationOut:
-    return reservation_out(db, visible(db, principal, reservation_id))
-
-
-def list_reservations(
-    db: Session,
-    principal: Principal,
-    *,
-    statuses: Sequence[str] = (),
-    member_id: int | None = None,
-    page: int = 1,
-    per_page: int = DEFAULT_PER_PAGE,
-) -> ReservationList:
-    """A member's reservations (an operator: everybody's, or one member's), newest first."""
-    page, per_page = _paging(page, per_page)
-    for status in statuses:
-        if status not in {s.value for s in ReservationStatus}:
-            raise AppError(
-                "invalid_filter", f"ステータス {status[:30]} はありません", field="status"
-            )
-    scope = member_id if principal.is_operator else principal.member_id
-    total, rows = repository.page(
-        db, member_id=scope, statuses=statuses, offset=(page - 1) * per_page, limit=per_page
-    )
-    return ReservationList(total=total, page=page, per_page=per_page, reservations=_outs(db, rows))
-
-
-def history(db: Session, principal: Principal, reservation_id: int) -> list[StatusChangeOut]:
-    visible(db, principal, reservation_id)
-    return _history_out(db, reservation_id)
-
-
-# --- results ----------------------------------------------------------------------------------
-
-
-def _check_item_filters(state: str | None, reason: str | None) -> None:
-    if state and state not in {s.value for s in ItemState}:
-        raise AppError("invalid_filter", f"状態 {state[:30]} はありません", field="status")
-    if reason and reason not in REASON_JA:
-        raise AppError("invalid_filter", f"理由 {reason[:30]} はありません", field="reason")
-
-
-def evidence_dir(reservation_id: int, item_id: int) -> Path:
-    """Where the worker keeps an item's screenshots (worker.jobs writes them there)."""
-    return Path(get_settings().var_dir) / "evidence" / str(reservation_id) / str(item_id)
-
-
-def _evidence_links(item: SendItem) -> list[str]:
-    folder = evidence_dir(item.reservation_id, item.id)
-    if not folder.is_dir():
-        return []
-    return [
-        f"/api/v1/reservations/{item.reservation_id}/items/{item.id}/evidence/{p.name}"
-        for p in sorted(folder.iterdir())
-        if p.is_file() and _EVIDENCE_NAME.match(p.name)
-    ]
-
-
-def _item_out(item: SendItem) -> ItemResult:
-    return ItemResult(
-        id=item.id,
-        prospect_id=item.prospect_id,
-        company=item.company,
-        url=item.url,
-        domain=item.domain,
-        state=item.state,
-        state_ja=ITEM_STATE_JA.get(ItemState(item.state), item.state),
-        reason=item.reason,
-        reason_ja=REASON_JA.get(item.reason) if item.reason else None,
-        attempts=item.attempts,
-        contact_url=item.contact_url,
-        final_url=item.final_url,
-        dispatched_at=item.dispatched_at,
-        finished_at=item.finished_at,
-        evidence=item.evidence,
-        evidence_links=_evidence_links(item),
-    )
-
-
-def items(
-    db: Session,
-    principal: Principal,
-    reservation_id: int,
-    *,
-    state: str | None = None,
-    reason: str | None = None,
-    page: int = 1,
-    per_page: int = DEFAULT_PER_PAGE,
-) -> ItemPage:
-    visible(db, principal, reservation_id)
-    _check_item_filters(state, reason)
-    page, per_page = _paging(page, per_page)
-    total, rows = repository.items_page(
-        db,
-        reservation_id,
-        state=state,
-        reason=reason,
-        offset=(page - 1) * per_page,
-        limit=per_page,
-    )
-    return ItemPage(total=total, page=page, per_page=per_page, items=[_item_out(i) for i in rows])
-
-
-CSV_HEADER = (
-    "ID",
-    "会社名",
-    "URL",
-    "ステータス",
-    "状態",
-    "理由",
-    "理由（表示）",
-    "問い合わせページ",
-    "最終URL",
-    "試行回数",
-    "完了日時",
-)
-
-
-def items_csv(
-    db: Session,
-    principal: Principal,
-    reservation_id: int,
-    *,
-    state: str | None = None,
-    reason: str | None = None,
-) -> str:
-    """The reservation's results as CSV, UTF-8 with a BOM so that Excel opens it."""
-    visible(db, principal, reservation_id)
-    _check_item_filters(state, reason)
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    for item in repository.iter_items(db, reservation_id, state=state, reason=reason):
-        writer.writerow(
-            (
-                item.id,
-                item.company,
-                item.url,
-                item.state,
-                ITEM_STATE_JA.get(ItemState(item.state), item.state),
-                item.reason or "",
-                REASON_JA.get(item.reason, "") if item.reason else "",
-                item.contact_url or "",
-                item.final_url or "",
-                item.attempts,
-                item.finished_at.isoformat() if item.finished_at else "",
-            )
-        )
-    return buffer.getvalue()
-
-
-def evidence_file(
-    db: Session, principal: Principal, reservation_id: int, item_id: int, name: str
-) -> Path:
-    visible(db, principal, reservation_id)
-    if repository.item_of(db, reservation_id, item_id) is None or not _EVIDENCE_NAME.match(name):
-        raise NotFound("証跡")
-    path = evidence_dir(reservation_id, item_id) / name
-    if not path.is_file():
-        raise NotFound("証跡")
-    return path

@@ -12,6 +12,7 @@ from coordinator.errors import AppError
 from coordinator.notifications import service as notifications
 from coordinator.prospects import search as prospect_search
 from coordinator.prospects.regions import PREFECTURES
+from coordinator.reservations import results as reservation_results
 from coordinator.reservations import service as reservations
 from coordinator.scripts import service as scripts
 from coordinator.scripts.schemas import ScriptIn, ScriptPatch
@@ -525,7 +526,7 @@ def reservation_detail(
 
 @router.get("/reservations/{reservation_id}/results.csv")
 def reservation_results_csv(db: WebDB, user: WebUser, reservation_id: int) -> Response:
-    body = reservations.items_csv(db, user, reservation_id)
+    body = reservation_results.items_csv(db, user, reservation_id)
     return Response(
         body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
@@ -547,7 +548,7 @@ def item_page(request: Request, db: WebDB, user: WebUser, item_id: int) -> Respo
             "item": item,
             "fields": [f for f in evidence.get("fields") or [] if isinstance(f, dict)],
             "screenshots": repo.evidence_names(
-                reservations.evidence_dir(item.reservation_id, item.id)
+                reservation_results.evidence_dir(item.reservation_id, item.id)
             ),
         },
     )
@@ -556,7 +557,9 @@ def item_page(request: Request, db: WebDB, user: WebUser, item_id: int) -> Respo
 @router.get("/items/{item_id}/evidence/{name}")
 def item_evidence(db: WebDB, user: WebUser, item_id: int, name: str) -> Response:
     item = repo.item_for(db, user, item_id)
-    return FileResponse(reservations.evidence_file(db, user, item.reservation_id, item.id, name))
+    return FileResponse(
+        reservation_results.evidence_file(db, user, item.reservation_id, item.id, name)
+    )
 
 
 @router.get("/reservations/{reservation_id}/chat")

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from coordinator.accounts import service as accounts_service
 from coordinator.fleet.router import stream_sessions
 from coordinator.prospects.router import get_import_runner
-from coordinator.reservations.service import evidence_dir
+from coordinator.reservations.results import evidence_dir
 from shared.models import Notification, SendItem
 from tests.coordinator.test_reservations_support import (
     MemberEnv,

@@ -218,7 +218,7 @@ def _record_sends(fleet: Fleet, reservation_id: int, limit: int, status: str = "
 def _item_with_screenshots(fleet: Fleet, reservation_id: int) -> int | None:
     from sqlalchemy import select
 
-    from coordinator.reservations.service import evidence_dir
+    from coordinator.reservations.results import evidence_dir
     from shared.models import SendItem
 
     with fleet.session() as db:

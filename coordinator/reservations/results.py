@@ -1,0 +1,163 @@
+"""What a reservation sent: its items page by page, the results CSV and the evidence files
+(screenshots) the worker left for each item."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from coordinator.accounts.service import Principal
+from coordinator.errors import AppError, NotFound
+from coordinator.reservations import repository
+from coordinator.reservations.schemas import ItemPage, ItemResult
+from coordinator.reservations.service import visible
+from coordinator.reservations.views import DEFAULT_PER_PAGE, paging
+from shared.config import get_settings
+from shared.enums import REASON_JA, ItemState
+from shared.models import SendItem
+
+ITEM_STATE_JA = {
+    ItemState.QUEUED: "収集中",
+    ItemState.DISPATCHED: "送信準備中",
+    ItemState.RUNNING: "送信中",
+    ItemState.SUBMITTING: "送信中",
+    ItemState.SENT: "送信済み",
+    ItemState.FAILED: "送信失敗",
+    ItemState.SKIPPED: "スキップ",
+    ItemState.IN_DOUBT: "確認中",
+    ItemState.CANCELLED: "取消",
+}
+_EVIDENCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+
+
+def _check_item_filters(state: str | None, reason: str | None) -> None:
+    if state and state not in {s.value for s in ItemState}:
+        raise AppError("invalid_filter", f"状態 {state[:30]} はありません", field="status")
+    if reason and reason not in REASON_JA:
+        raise AppError("invalid_filter", f"理由 {reason[:30]} はありません", field="reason")
+
+
+def evidence_dir(reservation_id: int, item_id: int) -> Path:
+    """Where the worker keeps an item's screenshots (worker.jobs writes them there)."""
+    return Path(get_settings().var_dir) / "evidence" / str(reservation_id) / str(item_id)
+
+
+def _evidence_links(item: SendItem) -> list[str]:
+    folder = evidence_dir(item.reservation_id, item.id)
+    if not folder.is_dir():
+        return []
+    return [
+        f"/api/v1/reservations/{item.reservation_id}/items/{item.id}/evidence/{p.name}"
+        for p in sorted(folder.iterdir())
+        if p.is_file() and _EVIDENCE_NAME.match(p.name)
+    ]
+
+
+def _item_out(item: SendItem) -> ItemResult:
+    return ItemResult(
+        id=item.id,
+        prospect_id=item.prospect_id,
+        company=item.company,
+        url=item.url,
+        domain=item.domain,
+        state=item.state,
+        state_ja=ITEM_STATE_JA.get(ItemState(item.state), item.state),
+        reason=item.reason,
+        reason_ja=REASON_JA.get(item.reason) if item.reason else None,
+        attempts=item.attempts,
+        contact_url=item.contact_url,
+        final_url=item.final_url,
+        dispatched_at=item.dispatched_at,
+        finished_at=item.finished_at,
+        evidence=item.evidence,
+        evidence_links=_evidence_links(item),
+    )
+
+
+def items(
+    db: Session,
+    principal: Principal,
+    reservation_id: int,
+    *,
+    state: str | None = None,
+    reason: str | None = None,
+    page: int = 1,
+    per_page: int = DEFAULT_PER_PAGE,
+) -> ItemPage:
+    visible(db, principal, reservation_id)
+    _check_item_filters(state, reason)
+    page, per_page = paging(page, per_page)
+    total, rows = repository.items_page(
+        db,
+        reservation_id,
+        state=state,
+        reason=reason,
+        offset=(page - 1) * per_page,
+        limit=per_page,
+    )
+    return ItemPage(total=total, page=page, per_page=per_page, items=[_item_out(i) for i in rows])
+
+
+CSV_HEADER = (
+    "ID",
+    "会社名",
+    "URL",
+    "ステータス",
+    "状態",
+    "理由",
+    "理由（表示）",
+    "問い合わせページ",
+    "最終URL",
+    "試行回数",
+    "完了日時",
+)
+
+
+def items_csv(
+    db: Session,
+    principal: Principal,
+    reservation_id: int,
+    *,
+    state: str | None = None,
+    reason: str | None = None,
+) -> str:
+    """The reservation's results as CSV, UTF-8 with a BOM so that Excel opens it."""
+    visible(db, principal, reservation_id)
+    _check_item_filters(state, reason)
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for item in repository.iter_items(db, reservation_id, state=state, reason=reason):
+        writer.writerow(
+            (
+                item.id,
+                item.company,
+                item.url,
+                item.state,
+                ITEM_STATE_JA.get(ItemState(item.state), item.state),
+                item.reason or "",
+                REASON_JA.get(item.reason, "") if item.reason else "",
+                item.contact_url or "",
+                item.final_url or "",
+                item.attempts,
+                item.finished_at.isoformat() if item.finished_at else "",
+            )
+        )
+    return buffer.getvalue()
+
+
+def evidence_file(
+    db: Session, principal: Principal, reservation_id: int, item_id: int, name: str
+) -> Path:
+    visible(db, principal, reservation_id)
+    if repository.item_of(db, reservation_id, item_id) is None or not _EVIDENCE_NAME.match(name):
+        raise NotFound("証跡")
+    path = evidence_dir(reservation_id, item_id) / name
+    if not path.is_file():
+        raise NotFound("証跡")
+    return path

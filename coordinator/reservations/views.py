@@ -1,0 +1,181 @@
+"""Reservations as their readers see them: one reservation or a page of them with their
+counters, pending additions, history and list transfers (the API's ``ReservationOut``), and
+the operators' queue of additions to decide."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from coordinator.accounts.service import Principal
+from coordinator.errors import AppError
+from coordinator.reservations import repository
+from coordinator.reservations.schemas import (
+    AdditionOut,
+    ReservationList,
+    ReservationOut,
+    StatusChangeOut,
+    TransferOut,
+)
+from coordinator.reservations.service import visible
+from shared.enums import RESERVATION_STATUS_JA, AdditionStatus, ReservationStatus
+from shared.models import ListTransfer, Reservation, ReservationAddition
+from shared.rules import max_senders
+
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200
+
+ADDITION_STATUS_JA = {
+    AdditionStatus.PENDING: "申請中",
+    AdditionStatus.APPROVED: "承認済み",
+    AdditionStatus.REJECTED: "却下",
+}
+SYSTEM_ACTOR = "システム"
+
+
+def pending_additions(
+    db: Session, operator: Principal, page: int = 1, per_page: int = DEFAULT_PER_PAGE
+) -> list[AdditionOut]:
+    page, per_page = paging(page, per_page)
+    rows = repository.pending_additions_all(db, (page - 1) * per_page, per_page)
+    return [addition_out(a) for a in rows]
+
+
+def paging(page: int, per_page: int) -> tuple[int, int]:
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise AppError(
+            "invalid_paging", f"ページは1以上、1ページの件数は1〜{MAX_PER_PAGE}件で指定してください"
+        )
+    return page, per_page
+
+
+def status_ja(status: str) -> str:
+    return RESERVATION_STATUS_JA.get(ReservationStatus(status), status)
+
+
+def addition_out(a: ReservationAddition) -> AdditionOut:
+    return AdditionOut(
+        id=a.id,
+        reservation_id=a.reservation_id,
+        count=a.count,
+        status=a.status,
+        status_ja=ADDITION_STATUS_JA.get(AdditionStatus(a.status), a.status),
+        requested_by=a.requested_by,
+        decided_by=a.decided_by,
+        created_at=a.created_at,
+        decided_at=a.decided_at,
+    )
+
+
+def _history_out(db: Session, reservation_id: int) -> list[StatusChangeOut]:
+    return [
+        StatusChangeOut(
+            id=change.id,
+            from_status=change.from_status,
+            from_status_ja=status_ja(change.from_status) if change.from_status else None,
+            to_status=change.to_status,
+            to_status_ja=status_ja(change.to_status),
+            actor_user_id=change.actor_user_id,
+            actor_name=(name or "") if change.actor_user_id is not None else SYSTEM_ACTOR,
+            reason=change.reason,
+            at=change.at,
+        )
+        for change, name in repository.history(db, reservation_id)
+    ]
+
+
+def transfer_out(t: ListTransfer) -> TransferOut:
+    return TransferOut(
+        id=t.id,
+        reservation_id=t.reservation_id,
+        list_url=t.list_query,
+        requested=t.requested,
+        added=t.added,
+        created_at=t.created_at,
+    )
+
+
+def _outs(
+    db: Session, rows: Sequence[Reservation], *, detail: bool = False
+) -> list[ReservationOut]:
+    ids = [r.id for r in rows]
+    companies = repository.company_names(db, {r.member_id for r in rows})
+    chats = repository.chat_counts(db, ids)
+    pending: dict[int, list[AdditionOut]] = {}
+    for a in repository.additions(db, ids, AdditionStatus.PENDING.value):
+        pending.setdefault(a.reservation_id, []).append(addition_out(a))
+    out = []
+    for r in rows:
+        item = ReservationOut(
+            id=r.id,
+            no=r.id,
+            member_id=r.member_id,
+            company_name=companies.get(r.member_id, ""),
+            contact_name=r.contact_name,
+            status=r.status,
+            status_ja=status_ja(r.status),
+            count=r.count,
+            sent=r.sent,
+            remaining=max(0, r.count - r.sent),
+            queued=r.queued,
+            in_flight=r.in_flight,
+            failed=r.failed,
+            skipped=r.skipped,
+            in_doubt=r.in_doubt,
+            senders=r.senders,
+            max_member_senders=max_senders(r.count),
+            script_id=r.script_id,
+            list_url=r.list_query,
+            list_notice_active=r.list_notice_active,
+            chat_messages=chats.get(r.id, 0),
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            approved_at=r.approved_at,
+            paused_at=r.paused_at,
+            finished_at=r.finished_at,
+            pending_additions=pending.get(r.id, []),
+        )
+        if detail:
+            item.history = _history_out(db, r.id)
+            item.transfers = [transfer_out(t) for t in repository.transfers(db, r.id)]
+        out.append(item)
+    return out
+
+
+def reservation_out(
+    db: Session, reservation: Reservation, *, detail: bool = True
+) -> ReservationOut:
+    return _outs(db, [reservation], detail=detail)[0]
+
+
+def get(db: Session, principal: Principal, reservation_id: int) -> ReservationOut:
+    return reservation_out(db, visible(db, principal, reservation_id))
+
+
+def list_reservations(
+    db: Session,
+    principal: Principal,
+    *,
+    statuses: Sequence[str] = (),
+    member_id: int | None = None,
+    page: int = 1,
+    per_page: int = DEFAULT_PER_PAGE,
+) -> ReservationList:
+    """A member's reservations (an operator: everybody's, or one member's), newest first."""
+    page, per_page = paging(page, per_page)
+    for status in statuses:
+        if status not in {s.value for s in ReservationStatus}:
+            raise AppError(
+                "invalid_filter", f"ステータス {status[:30]} はありません", field="status"
+            )
+    scope = member_id if principal.is_operator else principal.member_id
+    total, rows = repository.page(
+        db, member_id=scope, statuses=statuses, offset=(page - 1) * per_page, limit=per_page
+    )
+    return ReservationList(total=total, page=page, per_page=per_page, reservations=_outs(db, rows))
+
+
+def history(db: Session, principal: Principal, reservation_id: int) -> list[StatusChangeOut]:
+    visible(db, principal, reservation_id)
+    return _history_out(db, reservation_id)
