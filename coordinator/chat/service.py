@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from coordinator.accounts.service import Principal
 from coordinator.chat import repository
 from coordinator.chat.schemas import MessageOut
-from coordinator.database import after_commit
 from coordinator.errors import AppError
 from coordinator.reservations.service import visible
 from shared import clock, events
+from shared.db import after_commit
 from shared.enums import NotificationKind
 from shared.models import ChatMessage, User
 from shared.notify import notify
@@ -64,7 +64,7 @@ def post_message(db: Session, principal: Principal, reservation_id: int, body: s
     from_operator = principal.is_operator
     notify(
         db,
-        kind=NotificationKind.CHAT_MESSAGE.value,
+        kind=NotificationKind.CHAT_MESSAGE,
         title=(
             f"予約No.{reservation.id}のチャットに運営からメッセージがあります"
             if from_operator

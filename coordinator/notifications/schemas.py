@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
+
+from shared import labels
 
 
 class NotificationOut(BaseModel):
@@ -18,6 +20,12 @@ class NotificationOut(BaseModel):
     created_at: datetime
     read_at: datetime | None
     emailed_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def kind_ja(self) -> str:
+        """The kind as the お知らせ page shows it."""
+        return labels.label(labels.NOTIFICATION_KIND, self.kind)
 
 
 class NotificationList(BaseModel):

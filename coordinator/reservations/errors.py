@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from coordinator.errors import AppError, Conflict
-from shared.enums import RESERVATION_STATUS_JA, ReservationStatus
+from shared import labels
 from shared.rules import (
     LIST_SIZE_FACTOR,
     MIN_SENDERS,
@@ -134,14 +134,11 @@ def addition_not_pending() -> Conflict:
     return Conflict("addition_not_pending", "この予約数の追加は既に処理されています")
 
 
-def _ja(status: str) -> str:
-    return RESERVATION_STATUS_JA.get(ReservationStatus(status), status)
-
-
 def invalid_status(action: str, status: str) -> Conflict:
+    shown = labels.label(labels.RESERVATION_STATUS, status)
     return Conflict(
         "invalid_status",
-        f"ステータスが「{_ja(status)}」の予約は{action}できません",
+        f"ステータスが「{shown}」の予約は{action}できません",
         details={"status": status},
     )
 

@@ -1,6 +1,16 @@
 // Mikomi web UI: small progressive enhancements; every page works without them.
 "use strict";
 
+// The label catalogue (shared/labels.py), rendered into every page by base.html.
+const LABELS = (() => {
+  const block = document.getElementById("mikomi-labels");
+  try { return block ? JSON.parse(block.textContent) : {}; } catch (e) { return {}; }
+})();
+
+function label(table, word) {
+  return (LABELS[table] && LABELS[table][word]) || word;
+}
+
 function csrfToken() {
   const meta = document.querySelector('meta[name="csrf-token"]');
   return meta ? meta.content : "";
@@ -62,16 +72,11 @@ function applyCounters(root, data) {
   if (data.status) root.dataset.status = data.status;
 }
 
-const STATUS_JA = {
-  pending: "申請中", approved: "承認済み", paused: "一時停止", completed: "完了",
-  cancelled: "キャンセル", auto_cancelled: "自動キャンセル",
-};
-
 function liveReservation(root) {
   const id = root.dataset.live;
   let polling = null;
   const update = (data) => {
-    if (data.status && !data.status_ja) data.status_ja = STATUS_JA[data.status] || data.status;
+    if (data.status && !data.status_ja) data.status_ja = label("reservation_status", data.status);
     applyCounters(root, data);
     root.dispatchEvent(new CustomEvent("mikomi:counters", { detail: data, bubbles: true }));
   };
@@ -153,7 +158,6 @@ document.addEventListener("DOMContentLoaded", () => {
 document.addEventListener("DOMContentLoaded", () => {
   for (const row of document.querySelectorAll('tr[data-import][data-status="running"]')) {
     const id = row.dataset.import;
-    const labels = { running: "取込中", done: "完了", failed: "失敗" };
     const timer = setInterval(() => {
       fetch(`/operator/prospects/import/${id}.json`, { credentials: "same-origin" })
         .then((r) => (r.ok ? r.json() : null))
@@ -165,7 +169,7 @@ document.addEventListener("DOMContentLoaded", () => {
           }
           const status = row.querySelector('[data-field="status"]');
           if (status) {
-            status.textContent = labels[job.status] || job.status;
+            status.textContent = label("import_status", job.status);
             if (job.failure_reason) {
               const reason = document.createElement("div");
               reason.className = "hint";
@@ -205,7 +209,7 @@ document.addEventListener("DOMContentLoaded", () => {
           div.dataset.id = m.id;
           const small = document.createElement("small");
           const when = new Date(m.created_at).toLocaleString("ja-JP");
-          small.textContent = `${m.author_name}（${m.author_role === "operator" ? "運営" : "会員"}）${when}`;
+          small.textContent = `${m.author_name}（${label("role", m.author_role)}）${when}`;
           div.append(small, document.createTextNode(m.body));
           chat.append(div);
           chat.dataset.last = m.id;

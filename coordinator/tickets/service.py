@@ -17,14 +17,8 @@ from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.tickets import errors, repository
 from coordinator.tickets.gateway import CardDeclined, CardInvalid, PaymentGateway
-from shared import clock, ledger
-from shared.enums import (
-    ORDER_STATUS_JA,
-    PAYMENT_METHOD_JA,
-    NotificationKind,
-    OrderStatus,
-    PaymentMethod,
-)
+from shared import clock, labels, ledger
+from shared.enums import NotificationKind, OrderStatus, PaymentMethod
 from shared.models import TicketOrder
 from shared.notify import notify
 from shared.rules import PAYMENT_DUE_DAYS, TICKET_ORDER_UNIT, order_amount_jpy
@@ -111,7 +105,7 @@ def place_order(
     else:
         notify(
             db,
-            kind="order_placed",
+            kind=NotificationKind.ORDER_PLACED,
             for_operators=True,
             title=f"銀行振込の申込がありました（申込No.{order.id}・{quantity:,}件・{order.amount_jpy:,}円）",
             body=f"会社名: {company_name}\n担当者名: {contact_name}\n支払期限: {order.due_on:%Y/%m/%d}",
@@ -139,7 +133,7 @@ def confirm_payment(
     if order.payment_method != PaymentMethod.BANK_TRANSFER.value:
         raise errors.not_bank_transfer()
     if order.status not in (OrderStatus.AWAITING_PAYMENT.value, OrderStatus.EXPIRED.value):
-        raise errors.order_not_awaiting_payment(ORDER_STATUS_JA[OrderStatus(order.status)])
+        raise errors.order_not_awaiting_payment(status_label(order.status))
     today = today_jst()
     paid_on = paid_on or today
     if paid_on > today:
@@ -233,8 +227,8 @@ def get_order(db: Session, principal: Principal, order_id: int) -> OrderView:
 
 
 def status_label(status: str) -> str:
-    return ORDER_STATUS_JA[OrderStatus(status)]
+    return labels.label(labels.ORDER_STATUS, status)
 
 
 def payment_method_label(method: str) -> str:
-    return PAYMENT_METHOD_JA[PaymentMethod(method)]
+    return labels.label(labels.PAYMENT_METHOD, method)

@@ -25,18 +25,23 @@ from coordinator.web.forms import attempt, errors_of, form_values, to_int
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
 from coordinator.web.session import WebDB, WebOperator, WebRoute
-from shared import clock
+from shared import clock, labels
 from shared.config import get_settings
-from shared.enums import RESERVATION_STATUS_JA, ReservationStatus
+from shared.enums import ReservationStatus
 from shared.models import Member, ReservationStatusChange
+from shared.suppression import SuppressionReason
 
 router = APIRouter(prefix="/operator", route_class=WebRoute)
 
+# The reasons an operator may pick on the page (manual entries through the API say "manual").
 SUPPRESSION_REASONS = [
-    ("optout", "配信停止（オプトアウト）"),
-    ("refused_sales", "営業お断り"),
-    ("complaint", "苦情"),
-    ("ng", "NGリスト"),
+    (reason, labels.SUPPRESSION_REASON[reason])
+    for reason in (
+        SuppressionReason.OPTOUT,
+        SuppressionReason.REFUSED_SALES,
+        SuppressionReason.COMPLAINT,
+        SuppressionReason.NG,
+    )
 ]
 
 
@@ -63,7 +68,7 @@ def reservations_page(request: Request, db: WebDB, user: WebOperator, status: st
         {
             "rows": repo.reservations(db, user, [status] if status else None),
             "status": status,
-            "statuses": [(s.value, label) for s, label in RESERVATION_STATUS_JA.items()],
+            "statuses": list(labels.RESERVATION_STATUS.items()),
         },
     )
 
@@ -229,7 +234,6 @@ def _suppression_page(
             "members": members,
             "member_names": {m.id: m.company_name for m in members},
             "reasons": SUPPRESSION_REASONS,
-            "reason_labels": dict(SUPPRESSION_REASONS),
             "values": values or {},
             "errors": errors or {},
         },

@@ -1,10 +1,11 @@
 """Jinja2 rendering of the web UI: one environment, the display filters of the manual.
 
-Amounts read ``44,000円``, dates ``2022/01/13``, statuses in Japanese (shared.enums labels)."""
+Amounts read ``44,000円``, dates ``2022/01/13``, statuses in Japanese (shared.labels)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,31 +15,12 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from coordinator.accounts.service import Principal
-from shared.enums import (
-    ORDER_STATUS_JA,
-    PAYMENT_METHOD_JA,
-    REASON_JA,
-    RESERVATION_STATUS_JA,
-    OrderStatus,
-    PaymentMethod,
-    ReservationStatus,
-)
+from shared import labels
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 # Members and operators work on Japan time; the database keeps UTC.
 JST = ZoneInfo("Asia/Tokyo")
 
-ITEM_STATE_JA = {
-    "queued": "待機中",
-    "dispatched": "割当済み",
-    "running": "送信中",
-    "submitting": "送信確定中",
-    "sent": "送信済み",
-    "failed": "送信失敗",
-    "skipped": "スキップ",
-    "in_doubt": "送信結果不明",
-    "cancelled": "取消",
-}
 FLASH_MESSAGES = {
     "order_created": "申込みを受け付けました",
     "paid": "決済が完了しました",
@@ -59,7 +41,6 @@ FLASH_MESSAGES = {
     "resolved": "判定を記録しました",
     "logged_out": "ログアウトしました",
 }
-ADDITION_STATUS_JA = {"pending": "承認待ち", "approved": "承認済み", "rejected": "却下"}
 
 
 def _local(value: datetime) -> datetime:
@@ -106,27 +87,6 @@ def kensu(value: int | None) -> str:
     return "" if value is None else f"{int(value):,}件"
 
 
-def order_status_ja(value: str) -> str:
-    try:
-        return ORDER_STATUS_JA[OrderStatus(value)]
-    except ValueError:
-        return value
-
-
-def reservation_status_ja(value: str) -> str:
-    try:
-        return RESERVATION_STATUS_JA[ReservationStatus(value)]
-    except ValueError:
-        return value
-
-
-def payment_method_ja(value: str) -> str:
-    try:
-        return PAYMENT_METHOD_JA[PaymentMethod(value)]
-    except ValueError:
-        return value
-
-
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 _filters: dict[str, Any] = {
     "ymd": ymd,
@@ -136,14 +96,14 @@ _filters: dict[str, Any] = {
     "yen": yen,
     "number": number,
     "kensu": kensu,
-    "order_status_ja": order_status_ja,
-    "reservation_status_ja": reservation_status_ja,
-    "payment_method_ja": payment_method_ja,
-    "reason_ja": lambda v: REASON_JA.get(v or "", v or ""),
-    "item_state_ja": lambda v: ITEM_STATE_JA.get(v or "", v or ""),
-    "addition_status_ja": lambda v: ADDITION_STATUS_JA.get(v or "", v or ""),
 }
+# One filter per label table: {{ r.status|reservation_status_ja }}, {{ n.kind|notification_kind_ja }}.
+_filters.update(
+    {f"{name}_ja": partial(labels.label, table) for name, table in labels.TABLES.items()}
+)
 templates.env.filters.update(_filters)
+# The page script's copy of the catalogue, rendered once into every page (base.html).
+templates.env.globals["label_catalogue"] = labels.catalogue()
 
 
 def render(
