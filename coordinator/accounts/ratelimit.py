@@ -1,4 +1,10 @@
-"""Login rate limiting: at most N failed logins per key (e-mail, client IP) in a sliding window.
+"""Login rate limiting: growing delays after repeated failed logins, per client.
+
+Failures are counted per (e-mail, client IP) pair and per client IP, never per e-mail alone: a
+count per address would let anyone lock the operator out by guessing wrong on purpose. Past a
+key's free failures each further try must wait ``BASE_DELAY × 2^(n − free)`` after the latest
+failure (30 s, 1 min, 2 min, … up to the window), so a person who mistyped waits seconds and a
+guesser is slowed to a few tries an hour, and no one is blocked for good.
 
 Failures are kept in Redis when ``MIKOMI_REDIS_URL`` is set and answers, so every coordinator
 process sees the same counts; otherwise in this process's memory (one process per machine is
@@ -24,8 +30,10 @@ from shared.config import get_settings
 
 log = logging.getLogger(__name__)
 
-LOGIN_MAX_FAILURES = 10
+LOGIN_MAX_FAILURES = 10  # free failures of one address from one client, per window
+LOGIN_MAX_FAILURES_PER_IP = 30  # free failures of one client (an office behind one NAT)
 LOGIN_WINDOW = timedelta(minutes=15)
+BASE_DELAY = timedelta(seconds=30)
 
 
 class TooManyAttempts(AppError):
@@ -107,21 +115,37 @@ class LoginLimiter:
         store: FailureStore,
         *,
         max_failures: int = LOGIN_MAX_FAILURES,
+        max_failures_per_ip: int = LOGIN_MAX_FAILURES_PER_IP,
         window: timedelta = LOGIN_WINDOW,
+        base_delay: timedelta = BASE_DELAY,
     ) -> None:
         self.store = store
         self.max_failures = max_failures
+        self.max_failures_per_ip = max_failures_per_ip
         self.window = window
+        self.base_delay = base_delay
 
     @staticmethod
     def keys(email: str, client_ip: str | None) -> list[str]:
-        keys = [f"email:{_digest(email.strip().lower())}"]
-        if client_ip:
-            keys.append(f"ip:{_digest(client_ip)}")
-        return keys
+        """The pair key first (a success clears it), then the client's own key. Without a
+        client address (not over HTTP) the e-mail alone is the key."""
+        address = email.strip().lower()
+        if not client_ip:
+            return [f"email:{_digest(address)}"]
+        return [f"pair:{_digest(address + chr(0) + client_ip)}", f"ip:{_digest(client_ip)}"]
+
+    def _free_failures(self, key: str) -> int:
+        return self.max_failures_per_ip if key.startswith("ip:") else self.max_failures
+
+    def delay_after(self, failures: int, free: int) -> float:
+        """Seconds to wait after the latest of ``failures`` failures (0 while within ``free``)."""
+        if failures < free:
+            return 0.0
+        growth = self.base_delay.total_seconds() * 2 ** min(failures - free, 32)
+        return min(self.window.total_seconds(), growth)
 
     def check(self, keys: list[str]) -> None:
-        """Raise :class:`TooManyAttempts` if any key has reached its failure limit."""
+        """Raise :class:`TooManyAttempts` while any key is still within its delay."""
         now = clock.now().timestamp()
         since = now - self.window.total_seconds()
         for key in keys:
@@ -130,10 +154,9 @@ class LoginLimiter:
             except Exception as exc:  # a broken store must not lock everybody out
                 log.warning("login rate limit store failed: %s", exc)
                 return
-            if len(events) >= self.max_failures:
-                # Unblocked once the oldest failure that keeps it at the limit leaves the window.
-                oldest = sorted(events)[len(events) - self.max_failures]
-                raise TooManyAttempts(int(oldest + self.window.total_seconds() - now) + 1)
+            wait = self.delay_after(len(events), self._free_failures(key))
+            if wait and max(events) + wait > now:
+                raise TooManyAttempts(int(max(events) + wait - now) + 1)
 
     def record_failure(self, keys: list[str]) -> None:
         now = clock.now().timestamp()

@@ -15,6 +15,7 @@ from redis import Redis
 
 from coordinator.accounts.ratelimit import (
     LOGIN_MAX_FAILURES,
+    LOGIN_MAX_FAILURES_PER_IP,
     LoginLimiter,
     MemoryStore,
     RedisStore,
@@ -42,11 +43,16 @@ def limiter(app) -> LoginLimiter:  # type: ignore[no-untyped-def]
 def _login(
     client, email: str, password: str, ip: str | None = None, path: str = "/api/v1/auth/token"
 ):  # type: ignore[no-untyped-def]
-    headers = {"x-forwarded-for": ip} if ip else {}
-    return client.post(path, json={"email": email, "password": password}, headers=headers)
+    """Log in as the test client, or from the client address ``ip``."""
+    if ip is not None:
+        from fastapi.testclient import TestClient
+
+        with TestClient(client.app, client=(ip, 50000)) as elsewhere:
+            return _login(elsewhere, email, password, path=path)
+    return client.post(path, json={"email": email, "password": password})
 
 
-def test_ten_failures_lock_the_address_for_fifteen_minutes(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
+def test_ten_failures_delay_that_client_with_growing_waits(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
     user("member", email="victim@example.test", password=PASSWORD)
     for _ in range(LOGIN_MAX_FAILURES):
         assert _login(client, "victim@example.test", "wrong-password").status_code == 401
@@ -55,33 +61,47 @@ def test_ten_failures_lock_the_address_for_fifteen_minutes(client, user, limiter
     assert blocked.status_code == 429
     err = blocked.json()["error"]
     assert err["code"] == "too_many_attempts" and "ログイン" in err["message"]
-    assert 0 < err["details"]["retry_after_s"] <= 15 * 60
+    assert 0 < err["details"]["retry_after_s"] <= 31
     # The e-mail is matched case-insensitively.
     assert _login(client, "VICTIM@example.test", PASSWORD).status_code == 429
-    clock.advance(timedelta(minutes=15, seconds=1))
+    # Each further failure doubles the wait: 30 s, 60 s, 120 s.
+    for wait_s in (30, 60, 120):
+        clock.advance(timedelta(seconds=wait_s + 1))
+        assert _login(client, "victim@example.test", "wrong-again").status_code == 401
+        retry = _login(client, "victim@example.test", PASSWORD).json()["error"]["details"]
+        assert 2 * wait_s - 1 <= retry["retry_after_s"] <= 2 * wait_s + 1
+    clock.advance(timedelta(seconds=241))
     assert _login(client, "victim@example.test", PASSWORD).status_code == 200
 
 
-def test_success_clears_the_address_count_but_not_the_ip_count(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
+def test_nobody_can_lock_an_address_out_from_elsewhere(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
+    # Keyed on the e-mail alone, a stranger's wrong guesses locked the operator out for good.
+    user("operator", email="ops@example.test", password=PASSWORD)
+    for n in range(LOGIN_MAX_FAILURES * 3):
+        stranger = f"198.51.100.{n % 50 + 1}"
+        assert _login(client, "ops@example.test", "guess", ip=stranger).status_code in (401, 429)
+    assert _login(client, "ops@example.test", PASSWORD, ip="203.0.113.7").status_code == 200
+
+
+def test_success_clears_the_pair_count_but_not_the_ip_count(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
     user("member", email="forgetful@example.test", password=PASSWORD)
     for _ in range(LOGIN_MAX_FAILURES - 1):
         assert _login(client, "forgetful@example.test", "nope-nope").status_code == 401
     assert _login(client, "forgetful@example.test", PASSWORD).status_code == 200
-    email_key, ip_key = limiter.keys("forgetful@example.test", "testclient")
+    pair_key, ip_key = limiter.keys("forgetful@example.test", "testclient")
     since = clock.now().timestamp() - 3600
-    assert limiter.store.failures_since(email_key, since) == []
+    assert limiter.store.failures_since(pair_key, since) == []
     assert len(limiter.store.failures_since(ip_key, since)) == LOGIN_MAX_FAILURES - 1
-    # One more failure from this client reaches the IP's limit, whatever the address.
-    assert _login(client, "forgetful@example.test", "nope-nope").status_code == 401
-    assert _login(client, "forgetful@example.test", PASSWORD).status_code == 429
 
 
 def test_failures_are_limited_per_client_ip_across_addresses(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
     user("member", email="target@example.test", password=PASSWORD)
     # One client guessing many addresses (nonexistent ones count too).
-    for n in range(LOGIN_MAX_FAILURES):
+    for n in range(LOGIN_MAX_FAILURES_PER_IP):
         assert _login(client, f"guess{n}@example.test", "password-x").status_code == 401
     assert _login(client, "target@example.test", PASSWORD).status_code == 429
+    # Another client is not held up by that one.
+    assert _login(client, "target@example.test", PASSWORD, ip="203.0.113.8").status_code == 200
 
 
 def test_the_browser_login_is_limited_too(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
@@ -92,7 +112,7 @@ def test_the_browser_login_is_limited_too(client, user, limiter) -> None:  # typ
     assert resp.status_code == 429 and SESSION_COOKIE not in resp.cookies
 
 
-def test_window_slides_with_the_clock() -> None:
+def test_failures_leave_the_window_with_the_clock() -> None:
     clock.set_clock(datetime(2026, 5, 1, 9, 0, tzinfo=UTC))
     lim = LoginLimiter(MemoryStore(), max_failures=3, window=timedelta(minutes=15))
     keys = lim.keys("a@example.test", "192.0.2.1")
@@ -102,7 +122,13 @@ def test_window_slides_with_the_clock() -> None:
     lim.record_failure(keys)
     with pytest.raises(TooManyAttempts) as info:
         lim.check(keys)
-    assert info.value.details["retry_after_s"] == 5 * 60 + 1
+    assert info.value.details["retry_after_s"] == 31
+    clock.advance(timedelta(seconds=31))
+    lim.check(keys)
+    lim.record_failure(keys)  # a fourth failure: twice the wait
+    with pytest.raises(TooManyAttempts) as info:
+        lim.check(keys)
+    assert info.value.details["retry_after_s"] == 61
     clock.advance(timedelta(minutes=5, seconds=1))  # the first failure left the window
     lim.check(keys)
 
@@ -284,7 +310,7 @@ def test_users_create_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
     from mikomi.cli import app as cli_app
     from shared.config import get_settings
-    from shared.db import reset_engine, session_scope
+    from shared.db import reset_engine, transaction
     from shared.models import User
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
@@ -350,7 +376,7 @@ def test_users_create_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         assert no_company.exit_code == 1 and "company_required" in no_company.output
         short = run("--role", "operator", "--email", "z@example.test", "--password", "short")
         assert short.exit_code == 1 and "password_too_short" in short.output
-        with session_scope() as db:
+        with transaction() as db:
             rows = {u.email: (u.role, u.member_id is not None, u.name) for u in db.query(User)}
         assert rows == {
             "owner@example.test": ("member", True, "所有 者"),
