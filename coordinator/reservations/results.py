@@ -16,28 +16,19 @@ from coordinator.reservations import repository
 from coordinator.reservations.schemas import ItemPage, ItemResult
 from coordinator.reservations.service import visible
 from coordinator.reservations.views import DEFAULT_PER_PAGE, paging
+from shared import labels
 from shared.config import get_settings
-from shared.enums import REASON_JA, ItemState
+from shared.enums import REASONS_BY_STATUS, ItemState
 from shared.models import SendItem
 
-ITEM_STATE_JA = {
-    ItemState.QUEUED: "収集中",
-    ItemState.DISPATCHED: "送信準備中",
-    ItemState.RUNNING: "送信中",
-    ItemState.SUBMITTING: "送信中",
-    ItemState.SENT: "送信済み",
-    ItemState.FAILED: "送信失敗",
-    ItemState.SKIPPED: "スキップ",
-    ItemState.IN_DOUBT: "確認中",
-    ItemState.CANCELLED: "取消",
-}
+_REASONS = frozenset().union(*REASONS_BY_STATUS.values())
 _EVIDENCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
 
 
 def _check_item_filters(state: str | None, reason: str | None) -> None:
     if state and state not in {s.value for s in ItemState}:
         raise AppError("invalid_filter", f"状態 {state[:30]} はありません", field="status")
-    if reason and reason not in REASON_JA:
+    if reason and reason not in _REASONS:
         raise AppError("invalid_filter", f"理由 {reason[:30]} はありません", field="reason")
 
 
@@ -65,9 +56,9 @@ def _item_out(item: SendItem) -> ItemResult:
         url=item.url,
         domain=item.domain,
         state=item.state,
-        state_ja=ITEM_STATE_JA.get(ItemState(item.state), item.state),
+        state_ja=labels.label(labels.ITEM_STATE, item.state),
         reason=item.reason,
-        reason_ja=REASON_JA.get(item.reason) if item.reason else None,
+        reason_ja=labels.label(labels.REASON, item.reason) if item.reason else None,
         attempts=item.attempts,
         contact_url=item.contact_url,
         final_url=item.final_url,
@@ -139,9 +130,9 @@ def items_csv(
                 item.company,
                 item.url,
                 item.state,
-                ITEM_STATE_JA.get(ItemState(item.state), item.state),
+                labels.label(labels.ITEM_STATE, item.state),
                 item.reason or "",
-                REASON_JA.get(item.reason, "") if item.reason else "",
+                labels.label(labels.REASON, item.reason),
                 item.contact_url or "",
                 item.final_url or "",
                 item.attempts,

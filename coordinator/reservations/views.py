@@ -19,18 +19,14 @@ from coordinator.reservations.schemas import (
     TransferOut,
 )
 from coordinator.reservations.service import visible
-from shared.enums import RESERVATION_STATUS_JA, AdditionStatus, ReservationStatus
+from shared import labels
+from shared.enums import AdditionStatus, ReservationStatus
 from shared.models import ListTransfer, Reservation, ReservationAddition
 from shared.rules import max_senders
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
 
-ADDITION_STATUS_JA = {
-    AdditionStatus.PENDING: "申請中",
-    AdditionStatus.APPROVED: "承認済み",
-    AdditionStatus.REJECTED: "却下",
-}
 SYSTEM_ACTOR = "システム"
 
 
@@ -51,7 +47,7 @@ def paging(page: int, per_page: int) -> tuple[int, int]:
 
 
 def status_ja(status: str) -> str:
-    return RESERVATION_STATUS_JA.get(ReservationStatus(status), status)
+    return labels.label(labels.RESERVATION_STATUS, status)
 
 
 def addition_out(a: ReservationAddition) -> AdditionOut:
@@ -60,7 +56,7 @@ def addition_out(a: ReservationAddition) -> AdditionOut:
         reservation_id=a.reservation_id,
         count=a.count,
         status=a.status,
-        status_ja=ADDITION_STATUS_JA.get(AdditionStatus(a.status), a.status),
+        status_ja=labels.label(labels.ADDITION_STATUS, a.status),
         requested_by=a.requested_by,
         decided_by=a.decided_by,
         created_at=a.created_at,

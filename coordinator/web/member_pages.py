@@ -597,18 +597,6 @@ async def chat_post(request: Request, db: WebDB, user: WebUser, reservation_id: 
     return see_other(f"/reservations/{reservation_id}/chat")
 
 
-NOTIFICATION_KINDS = {
-    "list_addition_request": "リスト追加依頼",
-    "reservation_approved": "予約承認",
-    "addition_approved": "追加承認",
-    "auto_cancelled": "自動キャンセル",
-    "completed": "完了",
-    "auto_paused": "自動一時停止",
-    "chat_message": "チャット",
-    "payment_confirmed": "入金確認",
-}
-
-
 @router.get("/notifications")
 def notifications_page(request: Request, db: WebDB, user: WebUser) -> Response:
     rows, unread = notifications.list_for(db, user, limit=100)
@@ -616,7 +604,7 @@ def notifications_page(request: Request, db: WebDB, user: WebUser) -> Response:
         request,
         "notifications.html",
         user,
-        {"notifications": rows, "unread": unread, "kinds": NOTIFICATION_KINDS},
+        {"notifications": rows, "unread": unread},
     )
 
 
