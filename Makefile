@@ -14,7 +14,7 @@ install-test:
 
 ## make run: the whole system on this machine (coordinator, workers, Redis, demo sites and data)
 run: install
-	@exec $(VENV)/mikomi up
+	@exec env MIKOMI_DEMO=1 $(VENV)/mikomi up
 
 ## make test: every test, on SQLite and PostgreSQL, with real Redis, RQ workers and Chromium
 test: install-test

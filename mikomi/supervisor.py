@@ -133,7 +133,9 @@ def run_up(*, port: int, workers: int, demo: bool, demo_prospects: int) -> int:
     env["MIKOMI_DATABASE_URL"] = settings.effective_database_url
     env["PYTHONUNBUFFERED"] = "1"
     if demo:
-        # The demo prospects are fixture sites on *.localhost: workers may reach loopback.
+        # The demo prospects are fixture sites on *.localhost: workers may reach loopback, and
+        # every page says デモ.
+        env["MIKOMI_DEMO"] = "1"
         env["MIKOMI_ALLOW_PRIVATE"] = "1"
     env.setdefault("MIKOMI_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
 

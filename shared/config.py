@@ -38,7 +38,11 @@ class Settings(BaseSettings):
     redis_url: str = ""
 
     secret_key: str = "mikomi-dev-secret-change-me"
+    # Workers may reach loopback and private addresses: for the demo and the tests only, and
+    # refused at the start of every service unless ``demo`` is on too (docs/operations.md).
     allow_private: bool = False
+    # The demo (``make run``): demo sites and accounts, every page says デモ.
+    demo: bool = False
     browser_path: str = ""
     fleet_max_senders: int = 16
 
@@ -70,6 +74,17 @@ class Settings(BaseSettings):
     @property
     def effective_browser_path(self) -> str:
         return self.browser_path or _find_browser()
+
+
+def unsafe_setting(settings: Settings) -> str | None:
+    """Why these settings must not run a service, or None when they may."""
+    if settings.allow_private and not settings.demo:
+        return (
+            "MIKOMI_ALLOW_PRIVATE=1 lets workers reach this network's private addresses "
+            "(databases, cloud metadata); it is for the demo and the tests only. "
+            "Unset it, or set MIKOMI_DEMO=1 on a machine that runs the demo."
+        )
+    return None
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from coordinator.accounts.service import Principal
 from shared import labels
+from shared.config import get_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 # Members and operators work on Japan time; the database keeps UTC.
@@ -104,6 +105,14 @@ _filters.update(
 templates.env.filters.update(_filters)
 # The page script's copy of the catalogue, rendered once into every page (base.html).
 templates.env.globals["label_catalogue"] = labels.catalogue()
+
+
+def demo_mode() -> bool:
+    """MIKOMI_DEMO: every page says デモ (read per render, so a settings change shows at once)."""
+    return get_settings().demo
+
+
+templates.env.globals["demo_mode"] = demo_mode
 
 
 def render(

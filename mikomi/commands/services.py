@@ -16,20 +16,40 @@ def register(app: typer.Typer) -> None:
 def up(
     port: int = typer.Option(8000, help="coordinator port on 127.0.0.1"),
     workers: int = typer.Option(2, help="worker processes (one browser each)"),
-    demo: bool = typer.Option(True, help="serve the demo fixture sites and load demo data"),
+    demo: bool | None = typer.Option(
+        None,
+        help="serve the demo fixture sites and load demo data (default: MIKOMI_DEMO, which "
+        "`make run` sets)",
+    ),
     demo_prospects: int = typer.Option(1200, help="generated demo prospect sites"),
 ) -> None:
     """The whole system on one machine: Redis (unless MIKOMI_REDIS_URL is set), the database
     (SQLite under ./var unless MIKOMI_DATABASE_URL is set), coordinator, dispatcher, sweeper,
     workers and, for the demo, the fixture sites with demo data. Ctrl-C stops everything."""
     from mikomi.supervisor import run_up
+    from shared.config import get_settings
 
+    if demo is None:
+        demo = get_settings().demo
+    elif not demo:
+        _refuse_unsafe_settings()
     raise typer.Exit(run_up(port=port, workers=workers, demo=demo, demo_prospects=demo_prospects))
+
+
+def _refuse_unsafe_settings() -> None:
+    from shared.config import get_settings, unsafe_setting
+
+    problem = unsafe_setting(get_settings())
+    if problem:
+        typer.secho(f"error: refusing to start: {problem}", fg="red", bold=True, err=True)
+        raise typer.Exit(2)
 
 
 def _require_schema() -> None:
     from shared import migrate
     from shared.db import get_engine
+
+    _refuse_unsafe_settings()
 
     try:
         migrate.ensure_current(get_engine())

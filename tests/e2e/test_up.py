@@ -50,6 +50,7 @@ def test_up_serves_healthz_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIKOMI_")}
     env["MIKOMI_VAR_DIR"] = str(tmp_path / "var")
+    env["MIKOMI_DEMO"] = "1"  # as `make run`
     proc = subprocess.Popen(
         [
             sys.executable,
