@@ -162,8 +162,9 @@ def login(
     """Check the password under the login rate limit and issue a token of ``kind``
     (``api`` for the bearer API, ``session`` for the browser cookie).
 
-    Every failure counts against the e-mail address and the client IP; a success clears the
-    address's count (the IP's stays, so one address cannot be used to reset an IP's guesses).
+    Every failure counts against the (e-mail, client IP) pair and the client IP; a success
+    clears the pair's count (the IP's stays, so one address cannot be used to reset an IP's
+    guesses). Nothing counts against the e-mail alone: see ratelimit.py.
     """
     if kind not in TOKEN_KINDS:
         raise ValueError(f"unknown token kind {kind!r}")
