@@ -189,6 +189,21 @@ class Doc:
         self._hidden_cache[el] = hidden
         return hidden
 
+    def hidden_within(self, el: HtmlElement, container: HtmlElement) -> bool:
+        """Whether ``el`` is hidden by itself or by an ancestor inside ``container``.
+
+        A form that scripts open (a login modal, a collapsed search box) is hidden as a whole;
+        what its fields are is read as if it were shown, and only what it hides inside itself
+        (a honeypot) counts as hidden. Judged from the markup, since the browser's verdict
+        covers the container too.
+        """
+        node: HtmlElement | None = el
+        while node is not None and node is not container:
+            if self._hidden_self(node):
+                return True
+            node = node.getparent()
+        return False
+
     def _hidden_self(self, el: HtmlElement) -> bool:
         cached = self._self_cache.get(el)
         if cached is None:

@@ -111,6 +111,9 @@ class _Field:
     type: str
     name: str
     visible: bool
+    # Visible as far as the form itself goes: a form that scripts open is hidden as a whole,
+    # yet its fields are what they are; only what the form hides inside itself is a trap.
+    shown: bool = True
     own: str = ""
     near: list[str] = field(default_factory=list)
     row: str = ""
@@ -171,32 +174,47 @@ def _controls(doc: Doc, container: HtmlElement, pseudo: bool) -> Iterable[HtmlEl
 def _logical_fields(doc: Doc, container: HtmlElement, pseudo: bool) -> list[_Field]:
     fields: list[_Field] = []
     groups: dict[tuple[str, str], _Field] = {}
+    form_hidden = doc.is_hidden(container)
     for el in _controls(doc, container, pseudo):
         tag = tag_of(el)
         typ = input_type(el)
         name = el.get("name") or ""
         visible = not doc.is_hidden(el)
+        shown = visible or (form_hidden and not doc.hidden_within(el, container))
+        if typ in ("radio", "checkbox"):
+            visible = _choice_visible(doc, el, visible)
+            shown = visible or (form_hidden and _choice_visible(doc, el, shown, container))
         if typ in ("radio", "checkbox") and name:
             key = (typ, name)
             existing = groups.get(key)
             if existing is not None:
                 existing.inputs.append(el)
-                existing.visible = existing.visible or _choice_visible(doc, el, visible)
+                existing.visible = existing.visible or visible
+                existing.shown = existing.shown or shown
                 continue
-            f = _Field(el, tag, typ, name, _choice_visible(doc, el, visible), inputs=[el])
+            f = _Field(el, tag, typ, name, visible, shown, inputs=[el])
             groups[key] = f
             fields.append(f)
             continue
-        fields.append(_Field(el, tag, typ, name, visible, inputs=[el]))
+        fields.append(_Field(el, tag, typ, name, visible, shown, inputs=[el]))
     return fields
 
 
-def _choice_visible(doc: Doc, el: HtmlElement, visible: bool) -> bool:
-    """A custom-styled checkbox hides its input behind a visible label: a person sees it."""
+def _choice_visible(
+    doc: Doc, el: HtmlElement, visible: bool, container: HtmlElement | None = None
+) -> bool:
+    """A custom-styled checkbox hides its input behind a visible label: a person sees it.
+
+    With ``container``, visible as far as that container goes (see ``Doc.hidden_within``).
+    """
     if visible:
         return True
     label = _own_label_el(doc, el)
-    return label is not None and not doc.is_hidden(label)
+    if label is None:
+        return False
+    if container is not None:
+        return not doc.hidden_within(label, container)
+    return not doc.is_hidden(label)
 
 
 def _own_label_el(doc: Doc, el: HtmlElement) -> HtmlElement | None:
@@ -463,7 +481,7 @@ def _is_honeypot(doc: Doc, f: _Field) -> bool:
     text_like = f.tag == "textarea" or f.type not in ("radio", "checkbox", "select", "file")
     if f.tag == "select":
         text_like = False
-    if text_like and not f.visible:
+    if text_like and not f.shown:
         return True
     if role_from_text(norm(" ".join([f.own, *f.near[:1]]))) == "honeypot":
         return True
@@ -471,7 +489,7 @@ def _is_honeypot(doc: Doc, f: _Field) -> bool:
         f.el.get("tabindex") == "-1" or (f.el.get("autocomplete") or "") in ("off", "nope")
     ):
         return True
-    if f.type == "checkbox" and not f.visible:
+    if f.type == "checkbox" and not f.shown:
         return True
     return bool(
         f.el.get("tabindex") == "-1"

@@ -29,14 +29,42 @@ _COMMENT_WORDS = re.compile(
 _SEARCH_IDENT = re.compile(
     r"^(?:s|q|query|keyword|keywords|kw|search|search ?text|search ?query|word|words|k)$"
 )
+# The words of each kind of form in the languages of the web (ja first). They are read where the
+# page author names the form: its id, class, name and action, its button, its fields' names
+# and placeholders, not its free text (a login form says 「新規登録はこちら」 too).
+_SEARCH_WORDS = re.compile(
+    r"検索|さがす|search|suche|recherch|busca|búsqueda|pesquis|cerca|ricerca|zoek|szuka|wyszuk"
+    r"|hledat|vyhled|поиск|искать|найти|пошук|搜索|搜尋|검색|\bsök|\bsøg|\bhaku|keres|\bara\b"
+    r"|\bcari\b|\bfind\b|\blookup\b"
+)
+_LOGIN_WORDS = re.compile(
+    r"ログイン|サインイン|login|log ?in|logon|log ?on|sign ?in|signin|auth|anmeld|einlogg"
+    r"|connexion|connecter|identifi|entrar|acceder|accedi|iniciar|войти|вход|авториз|登录|登入"
+    r"|로그인|zaloguj|logowan|přihl|prihl|inloggen|giriş|kirjaudu|belép|masuk"
+)
+_REGISTER_WORDS = re.compile(
+    r"会員登録|新規登録|新規会員|アカウント作成|register|registr|sign ?up|signup|join|create"
+    r"|new ?(?:user|account|member)|inscri|crear|cadastr|регистр|注册|註冊|가입|załóż|aanmelden"
+)
+_RESET_WORDS = re.compile(
+    r"パスワード(?:を)?(?:お?忘れ|再設定|再発行|リセット)|forgot|lost ?pass|reset|recover|remind"
+    r"|retriev|vergessen|oubli|perdu|olvid|recuper|esquec|dimentic|восстанов|забыл|напомн"
+    r"|找回|忘记|zapomn|vergeten|unohtu"
+)
+_PASSWORD_WORDS = re.compile(
+    r"パスワード|password|passwort|mot de passe|contraseña|senha|пароль|密码|密碼|비밀번호|hasło"
+    r"|heslo|wachtwoord|salasana|lösenord|adgangskode|jelszó|şifre|\bpass\b|\bpwd?\b"
+)
 _NEWSLETTER = re.compile(
-    r"メルマガ|メールマガジン|ニュースレター|newsletter|subscribe|購読|配信(?:登録|希望)|mailing list"
+    r"メルマガ|メールマガジン|ニュースレター|newsletter|subscri|購読|配信(?:登録|希望)|mailing ?list"
+    r"|e-?mail (?:updates|alerts|sign ?up)|email ?sign ?up|opt ?in|abonn|suscri|iscriv|рассылк"
+    r"|подпис|订阅|訂閱|구독|nieuwsbrief|zapisz|odebír|news ?letter"
 )
-_ORDER = re.compile(r"カート|cart|注文|購入|quantity|数量|add to cart|checkout|product ?id|\bqty\b")
-_RESET = re.compile(
-    r"パスワード(?:を)?(?:お?忘れ|再設定|リセット)|forgot|reset (?:your )?password|password reset|lost ?password"
+_ORDER = re.compile(
+    r"カート|かご|注文|購入|cart|basket|checkout|add ?to|\bbuy\b|purchase|\border\b|quantity|\bqty\b"
+    r"|coupon|voucher|promo|paypal|warenkorb|kaufen|panier|achat|acheter|carrito|comprar|carrello"
+    r"|acquist|корзин|купить|заказ|购物|购买|koszyk|košík|winkelwagen|sepet|product ?id|\bsku\b"
 )
-_REGISTER = re.compile(r"会員登録|新規登録|register|sign ?up|create (?:an )?account|アカウント作成")
 
 
 def classify_forms(html: str, url: str) -> list[FormInfo]:
@@ -154,57 +182,103 @@ def _submit_button(doc: Doc, container: HtmlElement, pseudo: bool) -> HtmlElemen
 def _kind(
     doc: Doc, form: HtmlElement, fields: tuple[FieldInfo, ...], submit: HtmlElement | None
 ) -> tuple[FormKind, float]:
-    visible = [f for f in fields if f.visible and f.role not in ("honeypot", "captcha")]
-    roles: Counter[str] = Counter(f.role for f in visible)
+    # A form that scripts open (a login modal) is hidden as a whole: read it as if shown.
+    form_hidden = doc.is_hidden(form)
+    shown = [
+        f for f in fields if (f.visible or form_hidden) and f.role not in ("honeypot", "captcha")
+    ]
+    roles: Counter[str] = Counter(f.role for f in shown)
     attrs = ident_words(
-        " ".join(form.get(a) or "" for a in ("id", "class", "name", "action", "role", "aria-label"))
+        " ".join(form.get(a) or "" for a in ("id", "class", "name", "role", "aria-label"))
     )
-    action = (form.get("action") or "").lower()
-    text = norm(doc.text(form))[:600]
+    raw_action = form.get("action") or ""
+    action = raw_action.lower()
+    # The action's path and query only: a host name (auth.example.com) names no form.
+    action_words = ident_words(re.sub(r"^[a-z][a-z0-9+.-]*://[^/]*", "", raw_action))
+    text = norm(doc.text(form, visible_only=not form_hidden))[:600]
     button = norm(doc.control_value_text(submit)) if submit is not None else ""
     context = f"{attrs} {action} {text} {button}"
-    passwords = [f for f in visible if f.type == "password"]
-    fillable = [f for f in visible if f.type not in ("checkbox", "radio")]
-
-    if _COMMENT_WORDS.search(context) or (
-        "comment" in {f.name for f in visible} and "author" in {f.name for f in visible}
-    ):
-        return "comment", 0.0
-    search_idents = [f for f in fillable if _SEARCH_IDENT.match(ident_words(f.name))]
-    if (
-        form.get("role") == "search"
-        or any(f.type == "search" for f in fillable)
-        or (len(fillable) <= 2 and (search_idents or re.search(r"検索|search", button or attrs)))
-    ) and "message" not in roles:
-        return "search", 0.0
-    if passwords:
-        if len(passwords) >= 2 or _REGISTER.search(context):
-            return "registration", 0.0
-        return "login", 0.0
-    if _RESET.search(context) and len(fillable) <= 2:
-        return "password_reset", 0.0
+    # Where the author names the form: attributes, action, button (not the free text).
+    named = f"{attrs} {action_words} {button}"
+    field_words = " ".join(f"{ident_words(f.name)} {norm(f.label)}" for f in shown)
+    passwords = [f for f in shown if f.type == "password"]
+    fillable = [f for f in shown if f.type not in ("checkbox", "radio")]
+    texts = [f for f in fillable if f.tag != "select"]
+    message = roles["message"] > 0
+    # A search box's placeholder may say 「content」: only a multi-line box is surely a message.
+    long_message = any(f.role == "message" and f.tag == "textarea" for f in shown)
+    person = any(
+        roles[r]
+        for r in ("email", "name", "last_name", "first_name", "phone", "phone_part", "company")
+    )
+    contact_named = bool(_CONTACT_WORDS.search(f"{named} {context}"))
 
     score = 0.0
-    score += 3.0 if roles["message"] else 0.0
+    score += 3.0 if message else 0.0
     score += 2.0 if roles["email"] else 0.0
-    name_roles = ("name", "last_name", "first_name")
-    score += 1.5 if any(roles[r] for r in name_roles) else 0.0
+    score += 1.5 if any(roles[r] for r in ("name", "last_name", "first_name")) else 0.0
     score += 1.0 if roles["company"] else 0.0
     score += 1.0 if roles["phone"] or roles["phone_part"] else 0.0
     score += 1.0 if roles["inquiry_type"] else 0.0
     score += 0.5 if roles["subject"] else 0.0
     score += 0.5 if roles["consent"] else 0.0
-    score += 2.0 if _CONTACT_WORDS.search(context) else 0.0
+    score += 2.0 if contact_named else 0.0
 
-    if _NEWSLETTER.search(context) and not roles["message"] and len(fillable) <= 3:
-        return "newsletter", score
-    if _ORDER.search(context) and not roles["message"]:
+    if _COMMENT_WORDS.search(context) or (
+        "comment" in {f.name for f in shown} and "author" in {f.name for f in shown}
+    ):
+        return "comment", 0.0
+    if passwords:
+        return _account_kind(passwords, roles, fillable, named, button), 0.0
+    search_idents = [f for f in texts if _SEARCH_IDENT.match(ident_words(f.name))]
+    if (
+        not long_message
+        and not roles["email"]
+        and (
+            form.get("role") == "search"
+            or any(f.type == "search" for f in fillable)
+            or (len(texts) <= 3 and _SEARCH_WORDS.search(f"{named} {field_words}"))
+            or (len(texts) <= 2 and search_idents)
+        )
+    ):
+        return "search", 0.0
+    if not message and len(texts) <= 2:
+        reset_said = _RESET_WORDS.search(f"{named} {text}")
+        password_said = _PASSWORD_WORDS.search(f"{named} {text}")
+        if (reset_said and password_said) or _PASSWORD_WORDS.search(action_words):
+            return "password_reset", 0.0
+    if not message and not contact_named and _ORDER.search(f"{named} {field_words}"):
         return "order", score
-    if (roles["message"] and score >= 4.0) or score >= 5.5:
+    if not message and roles["email"] and _NEWSLETTER.search(f"{named} {text}"):
+        return "newsletter", score
+    if _REGISTER_WORDS.search(named) and not (message and contact_named):
+        return "registration", score
+    if message and person:
         return "contact", score
-    if len(fillable) == 1 and roles["email"] and not roles["message"]:
+    if len(texts) <= 2 and _LOGIN_WORDS.search(named):
+        return "login", score
+    if len(texts) == 1 and roles["email"]:
         return "newsletter", score
     return "other", score
+
+
+def _account_kind(
+    passwords: list[FieldInfo],
+    roles: Counter[str],
+    fillable: list[FieldInfo],
+    named: str,
+    button: str,
+) -> FormKind:
+    """A form with a password box: a login, or a registration (which asks for more)."""
+    if len(passwords) >= 2 or roles["email_confirm"]:
+        return "registration"
+    for words in (button, named):
+        register = bool(_REGISTER_WORDS.search(words))
+        login = bool(_LOGIN_WORDS.search(words))
+        if register != login:
+            return "registration" if register else "login"
+    others = [f for f in fillable if f.type != "password"]
+    return "registration" if len(others) >= 3 else "login"
 
 
 def _pseudo_containers(doc: Doc) -> list[HtmlElement]:
@@ -235,7 +309,8 @@ def find_inquiry_form(snapshot: PageSnapshot) -> FormChoice | None:
     documents.extend((fr.index, fr.html, fr.url) for fr in snapshot.frames)
     for frame_index, html, url in documents:
         for form in classify_document(Doc(html, url), frame_index):
-            if form.kind != "contact":
+            # A form nobody can see (a closed modal) is classified, but it is not filled.
+            if form.kind != "contact" or not any(f.visible for f in form.fields):
                 continue
             if best is None or form.score > best.form.score:
                 best = FormChoice(frame_index=frame_index, form=form)
