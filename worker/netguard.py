@@ -36,6 +36,11 @@ _DNS_CACHE_TTL_S = 60.0
 _HEAD_LIMIT = 64 * 1024
 _CONNECT_TIMEOUT_S = 10.0
 _IDLE_TIMEOUT_S = 60.0
+# One browser needs a few dozen connections at once; a page that opens thousands (fetch floods,
+# window.open storms) must not cost the worker a thread each.
+MAX_PROXY_CONNECTIONS = 64
+# A CONNECT tunnel lives no longer than a send may, and carries no more than a page may weigh.
+MAX_TUNNEL_SECONDS = 120.0
 
 # A dedicated pool: getaddrinfo has no timeout of its own, and a hung resolver must not block
 # the send that asked (the thread finishes in the background).
@@ -169,9 +174,19 @@ class GuardProxy:
     a ``403`` with an ``X-Mikomi-Blocked`` header and are recorded in ``guard.blocked``.
     """
 
-    def __init__(self, guard: NetGuard, max_response_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        guard: NetGuard,
+        max_response_bytes: int | None = None,
+        *,
+        max_connections: int = MAX_PROXY_CONNECTIONS,
+        max_tunnel_seconds: float = MAX_TUNNEL_SECONDS,
+    ) -> None:
         self.guard = guard
         self.max_response_bytes = max_response_bytes
+        self.max_tunnel_seconds = max_tunnel_seconds
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.refused_busy = 0  # connections turned away at the cap
         self._server = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port: int = self._server.getsockname()[1]
         self._stopped = threading.Event()
@@ -196,6 +211,13 @@ class GuardProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
+            if not self._slots.acquire(blocking=False):
+                self.refused_busy += 1
+                with contextlib.suppress(OSError):
+                    client.settimeout(1.0)
+                    _refuse(client, 503, "too many connections")
+                    client.close()
+                continue
             threading.Thread(target=self._handle, args=(client,), daemon=True).start()
 
     def _handle(self, client: socket.socket) -> None:
@@ -215,7 +237,7 @@ class GuardProxy:
                 client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
                 if rest:
                     upstream.sendall(rest)
-                _pipe(client, upstream, None)
+                _pipe(client, upstream, self.max_response_bytes, self.max_tunnel_seconds)
                 return
             parts = urlsplit(target.decode("latin-1"))
             if parts.scheme != "http" or not parts.hostname:
@@ -267,7 +289,7 @@ class GuardProxy:
             ]
             resp_lines.append(b"Connection: close")
             client.sendall(b"\r\n".join(resp_lines) + b"\r\n\r\n" + resp_rest)
-            _pipe(client, upstream, self.max_response_bytes)
+            _pipe(client, upstream, self.max_response_bytes, self.max_tunnel_seconds)
         except OSError:
             pass
         finally:
@@ -275,6 +297,7 @@ class GuardProxy:
                 if sock is not None:
                     with contextlib.suppress(OSError):
                         sock.close()
+            self._slots.release()
 
     def _connect(self, client: socket.socket, host: str, port: int) -> socket.socket | None:
         verdict = self.guard.check_host(host)
@@ -349,12 +372,21 @@ def _refuse(client: socket.socket, status: int, text: str, *, blocked: bool = Fa
     )
 
 
-def _pipe(a: socket.socket, b: socket.socket, limit: int | None) -> None:
-    """Copy bytes both ways until either side closes (``limit`` caps what flows back to ``a``)."""
+def _pipe(
+    a: socket.socket, b: socket.socket, limit: int | None, max_seconds: float | None = None
+) -> None:
+    """Copy bytes both ways until either side closes (``limit`` caps what flows back to ``a``,
+    ``max_seconds`` the whole exchange)."""
     sent_back = 0
     sockets = [a, b]
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     while True:
-        readable, _, _ = select.select(sockets, [], [], _IDLE_TIMEOUT_S)
+        wait = _IDLE_TIMEOUT_S
+        if deadline is not None:
+            wait = min(wait, deadline - time.monotonic())
+            if wait <= 0:
+                return
+        readable, _, _ = select.select(sockets, [], [], wait)
         if not readable:
             return
         for sock in readable:
