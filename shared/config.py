@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     send_timeout_s: float = 90.0
     max_page_bytes: int = 5_000_000
     lease_seconds: int = 120
+    # A worker process silent this long (no tick from its liveness thread) is killed and replaced.
+    worker_stall_seconds: float = 60.0
 
     @property
     def effective_database_url(self) -> str:

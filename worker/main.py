@@ -4,7 +4,9 @@ The supervisor (this process) starts the workers as *spawned* processes (no fork
 holding database or Redis connections), restarts any that dies, and on SIGTERM/SIGINT asks
 each worker once to stop: RQ's warm shutdown lets the current job finish, so a submit in
 progress is never cut. A worker that still has not stopped after the send deadline is killed;
-its item's lease then expires and the dispatcher's reaper puts it where it belongs.
+its item's lease then expires and the dispatcher's reaper puts it where it belongs. A worker
+that stops ticking (a page held the interpreter, a call hung) for ``MIKOMI_WORKER_STALL_SECONDS``
+is killed with its browser and replaced in the same way.
 
 Each worker is a ``SendWorker`` (an ``rq.SimpleWorker`` that runs only the jobs of
 ``shared.jobs``) — jobs run in the worker process itself, not in a forked
@@ -14,6 +16,7 @@ child per job — so the browser lives across jobs. Workers on other machines ne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -22,6 +25,7 @@ import threading
 import time
 from collections.abc import Sequence
 from multiprocessing.context import SpawnProcess
+from multiprocessing.sharedctypes import Synchronized
 
 from shared.jobs import SEND_QUEUE
 
@@ -29,12 +33,22 @@ log = logging.getLogger(__name__)
 
 DEFAULT_QUEUES = (SEND_QUEUE,)
 RESTART_BACKOFF_S = 1.0
+TICK_S = 1.0
 
 
-def _worker_main(queues: Sequence[str]) -> None:
+def _tick(alive: Synchronized[float]) -> None:
+    # Any Python code that holds the interpreter (a runaway pattern, a stuck C call) stops
+    # this thread too: the supervisor reads the silence and replaces the process.
+    while True:
+        alive.value = time.monotonic()
+        time.sleep(TICK_S)
+
+
+def _worker_main(queues: Sequence[str], alive: Synchronized[float]) -> None:
     # Own process group: a terminal's Ctrl-C reaches only the supervisor, which then asks each
     # worker exactly once (a second signal would be RQ's cold shutdown, mid-job).
     os.setpgrp()
+    threading.Thread(target=_tick, args=(alive,), name="mikomi-alive", daemon=True).start()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from rq.serializers import JSONSerializer
 
@@ -69,21 +83,43 @@ def run(processes: int, queues: Sequence[str] = DEFAULT_QUEUES) -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     launched: list[int] = []
+    stall_s = get_settings().worker_stall_seconds
+    ticks: dict[int, Synchronized[float]] = {}
 
     def launch() -> SpawnProcess:
-        proc = ctx.Process(target=_worker_main, args=(tuple(queues),), name="mikomi-worker")
+        alive: Synchronized[float] = ctx.Value("d", time.monotonic())  # type: ignore[assignment]
+        proc = ctx.Process(target=_worker_main, args=(tuple(queues), alive), name="mikomi-worker")
         proc.start()
         if proc.pid is not None:
             launched.append(proc.pid)
+            ticks[proc.pid] = alive
         log.info("worker process %s started", proc.pid)
         return proc
+
+    def stalled(proc: SpawnProcess) -> bool:
+        alive = ticks.get(proc.pid or 0)
+        return alive is not None and time.monotonic() - alive.value > stall_s
 
     slots: list[SpawnProcess] = [launch() for _ in range(processes)]
     while not stop.is_set():
         for i, proc in enumerate(slots):
-            if not proc.is_alive() and not stop.is_set():
+            if stop.is_set():
+                break
+            if proc.is_alive() and stalled(proc) and proc.pid is not None:
+                # Hung, not dead: its lease will expire and the reaper settles its item.
+                log.warning(
+                    "worker process %s silent for more than %.0f s; replacing it",
+                    proc.pid,
+                    stall_s,
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # with its browser
+                proc.join(timeout=5)
+            if not proc.is_alive():
                 log.warning("worker process %s exited (%s); restarting", proc.pid, proc.exitcode)
                 proc.join(timeout=0)
+                ticks.pop(proc.pid or 0, None)
+                _forget_heartbeat(proc.pid)
                 time.sleep(RESTART_BACKOFF_S)
                 slots[i] = launch()
         stop.wait(0.5)
@@ -101,11 +137,17 @@ def run(processes: int, queues: Sequence[str] = DEFAULT_QUEUES) -> int:
             proc.join(timeout=5)
     # A process stopped before its own cleanup ran (killed, or signalled while still starting)
     # leaves its heartbeat row: the fleet view must not show it as alive.
+    for pid in launched:
+        _forget_heartbeat(pid)
+    return 0
+
+
+def _forget_heartbeat(pid: int | None) -> None:
     from worker import heartbeat
 
-    for pid in launched:
-        try:
-            heartbeat.forget(heartbeat.worker_id_for(pid))
-        except Exception as exc:  # the database is away: the rows age out of the fleet view
-            log.warning("could not remove the heartbeat row of %s: %s", pid, exc)
-    return 0
+    if pid is None:
+        return
+    try:
+        heartbeat.forget(heartbeat.worker_id_for(pid))
+    except Exception as exc:  # the database is away: the rows age out of the fleet view
+        log.warning("could not remove the heartbeat row of %s: %s", pid, exc)
