@@ -6,9 +6,9 @@ The API's ``*_ja`` fields, the templates' ``*_ja`` filters, the results CSV and 
 (which reads :func:`catalogue` from the page) all take their words from here; a table of labels
 anywhere else is a second copy (tests/shared/test_labels.py looks for one).
 
-The words follow the manual's vocabulary (docs/rules.md): 入金待ち/作業中 for orders,
-申請中/承認済み/一時停止 for reservations, 収集中 for the queue (収集中リスト), 送信結果不明 for an
-item whose send could not be confirmed.
+The words follow the manual's vocabulary: 入金待ち/作業中 for orders (docs/rules.md#tickets),
+申請中/承認済み/一時停止 for reservations (docs/rules.md#reservation-statuses), 収集中 for the queue
+(収集中リスト), 送信結果不明 for an item whose send could not be confirmed (docs/rules.md#outcomes).
 """
 
 from __future__ import annotations

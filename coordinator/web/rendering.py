@@ -98,7 +98,7 @@ _filters: dict[str, Any] = {
     "number": number,
     "kensu": kensu,
 }
-# One filter per label table: {{ r.status|reservation_status_ja }}, {{ n.kind|notification_kind_ja }}.
+# One filter per label table: {{ r.status|reservation_status_ja }}, {{ kind|notification_kind_ja }}
 _filters.update(
     {f"{name}_ja": partial(labels.label, table) for name, table in labels.TABLES.items()}
 )
