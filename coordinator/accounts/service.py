@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from coordinator.accounts.ratelimit import LoginLimiter
-from coordinator.errors import AppError, Unauthorized
+from coordinator.errors import AppError, NotFound, Unauthorized
 from shared import clock
 from shared.enums import Role
 from shared.models import AuthToken, Member, User
@@ -71,10 +71,7 @@ def create_user(
     email = email.strip().lower()
     if "@" not in email:
         raise AppError("invalid_email", "メールアドレスの形式が正しくありません", field="email")
-    if len(password) < 8:
-        raise AppError(
-            "password_too_short", "パスワードは8文字以上にしてください", field="password"
-        )
+    _check_password(password)
     if db.scalar(select(User).where(User.email == email)):
         raise AppError(
             "email_taken",
@@ -100,6 +97,50 @@ def create_user(
     db.add(user)
     db.flush()
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise AppError(
+            "password_too_short", "パスワードは8文字以上にしてください", field="password"
+        )
+
+
+def user_by_email(db: Session, email: str) -> User:
+    user = db.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound("ユーザーが見つかりません")
+    return user
+
+
+def list_users(db: Session) -> list[User]:
+    return list(db.scalars(select(User).order_by(User.id)))
+
+
+def set_password(db: Session, email: str, password: str) -> User:
+    """A new password; every session and token of the user ends (whoever held them)."""
+    _check_password(password)
+    user = user_by_email(db, email)
+    user.password_hash = hash_password(password)
+    revoke_all_tokens(db, user.id)
+    db.flush()
+    return user
+
+
+def set_active(db: Session, email: str, active: bool) -> User:
+    """Disable (logged out everywhere, logins refused) or enable a user."""
+    user = user_by_email(db, email)
+    user.is_active = active
+    if not active:
+        revoke_all_tokens(db, user.id)
+    db.flush()
+    return user
+
+
+def purge_expired_tokens(db: Session) -> int:
+    """Delete sessions and API tokens past their expiry (the sweeper's job)."""
+    result = db.execute(delete(AuthToken).where(AuthToken.expires_at <= clock.now()))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def authenticate(db: Session, email: str, password: str) -> User:
@@ -208,3 +249,13 @@ def resolve_token(db: Session, token: str, kind: str) -> Principal | None:
         csrf_token=row.csrf_token,
         via_cookie=kind == "session",
     )
+
+
+def members(db: Session) -> list[Member]:
+    """Every member company, in the order they joined."""
+    return list(db.scalars(select(Member).order_by(Member.id)))
+
+
+def company_name(db: Session, member_id: int | None) -> str:
+    member = db.get(Member, member_id) if member_id is not None else None
+    return member.company_name if member else ""
