@@ -105,8 +105,12 @@ FIELD_ROLES: dict[str, frozenset[str]] = {
     "tC": frozenset({"consent"}),
     "eC": frozenset({"consent", "other"}),
     "OS": frozenset({"inquiry_type", "other"}),
+    # A username on a contact or comment form is the name the message is signed with.
+    "us": frozenset({"name", "other"}),
     "OM": frozenset({"inquiry_type", "other"}),
 }
+# A subject chosen from a list (a select, radio buttons) is our inquiry type: the topic.
+CHOICE_ROLES: dict[str, frozenset[str]] = {"CT": frozenset({"subject", "inquiry_type"})}
 SKIP_FIELDS = {"XX", "--", "Bs", "Bc", "Br", "Bo"}
 # A field we do not list (it is not visible) is right only when it is one nobody should fill.
 UNLISTED_OK = {"hp"}
@@ -159,7 +163,12 @@ def classify_page(path: Path) -> dict[str, Any]:
                 "kind": form.kind,
                 "score": form.score,
                 "fields": [
-                    {"name": f.name, "role": f.role, "visible": f.visible}
+                    {
+                        "name": f.name,
+                        "role": f.role,
+                        "visible": f.visible,
+                        "choice": f.options != (),
+                    }
                     for f in form.fields
                     if f.name
                 ],
@@ -242,12 +251,15 @@ class Score:
     ) -> list[tuple[str, ...]]:
         errors: list[tuple[str, ...]] = []
         roles = {f["name"]: f["role"] for f in form["fields"]} if form else {}
+        choices = {f["name"] for f in form["fields"] if f["choice"]} if form else set()
         shown = {f["name"] for f in form["fields"] if f["visible"]} if form else set()
         for name, label in gold_fields.items():
             if label in SKIP_FIELDS:
                 continue
             role = roles.get(name, "unlisted")
             right = FIELD_ROLES.get(label, OTHER)
+            if name in choices:
+                right = CHOICE_ROLES.get(label, right)
             ok = role in right
             if label in UNLISTED_OK and name not in shown:
                 ok = True  # a hidden honeypot: nobody fills what the engine does not list
@@ -280,7 +292,11 @@ class Score:
             }
         confusions = Counter({k: n for k, n in self.forms.items() if k[0] != k[1]})
         field_confusions = Counter(
-            {k: n for k, n in self.fields.items() if k[1] not in FIELD_ROLES.get(k[0], OTHER)}
+            {
+                k: n
+                for k, n in self.fields.items()
+                if k[1] not in FIELD_ROLES.get(k[0], OTHER) | CHOICE_ROLES.get(k[0], OTHER)
+            }
         )
         return {
             "forms": total,

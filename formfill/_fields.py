@@ -99,6 +99,7 @@ _GROUP_SUFFIX = re.compile(r"(?:\[\d*\]|[-_]?\d+|[-_](?:sei|mei|last|first|1st|2
 _EMAIL_SAMPLE = re.compile(r"@|\.co\.jp|\.com\b")
 _PHONE_SAMPLE = re.compile(r"\d{2,4}[-ー－]\d{2,4}[-ー－]\d{3,4}|^0\d{9,10}$")
 _POSTAL_SAMPLE = re.compile(r"^(?:例[:：)）]?\s*)?〒?\d{3}[-ー－]\d{4}$")
+_CAPTCHA_NAME = re.compile(r"captcha|^recaptcha_(?:challenge|response)_field$", re.I)
 _CHOICE_ROLES: frozenset[Role] = frozenset({"prefecture", "inquiry_type", "consent", "other"})
 
 
@@ -342,6 +343,10 @@ def _choice_options(doc: Doc, el: HtmlElement) -> OptionInfo:
 
 
 def _classify(doc: Doc, f: _Field) -> None:
+    if _CAPTCHA_NAME.search(f.name):
+        # A CAPTCHA's own box, shown or not (a widget reveals it): never filled, never a trap.
+        f.role = "captcha"
+        return
     if _is_honeypot(doc, f):
         f.role = "honeypot"
         return
@@ -431,7 +436,7 @@ def _type_override(f: _Field, role: Role) -> Role:
         return "phone"
     if typ == "url" and role == "other":
         return "url"
-    if typ == "password":
+    if typ in ("password", "file"):
         return "other"
     if f.tag == "textarea" and role not in (
         "message",
@@ -566,6 +571,10 @@ def _form_level_rules(fields: list[_Field]) -> None:
             if f.role == "address":
                 f.role = "address_full"
     for prev, f in zip(fields, fields[1:], strict=False):
+        # 「Nom」 beside 「Prénom」, 「Name」 beside 「First name」: the plain one is the family name.
+        if {prev.role, f.role} == {"name", "first_name"} and "last_name" not in roles:
+            plain = prev if prev.role == "name" else f
+            plain.role, plain.part = "last_name", "last"
         if (
             f.role == "name_kana"
             and prev.role in ("company", "company_kana")

@@ -19,7 +19,12 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
     (
         "captcha",
         r"captcha|画像認証|認証コード|認証文字|画像の(?:文字|数字)|画像に表示|表示されて(?:いる|た)(?:文字|数字|英数字)"
-        r"|キャプチャ|セキュリティコード|スパム(?:防止|対策)|\bauth ?code\b|security code",
+        r"|キャプチャ|セキュリティコード|スパム(?:防止|対策)|\bauth ?code\b|security (?:code|question|check)"
+        # The same question in the web's other languages, and sums put to tell people from bots.
+        r"|sicherheitscode|sicherheitsüberprüfung|code de sécurité|código de seguridad"
+        r"|код безопасности|проверочн|verification code|human verification|image verification"
+        r"|are you (?:a )?human|validation du formulaire|z obrázku|с картинки|on the image"
+        r"|\d+\s*[+*×x-]\s*\d*\s*=|what is \d+ (?:plus|\+|minus|times)",
     ),
     (
         "honeypot",
@@ -30,20 +35,33 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         r"(?:メール|mail|メアド).*(?:確認|再入力|再度|もう一度|confirm|again|retype|re-?enter|verify|\bconf\b|\bcheck\b|\b2\b)"
         r"|(?:確認|confirm|retype|re-?enter|verify)(?:用)?.*(?:メール|mail)|\bre ?mail\b",
     ),
-    ("email", r"メール|mail|メアド"),
+    ("email", r"メール|mail|メアド|courriel|correo|почт|이메일|e-posta|sähköposti"),
     ("fax", r"fax|ファックス|ファクス|ファクシミリ"),
     (
         "phone",
-        r"電話|\btel\b|telephone|phone|携帯|\bmobile\b|\bdenwa\b|\bkeitai\b|連絡先番号|^ご?連絡先$",
+        r"電話|\btel\b|telephone|phone|携帯|\bmobile\b|\bdenwa\b|\bkeitai\b|連絡先番号|^ご?連絡先$"
+        r"|téléphone|teléfono|telefone|telefon|телефон|telefoon|전화|\bpuhelin",
     ),
-    ("postal_code", r"郵便|〒|\bzip|postal|post ?code|\byubin|\byuubin"),
+    (
+        "postal_code",
+        r"郵便|〒|\bzip|postal|post ?code|\byubin|\byuubin|\bplz\b|postleitzahl|code postal"
+        r"|código postal|почтовый индекс|postnummer",
+    ),
     ("prefecture", r"都道府県|prefecture|\bpref\b|\bstate\b|\btodofuken\b|\bken\b"),
-    ("city", r"市区町村|市町村|区市町村|市区郡|\bcity\b|\btown\b|\bshikuchoson\b"),
+    (
+        "city",
+        r"市区町村|市町村|区市町村|市区郡|\bcity\b|\btown\b|\bshikuchoson\b|\bville\b|ciudad"
+        r"|città|\bгород|\bstadt\b|\bort\b|miasto|cidade|woonplaats",
+    ),
     (
         "building",
         r"建物|ビル名|マンション|building|apartment|\bsuite\b|部屋番号|address ?(?:line )?2|\bbldg\b|\btatemono\b|\baddr ?2\b",
     ),
-    ("address", r"住所|所在地|番地|address|町名|\bstreet\b|\baddr\b|\bjusho\b|\bjuusho\b"),
+    (
+        "address",
+        r"住所|所在地|番地|address|町名|\bstreet\b|\baddr\b|\bjusho\b|\bjuusho\b|\badresse\b"
+        r"|dirección|indirizzo|\bадрес|endereço|주소|anschrift|straße|strasse",
+    ),
     (
         "url",
         r"url|ホームページ|webサイト|ウェブサイト|web ?site|homepage|\bhp\b|サイトアドレス|サイトのアドレス|\bweb\b",
@@ -51,7 +69,8 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
     (
         "company",
         r"会社|企業|法人|貴社|御社|団体|組織|社名|屋号|店名|店舗名|学校名|病院名|施設名|事業者名"
-        r"|company|organi[sz]ation|corporat|\bfirm\b|business name|\bcorp\b|\bkaisha\b|\bkigyo\b|\bshamei\b|\bsyamei\b|\borg\b",
+        r"|company|organi[sz]ation|corporat|\bfirm\b|business name|\bcorp\b|\bkaisha\b|\bkigyo\b|\bshamei\b|\bsyamei\b|\borg\b"
+        r"|société|entreprise|empresa|azienda|компани|организац|bedrijf|회사|şirket|unternehmen",
     ),
     (
         "department",
@@ -60,13 +79,19 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
     ("position", r"役職|職位|肩書|job ?title|\bposition\b|\byakushoku\b"),
     (
         "name",
-        r"名前|氏名|芳名|担当者|姓名|おなまえ|\bname\b|full ?name|\bnamae\b|\bshimei\b|contact person|\bauthor\b|\bonamae\b",
+        r"名前|氏名|芳名|担当者|姓名|おなまえ|\bname\b|full ?name|\bnamae\b|\bshimei\b|contact person|\bauthor\b|\bonamae\b"
+        r"|\bnom\b|prénom|\bnombre\b|\bnome\b|\bnaam\b|imię|jméno|příjmení|\bимя\b|фамилия|\bфио\b"
+        r"|\bnavn\b|\bnamn\b|이름|\bisim\b|vorname|nachname|apellido|cognome|\bnimi\b",
     ),
     (
         "name_kana",
         r"フリガナ|ふりがな|カナ|ヨミ|よみがな|\bkana\b|furigana|\byomi\b|\bruby\b|hurigana|\bfuri\b|^セイ$|^メイ$",
     ),
-    ("subject", r"件名|題名|タイトル|表題|subject|\btitle\b|\bkenmei\b"),
+    (
+        "subject",
+        r"件名|題名|タイトル|表題|subject|\btitle\b|\bkenmei\b|\bsujet\b|betreff|asunto|oggetto"
+        r"|\bтема\b|onderwerp|\btemat\b|předmět|assunto|主题|제목|\bkonu\b|\bemne\b|ämne|\baihe\b",
+    ),
     (
         "inquiry_type",
         r"種別|種類|区分|カテゴリ|項目|用件|目的|category|\btype\b|\btopic\b|purpose|reason|\bkind\b|\bshubetsu\b|\bsyubetsu\b|\byouken\b",
@@ -74,7 +99,9 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
     (
         "message",
         r"内容|本文|メッセージ|質問|相談|要望|備考|詳細|意見|コメント|問い?合わ?せ|要件|ご依頼"
-        r"|message|inquiry|enquiry|comment|\bbody\b|content|detail|question|\bmsg\b|\bnaiyou?\b|\btoiawase\b|\bremarks?\b|\bbiko\b|\bnote\b|\brequest\b",
+        r"|message|inquiry|enquiry|comment|\bbody\b|content|detail|question|\bmsg\b|\bnaiyou?\b|\btoiawase\b|\bremarks?\b|\bbiko\b|\bnote\b|\brequest\b"
+        r"|nachricht|mensaje|mensagem|messaggio|сообщени|bericht|wiadomo|zpráva|메시지|\bmesaj"
+        r"|besked|meddelande|viesti|kommentar|commentaire|comentario|commento|комментари|anfrage",
     ),
 )
 _RULES: tuple[tuple[Role, re.Pattern[str]], ...] = tuple(
@@ -88,9 +115,11 @@ _NA_COMPOUNDS = re.compile(
 )
 _LAST = re.compile(
     r"姓|氏|苗字|名字|セイ|せい|\blast\b|\bfamily\b|\bsurname\b|\bsei\b|\blname\b|lastname|familyname|\bmyoji\b"
+    r"|nachname|apellido|cognome|фамилия|příjmení"
 )
 _FIRST = re.compile(
-    r"名|メイ|めい|\bfirst\b|\bgiven\b|\bmei\b|\bfname\b|firstname|givenname|forename"
+    r"名|メイ|めい|\bfirst\b|\bgiven\b|\bmei\b|\bfname\b|firstname|givenname|forename|prénom"
+    r"|vorname"
 )
 _KANA = re.compile(
     r"フリガナ|ふりがな|カナ|かな|ヨミ|よみ|\bkana\b|furigana|\byomi\b|\bruby\b|hurigana|\bfuri\b|セイ|メイ|せい|めい"

@@ -1,4 +1,4 @@
-"""Form kinds on markup written the way real sites write it (many languages, hidden modals).
+"""Form kinds and field roles on markup written the way sites across the web write it.
 
 The cases are our own markup, modelled on patterns seen across real sites; the engine's figures
 on a public corpus of real pages are in bench/wild_forms.py.
@@ -99,3 +99,38 @@ def test_a_hidden_modal_is_read_as_shown_but_never_chosen() -> None:
     }
     assert not any(f.visible for f in feedback.fields)
     assert find_inquiry_form(PageSnapshot(url="https://x.jp/", html=html)) is None
+
+
+def test_contact_fields_labelled_in_other_languages() -> None:
+    html = """<form action="/kontakt"><p>Votre nom : <input name="con_nom"></p>
+    <p>Votre prénom : <input name="con_pre"></p><p>Courriel : <input name="con_mail"></p>
+    <p>Téléphone : <input name="con_tel"></p><p>Sujet du message : <input name="con_tit"></p>
+    <p>Ihre Nachricht <textarea name="con_msg"></textarea></p>
+    <p>Pièce jointe <input type="file" name="upload"></p>
+    <p>Code de sécurité : <input name="vv"></p>
+    <input type="hidden" name="recaptcha_challenge_field"><button>Envoyer</button></form>"""
+    form = classify_forms(html, "https://x.fr/")[0]
+    assert form.kind == "contact"
+    assert {f.name: f.role for f in form.fields} == {
+        "con_nom": "last_name",
+        "con_pre": "first_name",
+        "con_mail": "email",
+        "con_tel": "phone",
+        "con_tit": "subject",
+        "con_msg": "message",
+        "upload": "other",
+        "vv": "captcha",
+    }
+    assert form.has_captcha
+
+
+@pytest.mark.parametrize(
+    "question", ["What is 1 plus 1 (1+1=?)", "6 + = 12", "Код безопасности", "Sicherheitscode"]
+)
+def test_questions_that_tell_people_from_bots_are_captchas(question: str) -> None:
+    html = f"""<form>Name <input name="n"> Email <input type="email" name="e">
+    Message <textarea name="m"></textarea><label>{question} <input name="a"></label>
+    <button>Send</button></form>"""
+    form = classify_forms(html, "https://x.com/")[0]
+    assert {f.name: f.role for f in form.fields}["a"] == "captcha"
+    assert form.has_captcha
