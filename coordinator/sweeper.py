@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 
 from coordinator.prospects import importer
 from coordinator.tickets import service as tickets_service
-from shared import clock, events, lifecycle
+from shared import clock, lifecycle
 from shared.config import get_settings
-from shared.db import session_factory
+from shared.db import transaction
 from shared.notify import deliver_pending_mail
 
 __all__ = ["RULES", "run_forever", "run_once"]
@@ -62,11 +62,6 @@ RULES: tuple[tuple[str, Callable[[Session, datetime], int]], ...] = (
 )
 
 
-def _commit(db: Session) -> None:
-    db.commit()
-    events.run_after_commit(db)
-
-
 def run_once(now: datetime | None = None, *, db: Session | None = None) -> dict[str, int]:
     """Apply every time-based rule once as of ``now``; returns what each rule did.
 
@@ -77,18 +72,12 @@ def run_once(now: datetime | None = None, *, db: Session | None = None) -> dict[
     now = now or clock.now()
     result: dict[str, int] = {}
     for name, rule in RULES:
-        session = db if db is not None else session_factory()()
         try:
-            result[name] = rule(session, now)
-            _commit(session)
+            with transaction(db) as session:
+                result[name] = rule(session, now)
         except Exception:
             log.exception("sweeper rule %s failed", name)
-            session.rollback()
-            session.info.pop(events.AFTER_COMMIT_KEY, None)
             result[name] = -1
-        finally:
-            if db is None:
-                session.close()
     return result
 
 

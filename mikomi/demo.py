@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.config import PROJECT_ROOT
-from shared.db import session_scope
+from shared.db import transaction
 from shared.enums import PaymentMethod, Role
 from shared.models import Script, TicketOrder, User
 
@@ -92,9 +92,9 @@ def _ensure_script(db: Session, member: User) -> Script:
 def _import_prospects(csv_path: Path, operator_id: int) -> tuple[int, int]:
     from coordinator.prospects import importer
 
-    with session_scope() as db:
+    with transaction() as db:
         job_id = importer.create_job(db, filename=csv_path.name, created_by=operator_id).id
-    progress = importer.run_import(csv_path, job_id, sessions=session_scope)
+    progress = importer.run_import(csv_path, job_id, sessions=transaction)
     if progress.status != "done":
         raise RuntimeError(f"demo prospect import failed: {progress.error}")
     return progress.imported, progress.duplicates
@@ -103,7 +103,7 @@ def _import_prospects(csv_path: Path, operator_id: int) -> tuple[int, int]:
 def seed_demo(csv_path: Path, console: Any) -> list[str]:
     """Create (once) the demo member and operator, 10,000 paid tickets, the QA script and the
     demo prospects of ``csv_path``; return the lines to print (URL and credentials)."""
-    with session_scope() as db:
+    with transaction() as db:
         member = _user(db, DEMO_MEMBER_EMAIL, Role.MEMBER, DEMO_CONTACT, DEMO_COMPANY)
         operator = _user(db, DEMO_OPERATOR_EMAIL, Role.OPERATOR, "デモ 運営", None)
         _ensure_tickets(db, member)

@@ -1,20 +1,43 @@
-"""Database engine and sessions.
+"""Database engine, sessions, and the one owner of a transaction.
 
-Services never commit: the request dependency, the job wrapper or the command that opened the
-session owns the transaction (see :func:`session_scope`).
+Every entry point (the request dependency, the dispatcher's tick, the sweeper's rules, the send
+job's steps, the CLI commands) runs its work in :func:`transaction`: it commits, or rolls back
+on any error, and then runs what :func:`after_commit` asked for. Services never commit: they
+flush when they need an id, and ask for what must follow the commit (enqueue a job, publish an
+event, send mail) with :func:`after_commit`, so that nothing starts on a row that was never
+committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import get_settings
+
+__all__ = [
+    "AFTER_COMMIT_KEY",
+    "after_commit",
+    "get_engine",
+    "make_engine",
+    "reset_engine",
+    "rollback",
+    "session_factory",
+    "transaction",
+]
+
+log = logging.getLogger(__name__)
+
+# Where a session keeps the hooks of its open transaction (``Session.info``).
+AFTER_COMMIT_KEY = "mikomi.after_commit"
+
+Hook = TypeVar("Hook", bound=Callable[[], None])
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,10 +57,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # "IMMEDIATE" (execution option sqlite_begin) takes the writer lock at BEGIN and waits for it
-    # under busy_timeout, instead of failing later when a read is upgraded to a write.
-    mode = conn.get_execution_options().get("sqlite_begin", "")
-    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+    # A deferred BEGIN; a transaction that will write takes the writer lock with
+    # shared.locks.writer_lock.
+    conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
@@ -84,15 +106,49 @@ def reset_engine() -> None:
     _factory = None
 
 
+def after_commit(session: Session, hook: Hook, *, key: str | None = None) -> Hook:
+    """Run ``hook`` once the session's transaction commits; drop it if the transaction rolls
+    back. With ``key``, one hook per key and transaction: a second call returns the hook the
+    first one registered (one publisher collecting rows, one mail delivery per commit).
+
+    A hook that raises is logged, never raised: what it follows has committed already."""
+    hooks: dict[object, Callable[[], None]] = session.info.setdefault(AFTER_COMMIT_KEY, {})
+    return cast(Hook, hooks.setdefault(key if key is not None else object(), hook))
+
+
+def rollback(session: Session) -> None:
+    """Roll the session's transaction back and forget its after-commit hooks."""
+    session.info.pop(AFTER_COMMIT_KEY, None)
+    session.rollback()
+
+
+def _run_after_commit(session: Session) -> None:
+    hooks: dict[object, Callable[[], None]] = session.info.pop(AFTER_COMMIT_KEY, {})
+    for hook in hooks.values():
+        try:
+            hook()
+        except Exception:
+            log.exception("after-commit hook failed")
+
+
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
-    session = session_factory()()
+def transaction(session: Session | None = None) -> Iterator[Session]:
+    """One transaction: commit on success, then run the after-commit hooks; roll back on any
+    error, dropping them.
+
+    Without ``session`` it opens a session of its own and closes it at the end; with one (a
+    test's session, or a loop running several transactions one after another on one session)
+    it leaves that session open. The hooks run before the session closes, so a hook may use
+    it for a transaction of its own."""
+    db = session if session is not None else session_factory()()
     try:
-        yield session
-        session.commit()
+        yield db
+        db.commit()
     except BaseException:
-        session.rollback()
+        rollback(db)
         raise
+    else:
+        _run_after_commit(db)
     finally:
-        session.close()
+        if session is None:
+            db.close()

@@ -10,33 +10,26 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from shared import clock
+from shared.db import after_commit
 from shared.models import Reservation
 from shared.redis_conn import get_redis
 
 __all__ = [
-    "AFTER_COMMIT_KEY",
     "CHANNEL_PREFIX",
     "channel",
     "counters",
-    "on_commit",
     "publish_after_commit",
     "publish_reservation_event",
-    "run_after_commit",
 ]
 
 log = logging.getLogger(__name__)
 
 CHANNEL_PREFIX = "mikomi:reservation:"
-# The same key coordinator.database.after_commit uses: the request, the dispatcher and the job
-# wrapper all run these callables once their transaction has committed (shared cannot import
-# the coordinator, so the key is the contract).
-AFTER_COMMIT_KEY = "after_commit"
 
 
 def channel(reservation_id: int) -> str:
@@ -72,21 +65,6 @@ def publish_reservation_event(reservation_id: int, payload: dict[str, Any]) -> b
     return True
 
 
-def on_commit(db: Session, hook: Callable[[], None]) -> None:
-    """Run ``hook`` after the session's transaction commits (dropped on rollback by the owner)."""
-    db.info.setdefault(AFTER_COMMIT_KEY, []).append(hook)
-
-
-def run_after_commit(db: Session) -> None:
-    """For transaction owners outside the coordinator (jobs, the dispatcher): run the hooks."""
-    hooks: list[Callable[[], None]] = db.info.pop(AFTER_COMMIT_KEY, [])
-    for hook in hooks:
-        try:
-            hook()
-        except Exception:
-            log.exception("after-commit hook failed")
-
-
 class _Publisher:
     """One after-commit hook per transaction, publishing each changed reservation once."""
 
@@ -99,13 +77,7 @@ class _Publisher:
 
 
 def publish_after_commit(db: Session, reservation: Reservation) -> None:
-    """Publish the reservation's counters once this transaction commits (once per transaction).
-
-    The hook lives in the session's after-commit list, which the transaction owner empties on
-    commit and on rollback, so a rolled-back change never publishes."""
-    hooks: list[Callable[[], None]] = db.info.setdefault(AFTER_COMMIT_KEY, [])
-    publisher = next((h for h in hooks if isinstance(h, _Publisher)), None)
-    if publisher is None:
-        publisher = _Publisher()
-        hooks.append(publisher)
+    """Publish the reservation's counters once this transaction commits (once per transaction
+    and reservation); a rolled-back change never publishes (``shared.db.after_commit``)."""
+    publisher = after_commit(db, _Publisher(), key="events.publish")
     publisher.reservations[reservation.id] = reservation

@@ -5,9 +5,11 @@ Every row is positive; its kind gives the sign:
 * ``purchase`` credits tickets when an order is paid;
 * ``hold`` reserves tickets for a reservation or an approved addition;
 * ``consume`` takes one ticket out of its reservation's hold per *sent* item;
-* ``release`` returns an unsent hold (cancel, auto-cancel, completion).
+* ``release`` returns an unsent hold (cancel, auto-cancel, completion);
+* ``withdraw`` takes back the unused tickets of a refunded order.
 
-``available = credited − consumed − held`` with ``held = Σhold − Σrelease − Σconsume``, which
+``available = credited − consumed − held`` with ``credited = Σpurchase − Σwithdraw`` and
+``held = Σhold − Σrelease − Σconsume``, which
 simplifies to ``credited − Σhold + Σrelease``: a consume moves a ticket from held to consumed
 and leaves ``available`` alone. Nothing else stores a balance, so nothing can drift from it.
 
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared.enums import LedgerKind
-from shared.models import Member, TicketLedgerEntry
+from shared.locks import lock_member
+from shared.models import TicketLedgerEntry
 
 __all__ = [
     "Balance",
@@ -33,9 +36,9 @@ __all__ = [
     "consume",
     "credit_purchase",
     "hold",
-    "lock_member",
     "release",
     "reservation_hold_outstanding",
+    "withdraw",
 ]
 
 
@@ -71,7 +74,7 @@ def _signed_sums(db: Session, *where: object) -> dict[str, int]:
 def balance(db: Session, member_id: int) -> Balance:
     """The member's balance, computed from the ledger rows only."""
     s = _signed_sums(db, TicketLedgerEntry.member_id == member_id)
-    credited = s[LedgerKind.PURCHASE]
+    credited = s[LedgerKind.PURCHASE] - s[LedgerKind.WITHDRAW]
     consumed = s[LedgerKind.CONSUME]
     held = s[LedgerKind.HOLD] - s[LedgerKind.RELEASE] - s[LedgerKind.CONSUME]
     return Balance(
@@ -94,19 +97,6 @@ def reservation_hold_outstanding(db: Session, reservation_id: int) -> int:
         )
     )
     return int(total or 0)
-
-
-def lock_member(db: Session, member_id: int) -> None:
-    """Serialize ledger writes of one member until the transaction ends.
-
-    PostgreSQL: ``SELECT … FOR UPDATE`` on the members row. SQLite has no row locks, but a
-    write takes the database's single writer lock, so a no-op UPDATE does the same job (and
-    does it *before* we read the balance, which a deferred transaction would otherwise not).
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        db.execute(select(Member.id).where(Member.id == member_id).with_for_update())
-    else:
-        db.execute(update(Member).where(Member.id == member_id).values(id=Member.id))
 
 
 def _add(
@@ -213,4 +203,18 @@ def release(
     if amount <= 0:
         return 0
     _add(db, member_id, LedgerKind.RELEASE, amount, reservation_id=reservation_id)
+    return amount
+
+
+def withdraw(db: Session, member_id: int, quantity: int, order_id: int) -> int:
+    """Take back up to ``quantity`` tickets of a refunded order, never more than are available
+    (tickets held by a reservation or consumed stay where they are); once per order. Returns
+    how many were withdrawn."""
+    lock_member(db, member_id)
+    if _first_entry(db, LedgerKind.WITHDRAW, TicketLedgerEntry.order_id == order_id) is not None:
+        return 0
+    amount = min(quantity, balance(db, member_id).available)
+    if amount <= 0:
+        return 0
+    _add(db, member_id, LedgerKind.WITHDRAW, amount, order_id=order_id, note="refund")
     return amount

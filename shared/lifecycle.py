@@ -17,6 +17,7 @@
      queue is back at or above 1.5 × remaining (``reservations.list_notice_active``).
 
 * :func:`auto_cancel_stale_pauses` — the sweeper's rule: paused for *more than* 12 hours.
+* :func:`auto_pause_on_errors` — the error-threshold auto-pause, after a failed attempt.
 
 How much of a finished reservation's hold is released (:func:`release_unsent`): everything
 except one ticket per item that may still turn out ``sent`` — items in flight (a worker may be
@@ -28,7 +29,7 @@ would hold one more ticket from ``available`` for a sent item that found no hold
 this rule that path is not needed).
 
 Nothing here commits; the caller owns the transaction and must hold the reservation row's lock
-(``shared.items.lock_reservation``) when it changes counters.
+(``shared.locks.lock_reservation``) when it changes counters.
 """
 
 from __future__ import annotations
@@ -36,26 +37,36 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shared import clock, events, ledger
+from shared import clock, events, ledger, locks
 from shared.enums import (
     RESERVATION_FINAL,
     RESERVATION_STATUS_JA,
     AdditionStatus,
+    FailReason,
     ItemState,
     NotificationKind,
     ReservationStatus,
+    SendStatus,
 )
-from shared.models import Reservation, ReservationAddition, ReservationStatusChange, SendItem
+from shared.models import (
+    Reservation,
+    ReservationAddition,
+    ReservationStatusChange,
+    SendAttempt,
+    SendItem,
+)
 from shared.notify import notify
-from shared.rules import PAUSE_AUTO_CANCEL_AFTER, list_addition_suggestion
+from shared.rules import ERROR_PAUSE_WINDOW, PAUSE_AUTO_CANCEL_AFTER, list_addition_suggestion
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "AUTO_PAUSE_REASONS",
     "after_item_change",
     "auto_cancel",
+    "auto_pause_on_errors",
     "auto_cancel_stale_pauses",
     "cancel_queued_items",
     "change_status",
@@ -78,6 +89,21 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     _S.CANCELLED: frozenset(),
     _S.AUTO_CANCELLED: frozenset(),
 }
+
+# Error-threshold auto-pause (rules.ERROR_PAUSE_WINDOW): when the last 20 attempts of a
+# reservation all failed with the *same* one of these reasons, the cause is almost certainly
+# ours and not the sites': validation_error everywhere means the script is rejected
+# everywhere (a field the sites all demand, a message too long); site_unreachable or timeout
+# everywhere means the fleet's network or the fleet itself is down or overloaded. The other
+# reasons (no_contact_page, no_form, http_error, and every skip) describe individual sites and
+# never pause a reservation, however often they repeat.
+AUTO_PAUSE_REASONS = frozenset(
+    {
+        FailReason.VALIDATION_ERROR.value,
+        FailReason.SITE_UNREACHABLE.value,
+        FailReason.TIMEOUT.value,
+    }
+)
 
 
 def is_final(status: str) -> bool:
@@ -317,8 +343,6 @@ def after_item_change(db: Session, reservation: Reservation, now: datetime | Non
 
 def auto_cancel_stale_pauses(db: Session, now: datetime | None = None) -> int:
     """Auto-cancel every reservation paused for *more than* 12 hours (12 h exactly stays)."""
-    from shared.items import lock_reservation  # the fleet's row lock; items imports us lazily
-
     now = now or clock.now()
     cutoff = now - PAUSE_AUTO_CANCEL_AFTER
     ids = list(
@@ -330,7 +354,7 @@ def auto_cancel_stale_pauses(db: Session, now: datetime | None = None) -> int:
     )
     cancelled = 0
     for reservation_id in ids:
-        reservation = lock_reservation(db, reservation_id)
+        reservation = locks.lock_reservation(db, reservation_id)
         # Re-check under the lock: it may have been resumed or cancelled meanwhile.
         if reservation.status != _S.PAUSED or reservation.paused_at is None:
             continue
@@ -350,3 +374,50 @@ def auto_cancel_stale_pauses(db: Session, now: datetime | None = None) -> int:
             RESERVATION_STATUS_JA[_S.PAUSED],
         )
     return cancelled
+
+
+def auto_pause_on_errors(db: Session, reservation: Reservation, now: datetime) -> bool:
+    """Pause an approved reservation whose last :data:`ERROR_PAUSE_WINDOW` attempts since its
+    last approval all failed with the same one of :data:`AUTO_PAUSE_REASONS`; member and
+    operators are told. True when it paused."""
+    if reservation.status != _S.APPROVED:
+        return False
+    since = db.scalar(
+        select(func.max(ReservationStatusChange.at)).where(
+            ReservationStatusChange.reservation_id == reservation.id,
+            ReservationStatusChange.to_status == _S.APPROVED.value,
+        )
+    )
+    stmt = select(SendAttempt.status, SendAttempt.reason).where(
+        SendAttempt.reservation_id == reservation.id, SendAttempt.finished_at.is_not(None)
+    )
+    if since is not None:
+        stmt = stmt.where(SendAttempt.started_at >= since)
+    last = db.execute(
+        stmt.order_by(SendAttempt.finished_at.desc(), SendAttempt.id.desc()).limit(
+            ERROR_PAUSE_WINDOW
+        )
+    ).all()
+    if len(last) < ERROR_PAUSE_WINDOW:
+        return False
+    kinds = {(s, r) for s, r in last}
+    if len(kinds) != 1:
+        return False
+    status, reason = next(iter(kinds))
+    if status != SendStatus.FAILED or reason not in AUTO_PAUSE_REASONS:
+        return False
+    why = f"直近{ERROR_PAUSE_WINDOW}件の送信がすべて同じ理由（{reason}）で失敗したため自動で一時停止しました"
+    change_status(db, reservation, _S.PAUSED.value, actor_user_id=None, reason=why)
+    for member_id, for_operators in ((reservation.member_id, False), (None, True)):
+        notify(
+            db,
+            kind=NotificationKind.AUTO_PAUSED,
+            title=f"予約No.{reservation.id}を自動で一時停止しました",
+            body=why + "。スクリプトや送信環境をご確認のうえ、再開してください。",
+            member_id=member_id,
+            for_operators=for_operators,
+            reservation_id=reservation.id,
+            data={"reason": reason, "window": ERROR_PAUSE_WINDOW},
+        )
+    log.warning("reservation %s auto-paused: %s", reservation.id, why)
+    return True

@@ -1,17 +1,17 @@
 """Notifications: an in-app row now, an e-mail shortly after.
 
-:func:`notify` only inserts the row (inside the caller's transaction) and, when the session
-belongs to a coordinator request, asks for mail delivery right after that request commits. The
-sweeper calls :func:`deliver_pending_mail` on every tick as well, so mail written by workers or
-lost to an SMTP outage still goes out; ``emailed_at`` marks what has been sent.
+:func:`notify` only inserts the row (inside the caller's transaction) and asks for mail
+delivery right after that transaction commits (``shared.db.after_commit``). The sweeper
+calls :func:`deliver_pending_mail` on every tick as well, so mail written by workers or lost to
+an SMTP outage still goes out; ``emailed_at`` marks what has been sent.
 """
 
 from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from shared import clock
 from shared.config import Settings, get_settings
+from shared.db import after_commit, transaction
 from shared.enums import Role
 from shared.mail import build_message, smtp_connection
 from shared.models import Notification, User
@@ -27,10 +28,6 @@ __all__ = ["deliver_pending_mail", "mail_text", "notify", "recipients"]
 
 log = logging.getLogger(__name__)
 
-# The coordinator's request session runs the callables listed under this key once it has
-# committed (coordinator.database.after_commit uses the same key; shared cannot import it).
-_AFTER_COMMIT_KEY = "after_commit"
-_DELIVERY_HOOK_MARK = "_mikomi_mail_delivery"
 _BATCH = 200
 
 
@@ -60,28 +57,20 @@ def notify(
     )
     db.add(row)
     db.flush()
-    _schedule_delivery(db)
+    # One delivery per commit is enough, however many notifications it made.
+    after_commit(db, partial(_deliver_after_commit, db), key="notify.mail")
     return row
 
 
-def _schedule_delivery(db: Session) -> None:
-    hooks: list[Callable[[], None]] = db.info.setdefault(_AFTER_COMMIT_KEY, [])
-    if any(getattr(hook, _DELIVERY_HOOK_MARK, False) for hook in hooks):
-        return  # one delivery per commit is enough
-
-    def _deliver() -> None:
-        settings = get_settings()
-        if not settings.smtp_host:
-            return
-        try:
+def _deliver_after_commit(db: Session) -> None:
+    settings = get_settings()
+    if not settings.smtp_host:
+        return
+    try:
+        with transaction(db):
             deliver_pending_mail(db, settings)
-            db.commit()
-        except Exception:  # the request already committed; the sweeper will retry
-            log.exception("notification mail delivery failed")
-            db.rollback()
-
-    setattr(_deliver, _DELIVERY_HOOK_MARK, True)
-    hooks.append(_deliver)
+    except Exception:  # the notifications committed already; the sweeper will retry
+        log.exception("notification mail delivery failed")
 
 
 def recipients(db: Session, notification: Notification) -> list[str]:

@@ -106,18 +106,15 @@ def _reset_clock() -> Iterator[None]:
 def app(db: Session):  # type: ignore[no-untyped-def]
     """The FastAPI app with every request using the test's rolled-back session."""
     from coordinator.app import create_app
-    from coordinator.database import get_db, run_after_commit
+    from coordinator.database import get_db
+    from shared.db import transaction
 
     application = create_app()
 
     def _test_db() -> Iterator[Session]:
-        try:
-            yield db
-            db.commit()  # releases the savepoint only; the test's outer transaction rolls back
-            run_after_commit(db)
-        except BaseException:
-            db.rollback()
-            raise
+        # Its commit releases the savepoint only; the test's outer transaction rolls back.
+        with transaction(db) as session:
+            yield session
 
     application.dependency_overrides[get_db] = _test_db
     return application

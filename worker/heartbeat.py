@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, update
 
 from shared import clock
-from shared.db import session_scope
+from shared.db import transaction
 from shared.models import FleetWorker
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def beat_once(status: WorkerStatus = STATUS) -> None:
             "sends": status.sends,
             "heartbeat_at": clock.now(),
         }
-    with session_scope() as db:
+    with transaction() as db:
         # Write first (no read before it): on SQLite a read would pin a snapshot that a
         # concurrent commit makes stale, and the write would then fail at once.
         result = db.execute(
@@ -83,7 +83,7 @@ def beat_once(status: WorkerStatus = STATUS) -> None:
 
 
 def forget(worker_id: str) -> None:
-    with session_scope() as db:
+    with transaction() as db:
         db.execute(delete(FleetWorker).where(FleetWorker.id == worker_id))
 
 

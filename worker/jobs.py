@@ -7,8 +7,9 @@ re-dispatched, Redis was flushed and the job re-made) makes the job a no-op. The
 1. ``start`` — dispatched → running (the reservation must still be approved);
 2. the form engine (``worker.engine.Sender``, one browser per worker process, kept across
    jobs) visits the site, finds and fills the form;
-3. right before the first click that can deliver, ``before_submit`` commits ``submitting``
-   (re-checking the reservation, suppression and the duplicate guard) — or says no;
+3. right before the first click that can deliver, ``before_submit`` runs ``enter_submitting``
+   as a transaction of its own, so ``submitting`` is committed before the click (re-checking
+   the reservation, suppression and the duplicate guard) — or it says no;
 4. ``record_outcome`` — the final state, counters, ledger and lifecycle in one transaction;
    the event is published after that commit.
 
@@ -31,9 +32,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from shared import events, items
+from shared import items
 from shared.config import get_settings
-from shared.db import session_factory
+from shared.db import transaction
 from shared.enums import FailReason, SendStatus
 from shared.models import Reservation, Script
 from worker import heartbeat
@@ -104,23 +105,13 @@ def close_sender() -> None:
     reraise=True,
 )
 def _in_transaction(fn: Callable[[Session], T]) -> T:
-    """Run ``fn`` in its own transaction, commit, then run the after-commit hooks (events).
+    """Run one step of the job as a transaction of its own (``shared.db.transaction``).
 
     Retried on operational errors (SQLite busy, a PostgreSQL deadlock or restart): every step
     of the job is idempotent under its token, so a retry after an unknown commit is safe.
     """
-    db = session_factory()()
-    try:
-        result = fn(db)
-        db.commit()
-        events.run_after_commit(db)
-        return result
-    except BaseException:
-        db.rollback()
-        db.info.pop(events.AFTER_COMMIT_KEY, None)
-        raise
-    finally:
-        db.close()
+    with transaction() as db:
+        return fn(db)
 
 
 def _begin(item_id: int, token: str) -> _Work | None:

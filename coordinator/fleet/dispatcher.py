@@ -26,10 +26,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from coordinator.database import commit
 from shared import clock, events, items
 from shared.config import get_settings
-from shared.db import session_factory
+from shared.db import transaction
 from shared.enums import ItemState, ReservationStatus
 from shared.jobs import SEND_JOB, SEND_QUEUE
 from shared.models import Reservation, SendItem
@@ -84,31 +83,36 @@ def in_send_window(window: dict[str, Any] | None, now: datetime) -> bool:
     return start <= local.hour < end
 
 
-def tick(db: Session, *, queue: Queue | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """One round of reaping, dispatching and lost-job recovery; each step its own transaction.
+def tick(
+    db: Session | None = None, *, queue: Queue | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """One round of reaping, dispatching and lost-job recovery; each step its own transaction
+    (on ``db``, or on a session of its own per step).
 
     Returns what happened: ``{"reaped": {...}, "dispatched": n, "redispatched": n, ...}``.
     """
     now = now or clock.now()
     queue = queue or get_queue()
-    reaped = items.reap(db, now)
-    commit(db)
+    with transaction(db) as session:
+        reaped = items.reap(session, now)
 
-    plan = db.execute(
-        select(
-            Reservation.id,
-            Reservation.senders,
-            Reservation.in_flight,
-            Reservation.count,
-            Reservation.sent,
-            Reservation.in_doubt,
-            Reservation.queued,
-            Reservation.send_window,
-        )
-        .where(Reservation.status == ReservationStatus.APPROVED.value)
-        .order_by(Reservation.id)
-    ).all()
-    commit(db)  # end the read: on SQLite each claim must begin with its writer lock
+    # The plan is read in a transaction of its own: on SQLite each claim must begin with its
+    # writer lock, before any read.
+    with transaction(db) as session:
+        plan = session.execute(
+            select(
+                Reservation.id,
+                Reservation.senders,
+                Reservation.in_flight,
+                Reservation.count,
+                Reservation.sent,
+                Reservation.in_doubt,
+                Reservation.queued,
+                Reservation.send_window,
+            )
+            .where(Reservation.status == ReservationStatus.APPROVED.value)
+            .order_by(Reservation.id)
+        ).all()
 
     dispatched = 0
     outside_window = 0
@@ -119,8 +123,8 @@ def tick(db: Session, *, queue: Queue | None = None, now: datetime | None = None
         want = min(senders - in_flight, count - sent - in_flight - in_doubt, queued)
         if want <= 0:
             continue
-        claimed = items.claim(db, rid, want, now=now)
-        commit(db)
+        with transaction(db) as session:
+            claimed = items.claim(session, rid, want, now=now)
         for item_id, token in claimed:
             enqueue(queue, item_id, token)
         dispatched += len(claimed)
@@ -135,14 +139,14 @@ def tick(db: Session, *, queue: Queue | None = None, now: datetime | None = None
     }
 
 
-def _recover_lost_jobs(db: Session, queue: Queue, now: datetime) -> int:
-    waiting = db.execute(
-        select(SendItem.id, SendItem.attempt_token).where(
-            SendItem.state == ItemState.DISPATCHED.value,
-            SendItem.dispatched_at < now - LOST_JOB_GRACE,
-        )
-    ).all()
-    commit(db)
+def _recover_lost_jobs(db: Session | None, queue: Queue, now: datetime) -> int:
+    with transaction(db) as session:
+        waiting = session.execute(
+            select(SendItem.id, SendItem.attempt_token).where(
+                SendItem.state == ItemState.DISPATCHED.value,
+                SendItem.dispatched_at < now - LOST_JOB_GRACE,
+            )
+        ).all()
     if not waiting:
         return 0
     pipe = queue.connection.pipeline(transaction=False)
@@ -153,8 +157,8 @@ def _recover_lost_jobs(db: Session, queue: Queue, now: datetime) -> int:
     for (item_id, token), status in zip(waiting, statuses, strict=True):
         if token is None or (status is not None and status not in _DONE_JOB_STATUSES):
             continue
-        new_token = items.redispatch(db, item_id, token, now=now)
-        commit(db)
+        with transaction(db) as session:
+            new_token = items.redispatch(session, item_id, token, now=now)
         if new_token is not None:
             enqueue(queue, item_id, new_token)
             recovered += 1
@@ -208,18 +212,13 @@ def run_forever(interval_s: float = 1.0, stop: threading.Event | None = None) ->
     try:
         while not stop.is_set():
             started = time.monotonic()
-            db = session_factory()()
             try:
-                tick(db)
+                tick()
             except (DBAPIError, RedisError, OSError) as exc:
                 # The database or Redis is briefly away (SQLite busy, a restart): next tick.
                 log.warning("dispatcher tick failed: %s", exc)
-                db.rollback()
             except Exception:
                 log.exception("dispatcher tick failed")
-                db.rollback()
-            finally:
-                db.close()
             # at least MIN_TICK_GAP_S between ticks, at most interval_s
             stop.wait(MIN_TICK_GAP_S)
             doorbell.wait(interval_s - (time.monotonic() - started))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -24,7 +24,7 @@ from coordinator.fleet import service
 from coordinator.fleet.schemas import FleetView, InDoubtList, ItemOut, ResolveRequest
 from shared import events
 from shared.config import get_settings
-from shared.db import session_factory
+from shared.db import transaction
 
 router = APIRouter(tags=["fleet"])
 
@@ -36,20 +36,12 @@ RETRY_MS = 2000
 SessionOpener = Callable[[], AbstractContextManager[Session]]
 
 
-@contextmanager
-def _own_session() -> Iterator[Session]:
-    # The stream outlives the request's transaction, so every read opens its own short one.
-    session = session_factory()()
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
-
-
 def stream_sessions() -> SessionOpener:
-    """How the SSE stream opens its sessions (tests override it with their own session)."""
-    return _own_session
+    """How the SSE stream opens its sessions (tests override it with their own session).
+
+    The stream outlives the request's transaction, so every read is a short transaction of
+    its own."""
+    return transaction
 
 
 def _sse(data: dict[str, Any], event: str = "counters") -> str:

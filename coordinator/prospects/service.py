@@ -12,13 +12,12 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from coordinator.accounts.service import Principal
-from coordinator.database import after_commit
 from coordinator.errors import NotFound
 from coordinator.prospects import importer, repository, search
 from coordinator.prospects.schemas import ImportJobOut, ProspectOut, ProspectPage
 from shared import clock
 from shared.config import get_settings
-from shared.db import session_scope
+from shared.db import after_commit, transaction
 from shared.models import ImportJob
 
 log = logging.getLogger(__name__)
@@ -96,7 +95,7 @@ def run_import_in_thread(path: Path, job_id: int) -> None:
 
     def _run() -> None:
         try:
-            importer.run_import(path, job_id, sessions=session_scope)
+            importer.run_import(path, job_id, sessions=transaction)
         except Exception:
             log.exception("prospect import %s failed", job_id)
         finally:

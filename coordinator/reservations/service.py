@@ -4,7 +4,7 @@
 results CSV and the evidence files are in ``results``.
 
 Services never commit (the request does). Every change of a reservation's counters holds the
-reservation's row lock (``shared.items.lock_reservation``, the same lock the fleet takes) and
+reservation's row lock (``shared.locks.lock_reservation``, the same lock the fleet takes) and
 ends with ``shared.lifecycle.after_item_change``, so the counter-driven rules (completion,
 queue-empty auto-cancel, the list-addition notice) apply whoever changed the queue.
 
@@ -32,7 +32,7 @@ from coordinator.reservations import errors, repository
 from shared import clock, events, ledger, lifecycle
 from shared.config import get_settings
 from shared.enums import AdditionStatus, NotificationKind, ReservationStatus
-from shared.items import lock_reservation
+from shared.locks import lock_member, lock_reservation
 from shared.models import ListTransfer, Reservation, ReservationAddition
 from shared.notify import notify
 from shared.rules import (
@@ -144,7 +144,7 @@ def create(
     query = _parse_list(list_url)
     # Holds of one member are serialized from here on (and so are their queue fills, which
     # must not pick the same prospect twice).
-    ledger.lock_member(db, member_id)
+    lock_member(db, member_id)
     available = ledger.balance(db, member_id).available
     if count > available:
         raise errors.count_exceeds_tickets(count, available)
@@ -338,7 +338,7 @@ def transfer(
             raise errors.script_not_found()
         raise errors.script_mismatch(reservation.script_id)
     query = _parse_list(list_url)
-    ledger.lock_member(db, reservation.member_id)
+    lock_member(db, reservation.member_id)
     reservation = lock_reservation(db, reservation_id)
     if reservation.status not in _ACTIVE:
         raise errors.invalid_status("リストを追加", reservation.status)

@@ -12,7 +12,7 @@ from coordinator.accounts.cookies import clear_session_cookie, client_ip, set_se
 from coordinator.accounts.ratelimit import LoginLimiter, get_login_limiter
 from coordinator.dependencies import SESSION_COOKIE
 from coordinator.errors import AppError
-from coordinator.web import member_pages, operator_pages
+from coordinator.web import common_pages, member_pages, operator_pages
 from coordinator.web.forms import attempt
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
@@ -21,7 +21,6 @@ from coordinator.web.session import (
     WebDB,
     WebRoute,
     _safe_next,
-    take_sqlite_write_lock,
 )
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -53,7 +52,6 @@ def login(
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
-    take_sqlite_write_lock(db)  # the password check sits between a read and a write
     try:
         with attempt(db):
             result = accounts.login(
@@ -83,6 +81,7 @@ def logout(request: Request, db: WebDB, user: MaybeWebUser) -> Response:
 
 
 # The sub-routers' routes are copied in here, so they get WebRoute's login redirect and HTML
-# error pages too.
+# error pages too. The member pages come first: /reservations/new before /reservations/{id}.
 router.include_router(member_pages.router)
+router.include_router(common_pages.router)
 router.include_router(operator_pages.router)

@@ -13,13 +13,13 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from coordinator.accounts.service import Principal, resolve_token
 from coordinator.database import get_db
 from coordinator.dependencies import SAFE_METHODS, SESSION_COOKIE
 from coordinator.errors import AppError, Forbidden
+from shared.db import rollback
 
 # The request's transaction commits when the page function returns, *before* the response
 # leaves: FastAPI's default for a yield dependency ("request" scope) would commit after the
@@ -65,7 +65,7 @@ class WebRoute(APIRoute):
                 # the error page (the API gets this from the exception reaching get_db).
                 db = getattr(request.state, "web_db", None)
                 if db is not None:
-                    db.rollback()
+                    rollback(db)
 
                 user = getattr(request.state, "web_user", None)
                 return render(
@@ -91,22 +91,10 @@ async def _csrf_from_form(request: Request) -> str:
     return ""
 
 
-def take_sqlite_write_lock(db: Session) -> None:
-    """On SQLite, take the single writer lock before the first read of a form post.
-
-    A deferred transaction that reads and then writes fails at once ("database is locked",
-    no busy wait) when a worker or the dispatcher committed in between; taking the lock first
-    makes the post wait its turn instead (busy_timeout). PostgreSQL needs nothing."""
-    if db.get_bind().dialect.name == "sqlite":
-        db.execute(text("UPDATE users SET id = id WHERE 0"))
-
-
 async def optional_web_user(request: Request, db: WebDB) -> Principal | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    if request.method not in SAFE_METHODS:
-        take_sqlite_write_lock(db)
     principal = resolve_token(db, cookie, "session")
     if principal is None:
         return None

@@ -32,7 +32,7 @@ def import_csv(
 
     from coordinator.errors import AppError
     from coordinator.prospects import importer
-    from shared.db import get_engine, session_scope
+    from shared.db import get_engine, transaction
     from shared.migrate import ensure_current
 
     console = Console()
@@ -46,7 +46,7 @@ def import_csv(
     except AppError as exc:
         console.print(f"[red]取り込めません:[/red] {exc.message}")
         raise typer.Exit(1) from None
-    with session_scope() as db:
+    with transaction() as db:
         job_id = importer.create_job(db, filename=file.name, created_by=None).id
 
     columns = (
@@ -62,7 +62,7 @@ def import_csv(
                 f"不正 {progress.rejected:,}"))  # fmt: skip
 
         result = importer.run_import(
-            file, job_id, sessions=session_scope, batch_size=batch_size, on_progress=on_progress
+            file, job_id, sessions=transaction, batch_size=batch_size, on_progress=on_progress
         )
         bar.update(task, completed=file.stat().st_size)
 

@@ -16,6 +16,7 @@ from coordinator.errors import AppError
 from coordinator.prospects import importer
 from coordinator.prospects.router import get_import_runner
 from shared import clock
+from shared.db import transaction
 from shared.models import ImportJob, Prospect
 
 HEADER = "company,url,industry,prefecture,city,address,phone,employees,capital,founded\n"
@@ -32,18 +33,8 @@ def _only_this_tests_prospects(only_this_tests_prospects: None) -> None:
 
 
 def opener_for(db: Session):  # type: ignore[no-untyped-def]
-    """One "transaction" per call on the test's session (commit releases a savepoint)."""
-
-    @contextmanager
-    def opener() -> Iterator[Session]:
-        try:
-            yield db
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
-
-    return opener
+    """One transaction per call on the test's session (its commit releases a savepoint)."""
+    return lambda: transaction(db)
 
 
 def run(db: Session, path: Path, **kwargs) -> importer.ImportProgress:  # type: ignore[no-untyped-def]

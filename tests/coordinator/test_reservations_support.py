@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from coordinator.accounts.service import Principal
 from shared import ledger, lifecycle
 from shared.enums import ItemState, OrderStatus, PaymentMethod, Role
-from shared.items import lock_reservation
+from shared.locks import lock_reservation
 from shared.models import (
     Prospect,
     Reservation,

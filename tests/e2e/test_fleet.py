@@ -142,10 +142,10 @@ def test_senders_pause_and_the_list_running_out(fleet_factory: list[Fleet], tmp_
     assert paused.status == "paused" and paused.counters["queued"] > 0
 
     # Resume and let the list run out before the count: auto-cancel, unsent hold released.
-    from shared import items, lifecycle
+    from shared import lifecycle, locks
 
     with fleet.session() as db:
-        reservation = items.lock_reservation(db, rid)
+        reservation = locks.lock_reservation(db, rid)
         lifecycle.change_status(db, reservation, "approved", actor_user_id=None, reason="再開")
     end = _final(fleet, rid, timeout=240)
     assert end.status == "auto_cancelled"

@@ -25,9 +25,10 @@ from redis import Redis
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import events, migrate
+from shared import migrate
 from shared.config import PROJECT_ROOT, get_settings
-from shared.db import make_engine, reset_engine
+from shared.db import make_engine, reset_engine, transaction
+from shared.locks import lock_reservation
 from shared.models import FleetWorker, Reservation, SendItem
 from tests.fleet.factories import make_member, make_reservation
 
@@ -100,6 +101,7 @@ class Fleet:
             "MIKOMI_DATABASE_URL": self.url,
             "MIKOMI_REDIS_URL": redis_url,
             "MIKOMI_ALLOW_PRIVATE": "1",
+            "MIKOMI_DEMO": "1",  # the only way a service accepts ALLOW_PRIVATE
             "MIKOMI_LEASE_SECONDS": str(self.lease_seconds),
             "MIKOMI_VAR_DIR": str(self.tmp / "var"),
             "MIKOMI_SMTP_HOST": "",
@@ -144,16 +146,8 @@ class Fleet:
     @contextmanager
     def session(self) -> Iterator[Session]:
         assert self.sessions is not None
-        db = self.sessions()
-        try:
+        with self.sessions() as db, transaction(db):
             yield db
-            db.commit()
-            events.run_after_commit(db)
-        except BaseException:
-            db.rollback()
-            raise
-        finally:
-            db.close()
 
     # ------------------------------------------------------------------ data
 
@@ -203,18 +197,16 @@ class Fleet:
             )
 
     def set_reservation(self, reservation_id: int, **values: Any) -> None:
-        from shared import items
-
         with self.session() as db:
-            reservation = items.lock_reservation(db, reservation_id)
+            reservation = lock_reservation(db, reservation_id)
             for key, value in values.items():
                 setattr(reservation, key, value)
 
     def pause(self, reservation_id: int) -> None:
-        from shared import items, lifecycle
+        from shared import lifecycle
 
         with self.session() as db:
-            reservation = items.lock_reservation(db, reservation_id)
+            reservation = lock_reservation(db, reservation_id)
             lifecycle.change_status(db, reservation, "paused", actor_user_id=None, reason="test")
 
     def items_in(self, reservation_id: int, *states: str) -> list[SendItem]:

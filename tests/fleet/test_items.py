@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import clock, items, ledger
+from shared.config import get_settings
 from shared.enums import ItemState, ReservationStatus
 from shared.models import MemberContact, Reservation, SendAttempt, SendItem
 from shared.suppression import suppress
@@ -303,7 +304,7 @@ def test_reaper_requeues_expired_dispatched_and_running_and_doubts_submitting(db
     items.start(db, s_id, s_token, "w1")
     items.enter_submitting(db, s_id, s_token)
     items.start(db, live_id, live_token, "w2")
-    clock.advance(timedelta(seconds=items.get_settings().lease_seconds + 1))
+    clock.advance(timedelta(seconds=get_settings().lease_seconds + 1))
     assert items.renew_lease(db, live_id, live_token)  # this one's worker is alive
     counts = items.reap(db)
     assert counts == {"requeued": 2, "in_doubt": 1, "cancelled": 0}
