@@ -13,7 +13,7 @@ of the Chromium processes (``/proc/<pid>/smaps_rollup``), sampled while the run 
   process, a fresh context per send, images/fonts/media refused, ``domcontentloaded`` waits, one
   page script per fill; screenshots and evidence written as the worker does. N processes in
   parallel; N is chosen by a short trial of each candidate.
-- **naive**: ``worker.browser_naive.NaiveSender`` — Debian's full ``chromium`` launched for every
+- **naive**: ``bench.browser_naive.NaiveSender`` — Debian's full ``chromium`` launched for every
   send, ``load`` waits, Playwright's default step-by-step actions, the same screenshots.
 
 Figures go to stdout and ``bench/results/send_throughput.json``; they are never asserted.
@@ -56,7 +56,7 @@ def _worker(mode: str, jobs: Any, results: Any, ready: Any, go: Any, evidence_ro
 
         sender = Sender()
     else:
-        from worker.browser_naive import NaiveSender
+        from bench.browser_naive import NaiveSender
 
         sender = NaiveSender()
     with sender:

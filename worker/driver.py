@@ -28,6 +28,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from formfill import FillAction, FrameSnapshot, PageSnapshot
 from shared.config import Settings, get_settings
+from worker import page_scripts
 from worker.netguard import BLOCKED_MARKER, UNREACHABLE_MARKER, GuardProxy, NetGuard
 
 BROWSER_ARGS = (
@@ -64,184 +65,13 @@ _BLOCKED_ASSET = re.compile(
 # 1280×900; measured here, about 70 ms less CPU per send.
 VIEWPORT = {"width": 1024, "height": 720}
 SCREENSHOT_QUALITY = 55
+# data-mk numbers of frame i start at i * FRAME_BASE, so selectors never collide across frames.
 FRAME_BASE = 100_000
 # A kept context is replaced now and then, so nothing a site leaves behind outside the wiped
 # storage (HTTP cache, leaked memory) lives long.
-SLOT_MAX_SENDS = 50  # data-mk numbers of frame i start at i * FRAME_BASE
+SLOT_MAX_SENDS = 50
 
 NavError = Literal["timeout", "unreachable", "blocked", "http_error", "aborted"]
-
-# Numbers every annotatable element once (numbers stay stable across snapshots, so a selector
-# from an earlier snapshot still finds its element) and marks what a person cannot see.
-ANNOTATE_JS = """
-(base) => {
-  const w = window;
-  if (w.__mkNext === undefined) w.__mkNext = base;
-  const vw = Math.max(document.documentElement.scrollWidth, w.innerWidth);
-  const vh = Math.max(document.documentElement.scrollHeight, w.innerHeight);
-  const controls = new Set(['INPUT', 'SELECT', 'TEXTAREA', 'BUTTON', 'LABEL', 'IFRAME', 'FORM']);
-  const els = document.querySelectorAll(
-    'a, area, form, input, select, textarea, button, label, iframe, img');
-  for (const el of els) {
-    if (!el.hasAttribute('data-mk')) el.setAttribute('data-mk', String(w.__mkNext++));
-    let hidden = false;
-    if (el.tagName === 'INPUT' && (el.type || '').toLowerCase() === 'hidden') hidden = true;
-    else if (el.tagName !== 'AREA') {
-      const cs = getComputedStyle(el);
-      if (cs.display === 'none' || cs.visibility === 'hidden' || cs.visibility === 'collapse') {
-        hidden = true;
-      } else if (el.checkVisibility && !el.checkVisibility(
-          {opacityProperty: true, visibilityProperty: true, contentVisibilityAuto: true})) {
-        hidden = true;
-      } else if (controls.has(el.tagName) && el.tagName !== 'FORM') {
-        const r = el.getBoundingClientRect();
-        const sx = w.scrollX, sy = w.scrollY;
-        if (r.width <= 1 || r.height <= 1) hidden = true;
-        else if (r.right + sx <= 0 || r.bottom + sy <= 0 || r.left + sx >= vw || r.top + sy >= vh) {
-          hidden = true;
-        } else if (cs.clip === 'rect(0px, 0px, 0px, 0px)' || cs.clipPath === 'inset(50%)') {
-          hidden = true;
-        }
-      }
-    }
-    if (hidden) el.setAttribute('data-mk-hidden', '1');
-    else el.removeAttribute('data-mk-hidden');
-  }
-  return w.__mkNext;
-}
-"""
-
-# One round trip per frame: annotate, then serialize the document as Playwright's
-# frame.content() does (the doctype and the root element's outerHTML), with the title and,
-# when asked, the rendered text that notices are read from.
-_SNAPSHOT_JS = (
-    "([base, withText]) => {\n  const annotate = "
-    + ANNOTATE_JS.strip()
-    + """;
-  annotate(base);
-  const d = document;
-  const doctype = d.doctype ? new XMLSerializer().serializeToString(d.doctype) : '';
-  return {
-    html: doctype + (d.documentElement ? d.documentElement.outerHTML : ''),
-    title: d.title,
-    text: withText && d.body ? d.body.innerText : '',
-  };
-}"""
-)
-
-# Sets every value of a plan in one call: the native setters (so frameworks that track values,
-# such as React, notice), then the events a person's typing would fire.
-_FILL_JS = """
-(actions) => {
-  const setter = (el, prop) => {
-    const proto = el instanceof HTMLTextAreaElement ? HTMLTextAreaElement.prototype
-      : el instanceof HTMLSelectElement ? HTMLSelectElement.prototype : HTMLInputElement.prototype;
-    return Object.getOwnPropertyDescriptor(proto, prop).set;
-  };
-  const fire = (el, types) => { for (const t of types) el.dispatchEvent(new Event(t, {bubbles: true})); };
-  const out = [];
-  for (const a of actions) {
-    const el = document.querySelector(a.selector);
-    if (!el) { out.push({selector: a.selector, ok: false, error: 'missing'}); continue; }
-    if (a.op === 'fill' && el.getAttribute('data-mk-hidden') === '1') {
-      // A text field nobody can see is a honeypot, whatever the plan says.
-      out.push({selector: a.selector, ok: false, error: 'hidden'}); continue;
-    }
-    try {
-      if (a.op === 'fill') {
-        try { el.focus({preventScroll: true}); } catch (e) {}
-        setter(el, 'value').call(el, a.value);
-        fire(el, ['input', 'change']);
-        if (document.activeElement === el) el.blur(); else fire(el, ['blur']);
-      } else if (a.op === 'select') {
-        const opts = Array.from(el.options || []);
-        const opt = opts.find(o => o.value === a.value) || opts.find(o => o.text.trim() === a.value);
-        if (!opt) { out.push({selector: a.selector, ok: false, error: 'no option'}); continue; }
-        setter(el, 'value').call(el, opt.value);
-        opt.selected = true;
-        fire(el, ['input', 'change', 'blur']);
-      } else if (a.op === 'check' || a.op === 'uncheck') {
-        const want = a.op === 'check';
-        if (el.checked !== want) el.click();
-        if (el.checked !== want) {
-          Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'checked').set.call(el, want);
-          fire(el, ['input', 'change']);
-        }
-      } else if (a.op === 'click') {
-        el.click();
-      }
-      const isBox = el.type === 'checkbox' || el.type === 'radio';
-      out.push({selector: a.selector, ok: true, value: isBox ? String(el.checked) : String(el.value ?? '')});
-    } catch (e) {
-      out.push({selector: a.selector, ok: false, error: String(e)});
-    }
-  }
-  return out;
-}
-"""
-
-_CLICK_JS = """
-(sel) => {
-  const el = document.querySelector(sel);
-  if (!el) return 'missing';
-  if (el.disabled) return 'disabled';
-  el.scrollIntoView({block: 'center'});
-  el.click();
-  return 'clicked';
-}
-"""
-
-# A cheap fingerprint of what the page shows; any change after a click means the page reacted.
-# A cheap fingerprint of what the page shows: the URL and a count of DOM mutations kept by an
-# observer (installed on first use in each document), so polling it costs the renderer no
-# layout or text extraction. Any change after a click means the page reacted.
-_SIGNATURE_JS = """
-() => {
-  const w = window;
-  if (w.__mkMutations === undefined) {
-    w.__mkMutations = 0;
-    w.__mkDocument = Math.random().toString(36).slice(2);  // a new document is a change
-    new MutationObserver(records => { w.__mkMutations += records.length; }).observe(
-      document, {subtree: true, childList: true, attributes: true, characterData: true});
-  }
-  return [location.href, document.readyState, w.__mkDocument, w.__mkMutations].join('|');
-}
-"""
-
-_CONTROLS_JS = """
-() => document.querySelectorAll('textarea, select, input:not([type=hidden])').length
-"""
-
-# The browser's own constraint validation: a click on submit with an invalid required field
-# sends nothing, so the engine asks first.
-_INVALID_JS = """
-(sel) => {
-  const form = document.querySelector(sel);
-  if (!form || form.noValidate) return [];
-  const els = form.tagName === 'FORM' ? Array.from(form.elements)
-    : Array.from(form.querySelectorAll('input, select, textarea'));
-  return els.filter(e => e.willValidate && !e.checkValidity())
-    .map(e => ({name: e.name || e.id || '', message: e.validationMessage}));
-}
-"""
-
-# Stops what the last send's page is still doing, so it writes nothing after the wipe.
-_QUIESCE_JS = """
-(() => {
-  const last = setTimeout(() => {}, 0);
-  for (let id = 0; id <= last; id++) { clearTimeout(id); clearInterval(id); }
-  window.onbeforeunload = null;
-})()
-"""
-
-_REQUEST_SUBMIT_JS = """
-(sel) => {
-  const form = document.querySelector(sel);
-  if (!form || form.tagName !== 'FORM') return 'missing';
-  form.requestSubmit ? form.requestSubmit() : form.submit();
-  return 'clicked';
-}
-"""
 
 
 @dataclass
@@ -420,7 +250,7 @@ class _Slot:
             # document that a navigation still pending (a site that never answers) may never give.
             cdp = self.cdp()
             cdp.send("Page.stopLoading")
-            cdp.send("Runtime.evaluate", {"expression": _QUIESCE_JS, "timeout": 1000})
+            cdp.send("Runtime.evaluate", {"expression": page_scripts.QUIESCE_JS, "timeout": 1000})
             self.context.clear_cookies()
             if self.origins:
                 for origin in self.origins:
@@ -587,7 +417,7 @@ class Tab:
         total = 0
         for frame in self.page.frames:
             try:
-                total += int(frame.evaluate(_CONTROLS_JS))
+                total += int(frame.evaluate(page_scripts.CONTROLS_JS))
             except PlaywrightError:
                 continue
         return total
@@ -618,14 +448,16 @@ class Tab:
     def invalid_fields(self, frame_index: int | None, form_selector: str) -> list[dict[str, str]]:
         try:
             found: list[dict[str, str]] = self.frame(frame_index).evaluate(
-                _INVALID_JS, form_selector
+                page_scripts.INVALID_JS, form_selector
             )
         except (PlaywrightError, LookupError):
             return []
         return found
 
     def request_submit(self, frame_index: int | None, form_selector: str) -> str:
-        outcome: str = self.frame(frame_index).evaluate(_REQUEST_SUBMIT_JS, form_selector)
+        outcome: str = self.frame(frame_index).evaluate(
+            page_scripts.REQUEST_SUBMIT_JS, form_selector
+        )
         return outcome
 
     # --- actions ------------------------------------------------------------------------------
@@ -638,12 +470,14 @@ class Tab:
         ]
         if not payload:
             return []
-        result: list[dict[str, Any]] = self.frame(frame_index).evaluate(_FILL_JS, payload)
+        result: list[dict[str, Any]] = self.frame(frame_index).evaluate(
+            page_scripts.FILL_JS, payload
+        )
         return result
 
     def signature(self, frame_index: int | None = None) -> str:
         try:
-            sig: str = self.frame(frame_index).evaluate(_SIGNATURE_JS)
+            sig: str = self.frame(frame_index).evaluate(page_scripts.SIGNATURE_JS)
         except (PlaywrightError, LookupError):
             return "<gone>"
         return sig
@@ -652,7 +486,7 @@ class Tab:
         """Click by page script; waits a moment for a button enabled by the consent box."""
         end = time.monotonic() + wait_enabled_s
         while True:
-            outcome: str = self.frame(frame_index).evaluate(_CLICK_JS, selector)
+            outcome: str = self.frame(frame_index).evaluate(page_scripts.CLICK_JS, selector)
             if outcome != "disabled" or time.monotonic() >= end:
                 return outcome
             self.page.wait_for_timeout(100)
@@ -738,7 +572,7 @@ def read_frames(
     texts: list[str] = []
     for index, frame in enumerate(frames):
         try:
-            got = frame.evaluate(_SNAPSHOT_JS, [index * FRAME_BASE, with_text])
+            got = frame.evaluate(page_scripts.SNAPSHOT_JS, [index * FRAME_BASE, with_text])
         except PlaywrightError:
             continue  # detached or navigating meanwhile
         html = str(got["html"])[:max_bytes]

@@ -457,3 +457,75 @@ def test_fill_never_types_into_hidden_fields(
         )
     assert [r["ok"] for r in results] == [False, True] and results[0]["error"] == "hidden"
     assert values == ["", "y"]
+
+
+WIDGET_PAGE = """
+<form id="f" action="/post" method="post">
+<span id="q1">種類</span>
+<div role="radiogroup" aria-labelledby="q1">
+  <div role="radio" data-value="a" aria-checked="false">A</div>
+  <div role="radio" data-value="b" aria-checked="false">B</div>
+</div><input type="hidden" name="kind">
+<div role="listbox" aria-expanded="false">
+  <div role="option" data-value="" aria-selected="true">選択</div>
+  <div role="option" data-value="mail" aria-selected="false" style="display:none">メール</div>
+</div><input type="hidden" name="via">
+<div role="checkbox" aria-checked="false" data-answer-value="yes">同意する</div><input type="hidden" name="agree">
+<button type="submit">送信</button>
+<p><small>※営業目的のご連絡には返信いたしかねます。</small></p>
+<img src="/notice.png" width="300" height="20" alt="売り込みはお断りします">
+</form>
+<script>
+const f = document.getElementById('f');
+f.querySelectorAll('[role=radio]').forEach(r => r.addEventListener('click', () => {
+  f.querySelectorAll('[role=radio]').forEach(x => x.setAttribute('aria-checked', String(x === r)));
+  f.kind.value = r.dataset.value;
+}));
+const box = f.querySelector('[role=listbox]');
+box.addEventListener('click', e => {
+  const o = e.target.closest('[role=option]');
+  if (o && box.getAttribute('aria-expanded') === 'true') {
+    box.querySelectorAll('[role=option]').forEach(x => x.setAttribute('aria-selected', String(x === o)));
+    f.via.value = o.dataset.value; box.setAttribute('aria-expanded', 'false');
+  } else box.setAttribute('aria-expanded', 'true');
+});
+const c = f.querySelector('[role=checkbox]');
+c.addEventListener('click', () => {
+  const on = c.getAttribute('aria-checked') !== 'true';
+  c.setAttribute('aria-checked', String(on)); f.agree.value = on ? 'yes' : '';
+});
+</script>
+"""
+
+
+def test_widgets_are_clicked_and_notices_include_small_print_and_alt_text(
+    driver: Driver, serve: Callable[..., _PageServer]
+) -> None:
+    site = serve({"/": _page(WIDGET_PAGE)})
+    with driver.open_tab() as tab:
+        assert tab.goto(site.base + "/").ok
+        snapshot, text = tab.look()
+        # The notice under the submit button and the picture's words both reach the detector.
+        assert "返信いたしかねます" in text and "売り込みはお断りします" in text
+        marked = tab.page.eval_on_selector_all(
+            "[role=radio], [role=option], [role=checkbox]", "es => es.map(e => e.dataset.mk)"
+        )
+        assert all(marked) and len(marked) == 5
+        assert 'role="radio" data-value="b" aria-checked="false" data-mk=' in snapshot.html
+        b, mail, agree = (
+            tab.page.eval_on_selector(s, "e => '[data-mk=\"' + e.dataset.mk + '\"]'")
+            for s in ('[data-value="b"]', '[data-value="mail"]', "[role=checkbox]")
+        )
+        results = tab.fill(
+            None,
+            [
+                FillAction(b, "check", "b", "inquiry_type", "kind"),
+                FillAction(mail, "check", "mail", "other", "via"),
+                FillAction(agree, "check", "yes", "consent", "agree"),
+            ],
+        )
+        values = tab.page.evaluate(
+            "() => ['kind', 'via', 'agree'].map(n => document.getElementById('f')[n].value)"
+        )
+    assert [r["ok"] for r in results] == [True, True, True]
+    assert values == ["b", "mail", "yes"]
