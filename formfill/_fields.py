@@ -28,7 +28,8 @@ from formfill._roles import (
 )
 from formfill._types import FieldInfo, OptionInfo, Role
 
-PREFECTURES = [
+# The 47 prefectures (都道府県) in the conventional north-to-south order of Japanese forms.
+PREFECTURES: tuple[str, ...] = (
     "北海道",
     "青森県",
     "岩手県",
@@ -76,10 +77,7 @@ PREFECTURES = [
     "宮崎県",
     "鹿児島県",
     "沖縄県",
-]
-_PREF_SHORT = frozenset(
-    p.rstrip("都府県") if p != "北海道" else p for p in PREFECTURES
-) | frozenset(PREFECTURES)
+)
 
 _STRONG_HONEYPOT = re.compile(
     r"_formrun_gotcha|honeypot|honey[-_]?pot|bot[-_]?field|gotcha|ohnohoney|leave[-_]?(?:this[-_]?)?blank|nospam|no[-_]spam|anti[-_]?spam|_wpcf7_ak_hp|fax[-_]?only|contact_me_by_fax",
@@ -198,7 +196,53 @@ def _logical_fields(doc: Doc, container: HtmlElement, pseudo: bool) -> list[_Fie
             fields.append(f)
             continue
         fields.append(_Field(el, tag, typ, name, visible, shown, inputs=[el]))
+    fields.extend(_widget_fields(doc, container, pseudo))
     return fields
+
+
+_WIDGET_GROUP_ROLES = frozenset({"radiogroup", "listbox", "group", "list"})
+
+
+def _widget_fields(doc: Doc, container: HtmlElement, pseudo: bool) -> list[_Field]:
+    """Choices built from ``div role=radio|checkbox|option`` (Google-Forms-style widgets whose
+    click handlers fill hidden inputs): one field per radio group, list box or checkbox list.
+    The field's element is the group, so its ``aria-labelledby`` names it."""
+    groups: dict[object, _Field] = {}
+    for el in container.xpath(".//*[@role='radio' or @role='checkbox' or @role='option']"):
+        if tag_of(el) == "input":
+            continue
+        if pseudo and any(tag_of(a) == "form" for a in doc.iter_ancestors(el)):
+            continue
+        group = next(
+            (a for a in doc.iter_ancestors(el) if a.get("role") in _WIDGET_GROUP_ROLES),
+            el.getparent(),
+        )
+        existing = groups.get(group)
+        if existing is not None:
+            existing.inputs.append(el)
+            continue
+        typ = "checkbox" if el.get("role") == "checkbox" else "radio"
+        name = group.get("data-name") or _fed_input(group) or group.get("id") or ""
+        groups[group] = _Field(
+            group, tag_of(group), typ, name, not doc.is_hidden(group), inputs=[el]
+        )
+    return list(groups.values())
+
+
+def _fed_input(group: HtmlElement) -> str:
+    """The name of the hidden input a widget group writes its answer into: inside the group,
+    or just after it (before the next question)."""
+    candidates = list(group.iter("input"))
+    sibling = group.getnext()
+    for _ in range(3):
+        if sibling is None or sibling.get("role") in _WIDGET_GROUP_ROLES:
+            break
+        candidates.extend([sibling] if tag_of(sibling) == "input" else sibling.iter("input"))
+        sibling = sibling.getnext()
+    for el in candidates:
+        if input_type(el) == "hidden" and el.get("name"):
+            return str(el.get("name"))
+    return ""
 
 
 def _choice_visible(
@@ -326,6 +370,25 @@ def _select_options(doc: Doc, el: HtmlElement) -> Iterable[OptionInfo]:
 
 
 def _choice_options(doc: Doc, el: HtmlElement) -> OptionInfo:
+    if tag_of(el) != "input":
+        # A widget option: its words may be hidden until its list box opens.
+        labelledby = [
+            doc.by_id[i] for i in (el.get("aria-labelledby") or "").split() if i in doc.by_id
+        ]
+        text = (
+            clean(el.get("aria-label") or "")
+            or clean(" ".join(doc.text(x, visible_only=False) for x in labelledby))
+            or doc.text(el, visible_only=False)
+        )
+        value = el.get("data-value", el.get("data-answer-value", text))
+        state = el.get("aria-selected" if el.get("role") == "option" else "aria-checked")
+        return OptionInfo(
+            value=value,
+            text=text,
+            selector=doc.selector(el),
+            disabled=el.get("aria-disabled") == "true",
+            selected=state == "true",
+        )
     label = _own_label_el(doc, el)
     text = doc.text(label) if label is not None else ""
     if not text:

@@ -267,7 +267,8 @@ def _inquiry_choice(
 
 
 def _choose_checks(f: FieldInfo, prefs: list[str]) -> list[OptionInfo]:
-    options = [o for o in f.options if not o.disabled]
+    # An empty value is a list box's 「選択してください」 entry, never an answer.
+    options = [o for o in f.options if not o.disabled and o.value != ""]
     if not options:
         return []
     if f.role == "consent":
