@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coordinator import health
 from coordinator.accounts import router as accounts
 from coordinator.chat import router as chat
-from coordinator.errors import http_error_response, install_error_handlers
+from coordinator.errors import (
+    declare_error_responses,
+    http_error_response,
+    install_error_handlers,
+)
 from coordinator.fleet import router as fleet
 from coordinator.notifications import router as notifications
 from coordinator.prospects import router as prospects
@@ -125,6 +131,15 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     if STATIC_DIR.exists():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = declare_error_responses(
+                get_openapi(title=app.title, version=app.version, routes=app.routes)
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

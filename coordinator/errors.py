@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 
 class AppError(Exception):
@@ -78,10 +79,64 @@ _HTTP_ERRORS = {
 }
 
 
-def http_error_response(status_code: int, detail: str = "") -> JSONResponse:
+def http_error_response(
+    status_code: int, detail: str = "", headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The JSON error of an HTTP-level refusal (bad body, unknown path, too large, …)."""
     code, message = _HTTP_ERRORS.get(status_code, ("http_error", detail))
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code)
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status_code, headers=headers
+    )
+
+
+# The error envelope every 4xx answer carries, declared once in the OpenAPI document.
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "a stable machine word"},
+                "message": {"type": "string", "description": "Japanese, for the UI"},
+                "field": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+ERROR_STATUSES = {
+    "400": "リクエストが規則に合いません",
+    "401": "認証が必要です",
+    "403": "権限がありません",
+    "404": "見つかりません",
+    "405": "この操作はできません",
+    "409": "現在の状態ではできません",
+    "413": "大きすぎます",
+    "422": "入力内容が正しくありません",
+    "429": "回数の上限を超えました",
+}
+
+
+def declare_error_responses(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Every operation of the document answers errors in the envelope: declare it (replacing
+    FastAPI's own 422 shape, which this app never sends)."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    ref = {"$ref": "#/components/schemas/Error"}
+    for path_item in openapi.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for status, description in ERROR_STATUSES.items():
+                responses[status] = {
+                    "description": description,
+                    "content": {"application/json": {"schema": ref}},
+                }
+    return openapi
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -124,5 +179,19 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DataError, _out_of_range)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return http_error_response(exc.status_code, str(exc.detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route that matched the path; a path served by
+            # several routes (GET and POST apart) allows all of their methods.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        return http_error_response(exc.status_code, str(exc.detail), headers or None)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods |= set(route.methods)
+    return sorted(methods)
