@@ -1,4 +1,4 @@
-"""Stable words of the API, the UI, CSV exports and the CLI (SPEC §3, §7b).
+"""Stable words of the API, the UI, CSV exports and the CLI (docs/rules.md#outcomes).
 
 Their Japanese labels are in :mod:`shared.labels`."""
 
@@ -70,7 +70,7 @@ ITEM_FINAL = frozenset(
 
 
 class SendStatus(StrEnum):
-    """The outcome of one send attempt (SPEC §3)."""
+    """The outcome of one send attempt (docs/rules.md#outcomes)."""
 
     SENT = "sent"
     SKIPPED = "skipped"
@@ -129,21 +129,3 @@ class ImportStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
-
-
-# Old names of the label tables, kept only until the reservations package (being split) reads
-# shared.labels; remove with the last import of them.
-_MOVED_TO_LABELS = {
-    "ORDER_STATUS_JA": "ORDER_STATUS",
-    "PAYMENT_METHOD_JA": "PAYMENT_METHOD",
-    "RESERVATION_STATUS_JA": "RESERVATION_STATUS",
-    "REASON_JA": "REASON",
-}
-
-
-def __getattr__(name: str) -> object:
-    if name in _MOVED_TO_LABELS:
-        from shared import labels
-
-        return getattr(labels, _MOVED_TO_LABELS[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,10 +40,9 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shared import clock, events, ledger, locks
+from shared import clock, events, labels, ledger, locks
 from shared.enums import (
     RESERVATION_FINAL,
-    RESERVATION_STATUS_JA,
     AdditionStatus,
     FailReason,
     ItemState,
@@ -253,7 +252,7 @@ def complete(db: Session, reservation: Reservation, now: datetime | None = None)
     )
     notify(
         db,
-        kind=NotificationKind.COMPLETED.value,
+        kind=NotificationKind.COMPLETED,
         title=f"予約No.{reservation.id}の送信が完了しました",
         body=f"予約件数{reservation.count:,}件の送信が完了しました（送信済数{reservation.sent:,}件）。",
         member_id=reservation.member_id,
@@ -275,7 +274,7 @@ def auto_cancel(
     for member_id, for_operators in ((reservation.member_id, False), (None, True)):
         notify(
             db,
-            kind=NotificationKind.AUTO_CANCELLED.value,
+            kind=NotificationKind.AUTO_CANCELLED,
             title=f"予約No.{reservation.id}は自動キャンセルされました",
             body=body,
             member_id=member_id,
@@ -300,7 +299,7 @@ def _list_addition_notice(db: Session, reservation: Reservation) -> None:
     remaining = reservation.count - reservation.sent
     notify(
         db,
-        kind=NotificationKind.LIST_ADDITION_REQUEST.value,
+        kind=NotificationKind.LIST_ADDITION_REQUEST,
         title=f"リスト追加依頼：予約No.{reservation.id}に{suggestion:,}件以上のリスト追加をお願いします",
         body=(
             f"収集中リスト数（{reservation.queued:,}件）が残り送信数（{remaining:,}件）の1.5倍を"
@@ -371,7 +370,7 @@ def auto_cancel_stale_pauses(db: Session, now: datetime | None = None) -> int:
         log.info(
             "reservation %s auto-cancelled after a pause (%s)",
             reservation_id,
-            RESERVATION_STATUS_JA[_S.PAUSED],
+            labels.RESERVATION_STATUS[_S.PAUSED],
         )
     return cancelled
 
@@ -406,7 +405,7 @@ def auto_pause_on_errors(db: Session, reservation: Reservation, now: datetime) -
     status, reason = next(iter(kinds))
     if status != SendStatus.FAILED or reason not in AUTO_PAUSE_REASONS:
         return False
-    why = f"直近{ERROR_PAUSE_WINDOW}件の送信がすべて同じ理由（{reason}）で失敗したため自動で一時停止しました"
+    why = f"直近{ERROR_PAUSE_WINDOW}件の送信がすべて同じ理由（{labels.label(labels.REASON, reason)}）で失敗したため自動で一時停止しました"
     change_status(db, reservation, _S.PAUSED.value, actor_user_id=None, reason=why)
     for member_id, for_operators in ((reservation.member_id, False), (None, True)):
         notify(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from shared import clock
 from shared.config import Settings, get_settings
 from shared.db import after_commit, transaction
-from shared.enums import Role
+from shared.enums import NotificationKind, Role
 from shared.mail import build_message, smtp_connection
 from shared.models import Notification, User
 
@@ -34,7 +34,7 @@ _BATCH = 200
 def notify(
     db: Session,
     *,
-    kind: str,
+    kind: NotificationKind,
     title: str,
     body: str = "",
     member_id: int | None = None,
@@ -42,14 +42,17 @@ def notify(
     reservation_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> Notification:
-    """Insert an in-app notification for a member's users and/or every operator."""
+    """Insert an in-app notification for a member's users and/or every operator.
+
+    ``kind`` is a member of the enum (its label is in shared.labels); a string that is not one
+    of its words is refused, so no notification shows an unlabelled word."""
     if member_id is None and not for_operators:
         raise ValueError("a notification needs a member or for_operators=True")
     row = Notification(
         member_id=member_id,
         for_operators=for_operators,
         reservation_id=reservation_id,
-        kind=str(kind),
+        kind=NotificationKind(kind).value,
         title=title[:300],
         body=body,
         data=data,

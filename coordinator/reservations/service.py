@@ -183,7 +183,7 @@ def create(
     )
     notify(
         db,
-        kind="reservation_requested",
+        kind=NotificationKind.RESERVATION_REQUESTED,
         title=f"予約の申請があります（予約No.{reservation.id}・{count:,}件）",
         body=f"会員: {principal.name}（member {member_id}）\n承認をお願いします。",
         for_operators=True,
@@ -207,7 +207,7 @@ def approve(db: Session, operator: Principal, reservation_id: int) -> Reservatio
     )
     notify(
         db,
-        kind=NotificationKind.RESERVATION_APPROVED.value,
+        kind=NotificationKind.RESERVATION_APPROVED,
         title=f"予約No.{reservation.id}が承認されました",
         body=f"送信依頼件数{reservation.count:,}件の送信を開始します。",
         member_id=reservation.member_id,
@@ -302,7 +302,7 @@ def cancel(db: Session, principal: Principal, reservation_id: int) -> Reservatio
     lifecycle.reject_pending_additions(db, reservation)
     notify(
         db,
-        kind="reservation_cancelled",
+        kind=NotificationKind.RESERVATION_CANCELLED,
         title=f"予約No.{reservation.id}がキャンセルされました",
         body=f"{who}がキャンセルしました。送信済数{reservation.sent:,}件／予約件数{reservation.count:,}件。",
         member_id=reservation.member_id if principal.is_operator else None,
@@ -388,7 +388,7 @@ def request_addition(
     db.flush()
     notify(
         db,
-        kind="addition_requested",
+        kind=NotificationKind.ADDITION_REQUESTED,
         title=f"予約数の追加申請があります（予約No.{reservation.id}・+{count:,}件）",
         for_operators=True,
         reservation_id=reservation.id,
@@ -443,7 +443,7 @@ def approve_addition(db: Session, operator: Principal, addition_id: int) -> Rese
     )
     notify(
         db,
-        kind=NotificationKind.ADDITION_APPROVED.value,
+        kind=NotificationKind.ADDITION_APPROVED,
         title=f"予約No.{reservation.id}の予約数の追加（+{addition.count:,}件）が承認されました",
         body=f"予約件数は{reservation.count:,}件になりました。",
         member_id=reservation.member_id,
@@ -461,7 +461,7 @@ def reject_addition(db: Session, operator: Principal, addition_id: int) -> Reser
     db.flush()
     notify(
         db,
-        kind="addition_rejected",
+        kind=NotificationKind.ADDITION_REJECTED,
         title=f"予約No.{reservation.id}の予約数の追加（+{addition.count:,}件）は承認されませんでした",
         member_id=reservation.member_id,
         reservation_id=reservation.id,
