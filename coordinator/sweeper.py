@@ -8,6 +8,8 @@ back the others, and each is safe to run from two sweepers at once (they lock wh
   (:func:`coordinator.tickets.service.expire_overdue`);
 * prospect imports whose progress stopped for 10 minutes (a restart cut them off) → failed,
   with the reason in their report (:func:`coordinator.prospects.importer.fail_interrupted`);
+* sessions and API tokens past their expiry → deleted
+  (:func:`coordinator.accounts.service.purge_expired_tokens`);
 * notifications not yet e-mailed → SMTP (:func:`shared.notify.deliver_pending_mail`).
 
 The clock is injectable: ``run_once(now)`` applies the rules as of ``now`` (tests move time
@@ -25,6 +27,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import service as accounts
 from coordinator.prospects import importer
 from coordinator.tickets import service as tickets_service
 from shared import clock, lifecycle
@@ -49,6 +52,10 @@ def _import_interrupted(db: Session, now: datetime) -> int:
     return importer.fail_interrupted(db, now)
 
 
+def _expired_tokens(db: Session, now: datetime) -> int:
+    return accounts.purge_expired_tokens(db, now)
+
+
 def _mail(db: Session, _now: datetime) -> int:
     return deliver_pending_mail(db, get_settings())
 
@@ -57,6 +64,7 @@ RULES: tuple[tuple[str, Callable[[Session, datetime], int]], ...] = (
     ("paused_auto_cancelled", _pause_auto_cancel),
     ("orders_expired", _order_expiry),
     ("imports_interrupted", _import_interrupted),
+    ("tokens_purged", _expired_tokens),
     # Last, so that the mail of this tick's auto-cancels goes out in the same tick.
     ("mails_sent", _mail),
 )

@@ -137,9 +137,10 @@ def set_active(db: Session, email: str, active: bool) -> User:
     return user
 
 
-def purge_expired_tokens(db: Session) -> int:
-    """Delete sessions and API tokens past their expiry (the sweeper's job)."""
-    result = db.execute(delete(AuthToken).where(AuthToken.expires_at <= clock.now()))
+def purge_expired_tokens(db: Session, now: datetime | None = None) -> int:
+    """Delete sessions and API tokens past their expiry as of ``now`` (the sweeper's job)."""
+    cutoff = now or clock.now()
+    result = db.execute(delete(AuthToken).where(AuthToken.expires_at <= cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from coordinator import sweeper
+from coordinator.accounts import service as accounts
 from coordinator.reservations import service
 from shared import clock
 from shared.config import get_settings
 from shared.db import reset_engine
 from shared.enums import OrderStatus, PaymentMethod, ReservationStatus
-from shared.models import TicketOrder
+from shared.models import AuthToken, TicketOrder
 from tests.coordinator.test_notifications import Inbox, smtp  # noqa: F401 — the SMTP fixture
 from tests.coordinator.test_reservations_support import MemberEnv, principal_of
 
@@ -61,10 +62,17 @@ def test_run_once_applies_every_rule_at_its_boundary(db, make_user, mail_setting
     service.approve(db, principal_of(op_user), r.id)
     service.pause(db, env.principal, r.id)
     order = _unpaid_order(db, env.member_id, date(2026, 3, 2))
+    _, session_row = accounts.issue_token(db, op_user, "session")  # lives 12 hours
+    session_id = session_row.id
     db.commit()
     inbox.messages.clear()
 
     at_12h = sweeper.run_once(T0 + timedelta(hours=12), db=db)
+    # The 12-hour session has expired and is gone; the operator's 30-day API token is not.
+    assert at_12h["tokens_purged"] >= 1
+    db.expire_all()
+    assert db.get(AuthToken, session_id) is None
+    assert db.query(AuthToken).filter(AuthToken.user_id == op_user.id).count() == 1
     assert at_12h["paused_auto_cancelled"] == 0
     assert r.status == ReservationStatus.PAUSED
     # 21:00 UTC is already 3 March in Japan: the order due on 2 March is overdue.
