@@ -83,6 +83,5 @@ async def require_operator(
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
-MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 Member = Annotated[Principal, Depends(require_member)]
 Operator = Annotated[Principal, Depends(require_operator)]

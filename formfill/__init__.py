@@ -7,6 +7,7 @@ which form is the inquiry form (:func:`find_inquiry_form`), what to type where
 here touches the network, a browser or a database, so every decision is tested on static HTML.
 """
 
+from formfill._fields import PREFECTURES
 from formfill._forms import classify_forms, find_inquiry_form
 from formfill._links import discover_contact_links
 from formfill._message import PLACEHOLDERS, find_placeholders, render_message, validate_script
@@ -31,6 +32,7 @@ from formfill._types import (
 
 __all__ = [
     "PLACEHOLDERS",
+    "PREFECTURES",
     "FieldInfo",
     "FieldValue",
     "FillAction",

@@ -98,7 +98,8 @@ function liveReservation(root) {
     source.addEventListener("counters", (event) => {
       try { update(JSON.parse(event.data)); } catch (e) { /* ignore */ }
     });
-    source.onerror = () => { if (source.readyState === EventSource.CLOSED) startPolling(); else startPolling(); };
+    // Closed for good or reconnecting by itself: either way the counters keep coming by polling.
+    source.onerror = startPolling;
   } else {
     startPolling();
   }

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from coordinator.errors import AppError
 from coordinator.prospects import search
-from coordinator.prospects.regions import PREFECTURES
 from coordinator.prospects.search import ProspectQuery
+from formfill import PREFECTURES
 from shared.models import Member, MemberContact, Prospect, Reservation, Script, SendItem
 from shared.suppression import suppress
 
