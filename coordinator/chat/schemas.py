@@ -20,6 +20,17 @@ class MessageOut(BaseModel):
     created_at: datetime
 
 
+class ThreadOut(BaseModel):
+    """One reservation's chat as the operators' inbox lists it."""
+
+    reservation_id: int
+    status: str
+    company: str
+    messages: int
+    last_at: datetime
+    last_body: str
+
+
 class MessageList(BaseModel):
     reservation_id: int
     messages: list[MessageOut]

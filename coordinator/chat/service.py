@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from coordinator.accounts.service import Principal
 from coordinator.chat import repository
-from coordinator.chat.schemas import MessageOut
+from coordinator.chat.schemas import MessageOut, ThreadOut
 from coordinator.errors import AppError
 from coordinator.reservations.service import visible
 from shared import clock, events
@@ -27,7 +27,7 @@ def _out(message: ChatMessage, author: User) -> MessageOut:
         id=message.id,
         reservation_id=message.reservation_id,
         author_user_id=author.id,
-        author_name=author.name,
+        author_name=author.name or author.email,
         author_role=author.role,
         body=message.body,
         created_at=message.created_at,
@@ -44,6 +44,27 @@ def list_messages(
     return [
         _out(m, u)
         for m, u in repository.messages(db, reservation_id, after_id=after_id, limit=limit)
+    ]
+
+
+def thread(db: Session, principal: Principal, reservation_id: int) -> list[MessageOut]:
+    """The whole thread in order (the chat page)."""
+    visible(db, principal, reservation_id)
+    return [_out(m, u) for m, u in repository.messages(db, reservation_id, after_id=0, limit=None)]
+
+
+def threads(db: Session, operator: Principal, limit: int = 200) -> list[ThreadOut]:
+    """Every reservation with a chat, the most recently active first (the operators' inbox)."""
+    return [
+        ThreadOut(
+            reservation_id=r.id,
+            status=r.status,
+            company=company,
+            messages=n,
+            last_at=last.created_at,
+            last_body=last.body,
+        )
+        for r, company, n, last in repository.threads(db, limit)
     ]
 
 
@@ -87,4 +108,4 @@ def post_message(db: Session, principal: Principal, reservation_id: int, body: s
     return _out(message, author)
 
 
-__all__ = ["list_messages", "post_message"]
+__all__ = ["list_messages", "post_message", "thread", "threads"]

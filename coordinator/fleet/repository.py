@@ -45,6 +45,17 @@ def sent_since(db: Session, since: datetime, reservation_id: int | None = None) 
     return int(db.scalar(stmt) or 0)
 
 
+def sent_times_since(
+    db: Session, since: datetime, reservation_id: int | None = None
+) -> list[datetime]:
+    stmt = select(SendItem.finished_at).where(
+        SendItem.state == ItemState.SENT.value, SendItem.finished_at >= since
+    )
+    if reservation_id is not None:
+        stmt = stmt.where(SendItem.reservation_id == reservation_id)
+    return [finished for (finished,) in db.execute(stmt) if finished is not None]
+
+
 def sent_since_by_reservation(db: Session, since: datetime) -> dict[int, int]:
     rows = db.execute(
         select(SendItem.reservation_id, func.count())

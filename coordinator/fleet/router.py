@@ -22,6 +22,7 @@ from coordinator.dependencies import DB, Operator, optional_principal
 from coordinator.errors import Unauthorized
 from coordinator.fleet import service
 from coordinator.fleet.schemas import FleetView, InDoubtList, ItemOut, ResolveRequest
+from coordinator.reservations import service as reservations
 from shared import events
 from shared.config import get_settings
 from shared.db import transaction
@@ -127,7 +128,7 @@ async def reservation_events(
     max_seconds: Annotated[float, Query(gt=0, le=MAX_STREAM_SECONDS)] = MAX_STREAM_SECONDS,
 ) -> StreamingResponse:
     """SSE of the reservation's live counters: a snapshot at once, then one per change."""
-    service.visible_reservation(db, principal, reservation_id)
+    reservations.visible(db, principal, reservation_id)
     return StreamingResponse(
         _counter_stream(request, reservation_id, open_session, max_seconds),
         media_type="text/event-stream",

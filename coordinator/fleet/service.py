@@ -21,20 +21,10 @@ from coordinator.fleet.schemas import (
 )
 from shared import clock, events, items
 from shared.enums import ItemState
-from shared.models import Reservation, SendItem
+from shared.models import FleetWorker, Reservation, SendItem
 
 LIVE_RATE_WINDOW = timedelta(minutes=1)
 WORKER_ALIVE_WITHIN = timedelta(seconds=15)
-
-
-def visible_reservation(db: Session, principal: Principal, reservation_id: int) -> Reservation:
-    """The reservation if this principal may watch it (its member, or any operator)."""
-    reservation = db.get(Reservation, reservation_id)
-    if reservation is None:
-        raise NotFound("予約")
-    if not principal.is_operator and reservation.member_id != principal.member_id:
-        raise NotFound("予約")  # another member's reservation does not exist for this one
-    return reservation
 
 
 def live_snapshot(db: Session, reservation_id: int) -> dict[str, Any] | None:
@@ -52,6 +42,31 @@ def live_snapshot(db: Session, reservation_id: int) -> dict[str, Any] | None:
         sends_per_minute=round(recent * 60 / LIVE_RATE_WINDOW.total_seconds(), 1),
     )
     return snapshot
+
+
+def outcomes(db: Session, reservation_id: int | None = None) -> list[tuple[str, str, int]]:
+    """(state, reason, count) of the ended items, the most frequent first (the pages' table)."""
+    by_status = repository.reasons_by_status(db, reservation_id=reservation_id)
+    rows = [(s, r, n) for s, reasons in by_status.items() for r, n in reasons.items()]
+    return sorted(rows, key=lambda row: -row[2])
+
+
+def sends_per_minute(
+    db: Session, reservation_id: int | None = None, minutes: int = 30
+) -> list[int]:
+    """Sent items per minute over the last ``minutes`` minutes, oldest first (the pages' chart)."""
+    start = clock.now().replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    buckets = [0] * minutes
+    for finished in repository.sent_times_since(db, start, reservation_id):
+        index = int((finished - start).total_seconds() // 60)
+        if 0 <= index < minutes:
+            buckets[index] += 1
+    return buckets
+
+
+def workers(db: Session) -> list[FleetWorker]:
+    """Every registered worker, alive or not, the most recently heard from first."""
+    return sorted(repository.workers(db), key=lambda w: w.heartbeat_at, reverse=True)
 
 
 def fleet_view(db: Session, minutes: int = 5) -> FleetView:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from shared.models import Notification
 
@@ -51,8 +52,4 @@ def unread_count(db: Session, principal: Principal, member_id: int | None) -> in
 
 def one_visible(db: Session, principal: Principal, notification_id: int) -> Notification | None:
     row = db.get(Notification, notification_id)
-    if row is None:
-        return None
-    if principal.is_operator:
-        return row
-    return row if row.member_id == principal.member_id else None
+    return row if row is not None and access.may_see(principal, row.member_id) else None

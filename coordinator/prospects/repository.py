@@ -58,3 +58,13 @@ def get_import_job(db: Session, job_id: int) -> ImportJob | None:
 
 def recent_import_jobs(db: Session, limit: int = 50) -> list[ImportJob]:
     return list(db.scalars(select(ImportJob).order_by(ImportJob.id.desc()).limit(limit)))
+
+
+def search_choices(db: Session, limit: int = 200) -> tuple[list[str], list[str]]:
+    """The 業種 and the 都道府県 that occur in the list, each in alphabetical order."""
+
+    def distinct(column: Any) -> list[str]:
+        query = select(column).where(column != "").distinct().order_by(column).limit(limit)
+        return [str(v) for v in db.scalars(query)]
+
+    return distinct(Prospect.industry), distinct(Prospect.prefecture)

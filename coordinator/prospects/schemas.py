@@ -47,6 +47,7 @@ class ImportJobOut(BaseModel):
     rows_duplicate: int
     rows_rejected: int
     report: list[dict[str, Any]] | None
+    failure_reason: str | None = None  # why a failed import stopped, in words
     created_at: datetime
     finished_at: datetime | None
 

@@ -15,6 +15,7 @@ from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.prospects import importer, repository, search
 from coordinator.prospects.schemas import ImportJobOut, ProspectOut, ProspectPage
+from formfill import PREFECTURES
 from shared import clock
 from shared.config import get_settings
 from shared.db import after_commit, transaction
@@ -127,5 +128,19 @@ def get_import(db: Session, job_id: int) -> ImportJobOut:
     return ImportJobOut.model_validate(job)
 
 
-def list_imports(db: Session) -> list[ImportJobOut]:
-    return [ImportJobOut.model_validate(job) for job in repository.recent_import_jobs(db)]
+def list_imports(db: Session, limit: int = 50) -> list[ImportJobOut]:
+    return [ImportJobOut.model_validate(job) for job in repository.recent_import_jobs(db, limit)]
+
+
+def search_choices(db: Session) -> tuple[list[str], list[str]]:
+    """The choices of the search form's selects, as they occur in the list: 業種 in
+    alphabetical order, 都道府県 north to south (unknown names last)."""
+
+    def north_to_south(name: str) -> tuple[int, str]:
+        try:
+            return PREFECTURES.index(name), name
+        except ValueError:
+            return len(PREFECTURES), name
+
+    industries, prefectures = repository.search_choices(db)
+    return industries, sorted(prefectures, key=north_to_south)

@@ -40,6 +40,18 @@ def get(db: Session, reservation_id: int) -> Reservation | None:
     return db.get(Reservation, reservation_id)
 
 
+def by_ids(db: Session, reservation_ids: set[int]) -> list[Reservation]:
+    if not reservation_ids:
+        return []
+    return list(
+        db.scalars(
+            select(Reservation)
+            .where(Reservation.id.in_(reservation_ids))
+            .order_by(Reservation.id.desc())
+        )
+    )
+
+
 def page(
     db: Session,
     *,
@@ -195,13 +207,25 @@ def items_page(
     reason: str | None,
     offset: int,
     limit: int,
+    attempted_first: bool = False,
 ) -> tuple[int, list[SendItem]]:
+    """A page of the items in id order, or with ``attempted_first`` what ended last first
+    (then what is still queued, and what was removed at the end): the results page's order."""
     where = item_filters(reservation_id, state, reason)
     total = int(db.scalar(select(func.count()).select_from(SendItem).where(*where)) or 0)
-    rows = db.scalars(
-        select(SendItem).where(*where).order_by(SendItem.id).offset(offset).limit(limit)
-    )
+    order: tuple[Any, ...] = (SendItem.id,)
+    if attempted_first:
+        order = (
+            (SendItem.state == ItemState.CANCELLED.value).asc(),
+            SendItem.finished_at.desc().nulls_last(),
+            SendItem.id,
+        )
+    rows = db.scalars(select(SendItem).where(*where).order_by(*order).offset(offset).limit(limit))
     return total, list(rows)
+
+
+def item(db: Session, item_id: int) -> SendItem | None:
+    return db.get(SendItem, item_id)
 
 
 def iter_items(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from coordinator.errors import AppError, NotFound
 from coordinator.reservations import repository
@@ -23,6 +24,7 @@ from shared.models import SendItem
 
 _REASONS = frozenset().union(*REASONS_BY_STATUS.values())
 _EVIDENCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,150}$")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 
 def _check_item_filters(state: str | None, reason: str | None) -> None:
@@ -37,14 +39,25 @@ def evidence_dir(reservation_id: int, item_id: int) -> Path:
     return Path(get_settings().var_dir) / "evidence" / str(reservation_id) / str(item_id)
 
 
-def _evidence_links(item: SendItem) -> list[str]:
+def evidence_names(item: SendItem) -> list[str]:
+    """The files the worker left for an item (the names :func:`evidence_file` serves)."""
     folder = evidence_dir(item.reservation_id, item.id)
     if not folder.is_dir():
         return []
     return [
-        f"/api/v1/reservations/{item.reservation_id}/items/{item.id}/evidence/{p.name}"
-        for p in sorted(folder.iterdir())
-        if p.is_file() and _EVIDENCE_NAME.match(p.name)
+        p.name for p in sorted(folder.iterdir()) if p.is_file() and _EVIDENCE_NAME.match(p.name)
+    ]
+
+
+def screenshots(item: SendItem) -> list[str]:
+    """The item's evidence files that are images (the item page shows them)."""
+    return [n for n in evidence_names(item) if n.lower().endswith(_IMAGE_SUFFIXES)]
+
+
+def _evidence_links(item: SendItem) -> list[str]:
+    return [
+        f"/api/v1/reservations/{item.reservation_id}/items/{item.id}/evidence/{name}"
+        for name in evidence_names(item)
     ]
 
 
@@ -78,7 +91,9 @@ def items(
     reason: str | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
+    attempted_first: bool = False,
 ) -> ItemPage:
+    """A page of the reservation's items (``attempted_first``: see ``repository.items_page``)."""
     visible(db, principal, reservation_id)
     _check_item_filters(state, reason)
     page, per_page = paging(page, per_page)
@@ -89,6 +104,7 @@ def items(
         reason=reason,
         offset=(page - 1) * per_page,
         limit=per_page,
+        attempted_first=attempted_first,
     )
     return ItemPage(total=total, page=page, per_page=per_page, items=[_item_out(i) for i in rows])
 
@@ -140,6 +156,11 @@ def items_csv(
             )
         )
     return buffer.getvalue()
+
+
+def item(db: Session, principal: Principal, item_id: int) -> SendItem:
+    """One item (a send) by its id, if this principal may see its reservation's rows."""
+    return access.visible(principal, repository.item(db, item_id), "送信結果")
 
 
 def evidence_file(

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from coordinator.errors import AppError, Forbidden, NotFound
 from coordinator.prospects import search
@@ -47,22 +48,16 @@ QUEUE_FILL_FACTOR = 10  # queue every sendable prospect of the list, up to 10 ×
 MAX_TRANSFER = 100_000  # リスト移行件数 of one 送信代行
 
 _S = ReservationStatus
-_ACTIVE = (_S.PENDING.value, _S.APPROVED.value, _S.PAUSED.value)
+# Open: a list can still be moved in, more sends asked for, the reservation cancelled.
+OPEN_STATUSES = (_S.PENDING.value, _S.APPROVED.value, _S.PAUSED.value)
 
 
 # --- access ------------------------------------------------------------------------------------
 
 
-def _may_see(principal: Principal, reservation: Reservation) -> bool:
-    return principal.is_operator or reservation.member_id == principal.member_id
-
-
 def visible(db: Session, principal: Principal, reservation_id: int) -> Reservation:
     """The reservation if this principal may see it; another member's does not exist (404)."""
-    reservation = repository.get(db, reservation_id)
-    if reservation is None or not _may_see(principal, reservation):
-        raise NotFound("予約")
-    return reservation
+    return access.visible(principal, repository.get(db, reservation_id), "予約")
 
 
 def _locked(db: Session, principal: Principal, reservation_id: int) -> Reservation:
@@ -287,7 +282,7 @@ def cancel(db: Session, principal: Principal, reservation_id: int) -> Reservatio
     """→ キャンセル: the queue is dropped and the unsent hold released (items in flight keep
     their ticket until they end; see shared.lifecycle)."""
     reservation = _locked(db, principal, reservation_id)
-    if reservation.status not in _ACTIVE:
+    if reservation.status not in OPEN_STATUSES:
         raise errors.invalid_status("キャンセル", reservation.status)
     who = "運営" if principal.is_operator else "会員"
     lifecycle.change_status(
@@ -340,7 +335,7 @@ def transfer(
     query = _parse_list(list_url)
     lock_member(db, reservation.member_id)
     reservation = lock_reservation(db, reservation_id)
-    if reservation.status not in _ACTIVE:
+    if reservation.status not in OPEN_STATUSES:
         raise errors.invalid_status("リストを追加", reservation.status)
     added = _fill_queue(db, reservation, _candidates(db, query, reservation.member_id, count))
     row = ListTransfer(
@@ -372,7 +367,7 @@ def request_addition(
         raise errors.addition_count_below_minimum()
     if count % RESERVATION_COUNT_STEP:
         raise errors.addition_count_not_multiple()
-    if reservation.status not in _ACTIVE:
+    if reservation.status not in OPEN_STATUSES:
         raise errors.invalid_status("予約数を追加", reservation.status)
     available = ledger.balance(db, member_id).available
     if count > available:
@@ -417,7 +412,7 @@ def _decided(addition: ReservationAddition, operator: Principal, status: Additio
 def approve_addition(db: Session, operator: Principal, addition_id: int) -> ReservationAddition:
     """The count grows and the tickets are held now (refused if they are no longer there)."""
     addition, reservation = _decide_addition(db, operator, addition_id)
-    if reservation.status not in _ACTIVE:
+    if reservation.status not in OPEN_STATUSES:
         raise errors.invalid_status("予約数を追加", reservation.status)
     try:
         ledger.hold(

@@ -5,9 +5,11 @@ the operators' queue of additions to decide."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from coordinator.errors import AppError
 from coordinator.reservations import repository
@@ -26,6 +28,7 @@ from shared.rules import max_senders
 
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 200
+PAGE_LIMIT = 300  # the pages list this many rows, newest first, without paging
 
 SYSTEM_ACTOR = "システム"
 
@@ -145,8 +148,10 @@ def reservation_out(
     return _outs(db, [reservation], detail=detail)[0]
 
 
-def get(db: Session, principal: Principal, reservation_id: int) -> ReservationOut:
-    return reservation_out(db, visible(db, principal, reservation_id))
+def get(
+    db: Session, principal: Principal, reservation_id: int, *, detail: bool = True
+) -> ReservationOut:
+    return reservation_out(db, visible(db, principal, reservation_id), detail=detail)
 
 
 def list_reservations(
@@ -165,11 +170,46 @@ def list_reservations(
             raise AppError(
                 "invalid_filter", f"ステータス {status[:30]} はありません", field="status"
             )
-    scope = member_id if principal.is_operator else principal.member_id
     total, rows = repository.page(
-        db, member_id=scope, statuses=statuses, offset=(page - 1) * per_page, limit=per_page
+        db,
+        member_id=access.member_scope(principal, member_id),
+        statuses=statuses,
+        offset=(page - 1) * per_page,
+        limit=per_page,
     )
     return ReservationList(total=total, page=page, per_page=per_page, reservations=_outs(db, rows))
+
+
+def newest(
+    db: Session, principal: Principal, *, statuses: Sequence[str] = (), limit: int = PAGE_LIMIT
+) -> list[ReservationOut]:
+    """The newest reservations this principal may see, in one piece (the pages' lists); a
+    status that does not exist matches nothing."""
+    _, rows = repository.page(
+        db, member_id=access.member_scope(principal), statuses=statuses, offset=0, limit=limit
+    )
+    return _outs(db, rows)
+
+
+def additions(db: Session, principal: Principal, reservation_id: int) -> list[AdditionOut]:
+    """Every request of 予約数を追加 of the reservation, decided or not, oldest first."""
+    visible(db, principal, reservation_id)
+    return [addition_out(a) for a in repository.additions(db, [reservation_id])]
+
+
+@dataclass(frozen=True)
+class AwaitingAddition:
+    addition: AdditionOut
+    reservation: ReservationOut
+
+
+def awaiting_decision(db: Session, operator: Principal) -> list[AwaitingAddition]:
+    """The additions operators have to decide, oldest first, each with its reservation."""
+    rows = repository.pending_additions_all(db, 0, PAGE_LIMIT)
+    reservations = {
+        r.id: r for r in _outs(db, repository.by_ids(db, {a.reservation_id for a in rows}))
+    }
+    return [AwaitingAddition(addition_out(a), reservations[a.reservation_id]) for a in rows]
 
 
 def history(db: Session, principal: Principal, reservation_id: int) -> list[StatusChangeOut]:

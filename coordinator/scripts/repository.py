@@ -22,6 +22,11 @@ def live_one(db: Session, script_id: int) -> Script | None:
     return db.scalar(select(Script).where(Script.id == script_id, Script.deleted_at.is_(None)))
 
 
+def any_one(db: Session, script_id: int) -> Script | None:
+    """A script, hidden or not (a reservation keeps naming the script it was made with)."""
+    return db.get(Script, script_id)
+
+
 def open_reservations_using(db: Session, script_id: int) -> list[int]:
     final = [s.value for s in RESERVATION_FINAL]
     return list(

@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 import formfill
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.prospects.regions import normalize_prefecture
@@ -188,17 +189,18 @@ def create(db: Session, principal: Principal, data: ScriptIn) -> Script:
 
 
 def list_for(db: Session, principal: Principal, member_id: int | None = None) -> Sequence[Script]:
-    if not principal.is_operator:
-        member_id = principal.member_id
-    return repository.live(db, member_id)
+    return repository.live(db, access.member_scope(principal, member_id))
 
 
 def get_visible(db: Session, principal: Principal, script_id: int) -> Script:
     """A script the principal may read: its member's own, or any for an operator."""
-    script = repository.live_one(db, script_id)
-    if script is None or (not principal.is_operator and script.member_id != principal.member_id):
-        raise NotFound("スクリプト")  # another member's script is "not found": ids leak nothing
-    return script
+    return access.visible(principal, repository.live_one(db, script_id), "スクリプト")
+
+
+def of_reservation(db: Session, principal: Principal, script_id: int) -> Script | None:
+    """The script a reservation sends with, even if hidden since (None if not visible)."""
+    script = repository.any_one(db, script_id)
+    return script if script and access.may_see(principal, script.member_id) else None
 
 
 def get_owned(db: Session, member_id: int, script_id: int) -> Script:

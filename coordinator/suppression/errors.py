@@ -12,3 +12,8 @@ class InvalidDomain(AppError):
             f"ドメインが正しくありません（{value[:60]}）。例: example.co.jp",
             field="domain",
         )
+
+
+class InvalidReason(AppError):
+    def __init__(self, value: str) -> None:
+        super().__init__("invalid_reason", f"理由 {value[:30]} はありません", field="reason")

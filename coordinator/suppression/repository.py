@@ -29,6 +29,10 @@ def list_entries(
     return int(total), list(rows)
 
 
+def every_entry(db: Session, limit: int) -> list[Suppression]:
+    return list(db.scalars(select(Suppression).order_by(Suppression.id.desc()).limit(limit)))
+
+
 def get_entry(db: Session, entry_id: int) -> Suppression | None:
     return db.get(Suppression, entry_id)
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.suppression import repository
-from coordinator.suppression.errors import InvalidDomain
+from coordinator.suppression.errors import InvalidDomain, InvalidReason
 from coordinator.suppression.schemas import SuppressionList, SuppressionOut
 from shared import suppression
 from shared.domains import normalize_domain
-from shared.models import SendItem
+from shared.models import SendItem, Suppression
 
 MAX_OPTOUT_TOKEN = 64
 
@@ -52,6 +53,38 @@ def remove_global(db: Session, entry_id: int) -> None:
     db.flush()
 
 
+# --- every list at once (the operators' page) -------------------------------------------------
+
+# What an operator may give as the reason of an entry, on the global list or a member's.
+REASONS = (
+    suppression.SuppressionReason.OPTOUT,
+    suppression.SuppressionReason.REFUSED_SALES,
+    suppression.SuppressionReason.COMPLAINT,
+    suppression.SuppressionReason.NG,
+    suppression.SuppressionReason.MANUAL,
+)
+
+
+def every_entry(db: Session, limit: int = 300) -> list[Suppression]:
+    """The newest entries of the global list and of every member's NG list together."""
+    return repository.every_entry(db, limit)
+
+
+def add(
+    db: Session, domain: str, *, reason: str, member_id: int | None = None, note: str = ""
+) -> SuppressionOut:
+    """An operator puts a domain on the global list or on a member's NG list."""
+    if reason not in REASONS:
+        raise InvalidReason(reason)
+    entry = suppression.suppress(db, _domain(domain), reason=reason, member_id=member_id, note=note)
+    return SuppressionOut.model_validate(entry)
+
+
+def remove(db: Session, domain: str, *, member_id: int | None = None) -> bool:
+    """An operator takes a domain off the global list or a member's NG list."""
+    return suppression.unsuppress(db, domain, member_id=member_id)
+
+
 # --- a member's NG list ----------------------------------------------------------------------
 
 
@@ -72,10 +105,7 @@ def add_ng(db: Session, principal: Principal, domain: str, *, note: str = "") ->
 
 
 def remove_ng(db: Session, principal: Principal, entry_id: int) -> None:
-    entry = repository.get_entry(db, entry_id)
-    # Another member's entry is "not found", never "forbidden": ids tell nothing.
-    if entry is None or entry.member_id is None or entry.member_id != principal.member_id:
-        raise NotFound("NGドメイン")
+    entry = access.own(principal, repository.get_entry(db, entry_id), "NGドメイン")
     db.delete(entry)
     db.flush()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from shared.enums import LedgerKind, OrderStatus
@@ -17,6 +17,11 @@ def orders(db: Session, member_id: int | None) -> Sequence[TicketOrder]:
     if member_id is not None:
         query = query.where(TicketOrder.member_id == member_id)
     return db.scalars(query).all()
+
+
+def count_with_status(db: Session, status: str) -> int:
+    query = select(func.count()).select_from(TicketOrder).where(TicketOrder.status == status)
+    return int(db.scalar(query) or 0)
 
 
 def paid_orders_fifo(db: Session, member_id: int) -> Sequence[tuple[TicketOrder, int]]:

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.tickets import errors, repository
@@ -192,8 +193,7 @@ def allocate_remaining(db: Session, member_id: int) -> dict[int, tuple[int, bool
 
 def list_orders(db: Session, principal: Principal, member_id: int | None = None) -> OrderListing:
     """A member's orders (an operator: everybody's, or one member's) with 残申込数 and 申込合計."""
-    if not principal.is_operator:
-        member_id = principal.member_id
+    member_id = access.member_scope(principal, member_id)
     rows = repository.orders(db, member_id)
     allocation: dict[int, tuple[int, bool]] = {}
     for mid in sorted({o.member_id for o in rows}):
@@ -215,10 +215,7 @@ def list_orders(db: Session, principal: Principal, member_id: int | None = None)
 
 
 def get_order(db: Session, principal: Principal, order_id: int) -> OrderView:
-    order = db.get(TicketOrder, order_id)
-    # Another member's order is "not found", so ids reveal nothing.
-    if order is None or (not principal.is_operator and order.member_id != principal.member_id):
-        raise NotFound("申込")
+    order = access.visible(principal, db.get(TicketOrder, order_id), "申込")
     remaining, used_up = allocate_remaining(db, order.member_id).get(order.id, (0, False))
     if used_up and order.status == OrderStatus.ACTIVE.value:
         order.status = OrderStatus.COMPLETED.value
@@ -232,3 +229,8 @@ def status_label(status: str) -> str:
 
 def payment_method_label(method: str) -> str:
     return labels.label(labels.PAYMENT_METHOD, method)
+def awaiting_payment(db: Session) -> int:
+    """How many orders wait for an operator to confirm their bank transfer."""
+    return repository.count_with_status(db, OrderStatus.AWAITING_PAYMENT.value)
+
+

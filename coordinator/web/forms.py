@@ -49,26 +49,22 @@ def to_int(values: dict[str, str], name: str, label: str | None = None) -> int:
     return int(raw)
 
 
-def errors_of(exc: Exception) -> dict[str, str]:
+# What a form shows beside its fields instead of an error page: a rule's refusal, or input
+# that does not fit the schema. Anything else is a fault and reaches the error handlers.
+Refusal = (AppError, ValidationError)
+
+
+def errors_of(exc: AppError | ValidationError) -> dict[str, str]:
     """``{field or "form": Japanese message}`` for an AppError or a pydantic ValidationError."""
     if isinstance(exc, AppError):
         return {exc.field or "form": exc.message}
-    if isinstance(exc, ValidationError):
-        found: dict[str, str] = {}
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-            name = ".".join(loc) or "form"
-            label = FIELD_LABELS.get(loc[-1] if loc else "", name)
-            found.setdefault(name, f"{label}の入力内容が正しくありません")
-        return found
-    raise exc
-
-
-def merge(*parts: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for part in parts:
-        out.update(part)
-    return out
+    found: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        name = ".".join(loc) or "form"
+        label = FIELD_LABELS.get(loc[-1] if loc else "", name)
+        found.setdefault(name, f"{label}の入力内容が正しくありません")
+    return found
 
 
 def attempt(db: Session) -> Any:

@@ -5,27 +5,25 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import RedirectResponse
 
-from coordinator.chat import service as chat
+from coordinator.accounts import service as accounts
 from coordinator.errors import AppError
-from coordinator.notifications import service as notifications
 from coordinator.prospects import search as prospect_search
-from coordinator.prospects.regions import PREFECTURES
-from coordinator.reservations import results as reservation_results
+from coordinator.prospects import service as prospects_service
 from coordinator.reservations import service as reservations
+from coordinator.reservations import views as reservation_views
 from coordinator.scripts import service as scripts
 from coordinator.scripts.schemas import ScriptIn, ScriptPatch
 from coordinator.tickets import service as tickets
 from coordinator.tickets.gateway import PaymentGateway, get_gateway
-from coordinator.web import repository as repo
-from coordinator.web.forms import attempt, errors_of, form_values, to_int
+from coordinator.web.forms import Refusal, attempt, errors_of, form_values, to_int
 from coordinator.web.links import list_url_of, see_other
 from coordinator.web.rendering import render
-from coordinator.web.session import WebDB, WebMember, WebRoute, WebUser
+from coordinator.web.session import WebDB, WebMember, WebRoute
 from shared import clock, ledger
-from shared.enums import PaymentMethod
-from shared.models import Member, Prospect
+from shared.enums import OrderStatus, PaymentMethod
+from shared.models import Script
 from shared.rules import order_amount_jpy
 
 router = APIRouter(route_class=WebRoute)
@@ -56,18 +54,26 @@ SENDER_FIELDS = [
 @router.get("/orders")
 def orders_page(request: Request, db: WebDB, user: WebMember) -> Response:
     listing = tickets.list_orders(db, user)
+    # Back from the gateway's page (?checkout=success|cancelled&order=N): what became of it.
+    returned = request.query_params.get("order", "")
+    checkout_order = next((v.order for v in listing.orders if str(v.order.id) == returned), None)
     return render(
         request,
         "member/orders.html",
         user,
-        {"orders": listing.orders, "remaining": listing.remaining, "total": listing.total},
+        {
+            "orders": listing.orders,
+            "remaining": listing.remaining,
+            "total": listing.total,
+            "checkout": request.query_params.get("checkout", ""),
+            "checkout_order": checkout_order,
+        },
     )
 
 
 def _order_defaults(db: WebDB, user: Any) -> dict[str, str]:
-    member = db.get(Member, user.member_id)
     return {
-        "company_name": member.company_name if member else "",
+        "company_name": accounts.company_name(db, user.member_id),
         "contact_name": user.name,
         "payment_method": "card",
     }
@@ -141,9 +147,10 @@ async def order_confirm(
     request: Request,
     db: WebDB,
     user: WebMember,
-    gateway: Annotated[PaymentGateway, Depends(get_gateway)],
+    gateway: Annotated[PaymentGateway | None, Depends(get_gateway)],
 ) -> Response:
-    """この内容で決済する: the order is placed; a card settles at once (作業中)."""
+    """この内容で決済する: the order is placed; a card settles at once with the test gateway
+    (作業中) or sends the member to Stripe's page (the order waits for the webhook)."""
     values = await form_values(request)
     try:
         quantity = to_int(values, "quantity")
@@ -158,7 +165,7 @@ async def order_confirm(
         )
     try:
         with attempt(db):
-            tickets.place_order(
+            order = tickets.place_order(
                 db,
                 user,
                 quantity=quantity,
@@ -178,6 +185,8 @@ async def order_confirm(
                 status_code=exc.status_code,
             )
         return _order_confirm(request, user, values, quantity, errors_of(exc), exc.status_code)
+    if order.checkout_url and order.status == OrderStatus.AWAITING_PAYMENT.value:
+        return RedirectResponse(order.checkout_url, status_code=303)
     return see_other("/orders", "paid" if method == PaymentMethod.CARD else "order_created")
 
 
@@ -207,11 +216,13 @@ def _script_content(values: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def _newest_scripts(db: WebDB, user: Any) -> list[Script]:
+    return list(reversed(scripts.list_for(db, user)))
+
+
 @router.get("/scripts")
 def scripts_page(request: Request, db: WebDB, user: WebMember) -> Response:
-    return render(
-        request, "member/scripts.html", user, {"scripts": repo.scripts(db, user.member_id)}
-    )
+    return render(request, "member/scripts.html", user, {"scripts": _newest_scripts(db, user)})
 
 
 def _script_form(
@@ -248,25 +259,25 @@ async def script_new(request: Request, db: WebDB, user: WebMember) -> Response:
     try:
         with attempt(db):
             scripts.create(db, user, ScriptIn.model_validate(_script_content(values)))
-    except Exception as exc:
+    except Refusal as exc:
         return _script_form(request, user, values, errors_of(exc), None, 400)
     return see_other("/scripts", "script_saved")
 
 
 @router.get("/scripts/{script_id}/edit")
 def script_edit_page(request: Request, db: WebDB, user: WebMember, script_id: int) -> Response:
-    script = repo.script_for(db, user.member_id, script_id)
+    script = scripts.get_owned(db, user.member_id, script_id)
     return _script_form(request, user, _script_values(script.content, script.name), {}, script.id)
 
 
 @router.post("/scripts/{script_id}/edit")
 async def script_edit(request: Request, db: WebDB, user: WebMember, script_id: int) -> Response:
-    repo.script_for(db, user.member_id, script_id)
+    scripts.get_owned(db, user.member_id, script_id)
     values = await form_values(request)
     try:
         with attempt(db):
             scripts.update(db, user, script_id, ScriptPatch.model_validate(_script_content(values)))
-    except Exception as exc:
+    except Refusal as exc:
         return _script_form(request, user, values, errors_of(exc), script_id, 400)
     return see_other("/scripts", "script_saved")
 
@@ -280,8 +291,7 @@ def script_preview(
     )
     if prospect_id is None and sample:
         prospect_id = sample[0].id
-    script, _company, _optout, message = scripts.preview(db, user, script_id, prospect_id)
-    prospect = db.get(Prospect, prospect_id) if prospect_id else None
+    script, company, _optout, message = scripts.preview(db, user, script_id, prospect_id)
     subject, body = message.subject, message.body
     return render(
         request,
@@ -290,7 +300,8 @@ def script_preview(
         {
             "script": script,
             "prospects": sample,
-            "prospect": prospect,
+            "prospect_id": prospect_id,
+            "company": company if prospect_id is not None else None,
             "subject": subject,
             "body": body,
         },
@@ -316,7 +327,7 @@ def _search_page(
         errors["search"] = exc.message
         q = prospect_search.ProspectQuery()
     total, prospects = prospect_search.search(db, q, user.member_id)
-    member = db.get(Member, user.member_id)
+    industries, prefectures = prospects_service.search_choices(db)
     qs = prospect_search.to_query_string(q.without_paging())
     return render(
         request,
@@ -328,26 +339,18 @@ def _search_page(
             "total": total,
             "prospects": prospects,
             "list_url": list_url_of(qs),
-            "industries": repo.distinct_values(db, Prospect.industry),
-            "prefectures": sorted(
-                repo.distinct_values(db, Prospect.prefecture), key=_prefecture_order
+            "industries": industries,
+            "prefectures": prefectures,
+            "open_reservations": reservation_views.newest(
+                db, user, statuses=reservations.OPEN_STATUSES
             ),
-            "open_reservations": repo.open_reservations(db, user.member_id),
-            "scripts": repo.scripts(db, user.member_id),
-            "member_company": member.company_name if member else "",
+            "scripts": _newest_scripts(db, user),
+            "member_company": accounts.company_name(db, user.member_id),
             "values": values or {},
             "errors": errors,
         },
         status_code=status_code,
     )
-
-
-def _prefecture_order(name: str) -> tuple[int, str]:
-    # North to south, as on every Japanese form; unknown names last.
-    try:
-        return PREFECTURES.index(name), name
-    except ValueError:
-        return len(PREFECTURES), name
 
 
 @router.get("/prospects")
@@ -369,7 +372,7 @@ async def prospects_transfer(request: Request, db: WebDB, user: WebMember) -> Re
                 count=to_int(values, "count", "リスト移行件数"),
                 script_id=to_int(values, "script_id"),
             )
-    except Exception as exc:
+    except Refusal as exc:
         errors = errors_of(exc)
         message = "・".join(errors.values())
         return _search_page(
@@ -397,7 +400,7 @@ def _reservation_form(
             "values": values,
             "errors": errors,
             "available": ledger.balance(db, user.member_id).available,
-            "scripts": repo.scripts(db, user.member_id),
+            "scripts": _newest_scripts(db, user),
         },
         status_code=status_code,
     )
@@ -432,7 +435,7 @@ async def reservation_new(request: Request, db: WebDB, user: WebMember) -> Respo
                 list_url=values.get("list_url", ""),
                 script_id=numbers["script_id"],
             )
-    except Exception as exc:
+    except Refusal as exc:
         return _reservation_form(request, db, user, values, errors_of(exc), 400)
     return see_other("/reservations", "reserved")
 
@@ -442,29 +445,9 @@ _LABEL = {"count": "送信依頼件数", "senders": "送信担当者数", "scrip
 
 @router.get("/reservations")
 def reservations_page(request: Request, db: WebDB, user: WebMember) -> Response:
-    return render(request, "member/reservations.html", user, {"rows": repo.reservations(db, user)})
-
-
-@router.post("/reservations/{reservation_id}/pause")
-async def reservation_pause(
-    request: Request, db: WebDB, user: WebUser, reservation_id: int
-) -> Response:
-    values = await form_values(request)
-    remove_list = values.get("remove_list") == "1"
-    reservations.pause(db, user, reservation_id, remove_list=remove_list)
-    return see_other(_back(user, reservation_id), "list_removed" if remove_list else "paused")
-
-
-@router.post("/reservations/{reservation_id}/resume")
-def reservation_resume(db: WebDB, user: WebUser, reservation_id: int) -> Response:
-    reservations.resume(db, user, reservation_id)
-    return see_other(_back(user, reservation_id), "resumed")
-
-
-@router.post("/reservations/{reservation_id}/cancel")
-def reservation_cancel(db: WebDB, user: WebUser, reservation_id: int) -> Response:
-    reservations.cancel(db, user, reservation_id)
-    return see_other(_back(user, reservation_id), "cancelled")
+    return render(
+        request, "member/reservations.html", user, {"rows": reservation_views.newest(db, user)}
+    )
 
 
 @router.post("/reservations/{reservation_id}/additions")
@@ -476,139 +459,3 @@ async def reservation_addition(
         db, user, reservation_id, count=to_int(values, "count", "追加する件数")
     )
     return see_other("/reservations", "addition_requested")
-
-
-def _back(user: Any, reservation_id: int) -> str:
-    return f"/operator/reservations/{reservation_id}" if user.is_operator else "/reservations"
-
-
-# --- reservation detail, results, evidence, chat, notifications (members and operators) -------
-
-
-@router.get("/reservations/{reservation_id}")
-def reservation_detail(
-    request: Request,
-    db: WebDB,
-    user: WebUser,
-    reservation_id: int,
-    state: str = "",
-    reason: str = "",
-    page: int = 1,
-) -> Response:
-    row = repo.reservation_for(db, user, reservation_id)
-    r = row.reservation
-    page = max(1, page)
-    total, items = repo.items(db, r.id, state=state or None, reason=reason or None, page=page)
-    script = repo.script_by_id(db, r.script_id)
-    filter_qs = "&".join(f"{k}={v}" for k, v in (("state", state), ("reason", reason)) if v)
-    return render(
-        request,
-        "reservation_detail.html",
-        user,
-        {
-            "row": row,
-            "r": r,
-            "script": script,
-            "list_url": list_url_of(r.list_query),
-            "additions": repo.additions(db, r.id),
-            "outcomes": repo.outcomes(db, r.id),
-            "series": repo.sends_per_minute(db, r.id),
-            "items": items,
-            "items_total": total,
-            "page": page,
-            "per_page": repo.ITEMS_PER_PAGE,
-            "state": state,
-            "reason": reason,
-            "filter_qs": filter_qs + "&" if filter_qs else "",
-        },
-    )
-
-
-@router.get("/reservations/{reservation_id}/results.csv")
-def reservation_results_csv(db: WebDB, user: WebUser, reservation_id: int) -> Response:
-    body = reservation_results.items_csv(db, user, reservation_id)
-    return Response(
-        body.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="reservation-{reservation_id}-results.csv"'
-        },
-    )
-
-
-@router.get("/items/{item_id}")
-def item_page(request: Request, db: WebDB, user: WebUser, item_id: int) -> Response:
-    item = repo.item_for(db, user, item_id)
-    evidence = item.evidence or {}
-    return render(
-        request,
-        "item.html",
-        user,
-        {
-            "item": item,
-            "fields": [f for f in evidence.get("fields") or [] if isinstance(f, dict)],
-            "screenshots": repo.evidence_names(
-                reservation_results.evidence_dir(item.reservation_id, item.id)
-            ),
-        },
-    )
-
-
-@router.get("/items/{item_id}/evidence/{name}")
-def item_evidence(db: WebDB, user: WebUser, item_id: int, name: str) -> Response:
-    item = repo.item_for(db, user, item_id)
-    return FileResponse(
-        reservation_results.evidence_file(db, user, item.reservation_id, item.id, name)
-    )
-
-
-@router.get("/reservations/{reservation_id}/chat")
-def chat_page(request: Request, db: WebDB, user: WebUser, reservation_id: int) -> Response:
-    row = repo.reservation_for(db, user, reservation_id)
-    return render(
-        request,
-        "chat.html",
-        user,
-        {"row": row, "r": row.reservation, "messages": repo.chat_messages(db, reservation_id)},
-    )
-
-
-@router.post("/reservations/{reservation_id}/chat")
-async def chat_post(request: Request, db: WebDB, user: WebUser, reservation_id: int) -> Response:
-    row = repo.reservation_for(db, user, reservation_id)
-    values = await form_values(request)
-    try:
-        with attempt(db):
-            chat.post_message(db, user, reservation_id, body=values.get("body", ""))
-    except Exception as exc:
-        return render(
-            request,
-            "chat.html",
-            user,
-            {
-                "row": row,
-                "r": row.reservation,
-                "messages": repo.chat_messages(db, reservation_id),
-                "values": values,
-                "errors": errors_of(exc),
-            },
-            status_code=400,
-        )
-    return see_other(f"/reservations/{reservation_id}/chat")
-
-
-@router.get("/notifications")
-def notifications_page(request: Request, db: WebDB, user: WebUser) -> Response:
-    rows, unread = notifications.list_for(db, user, limit=100)
-    return render(
-        request,
-        "notifications.html",
-        user,
-        {"notifications": rows, "unread": unread},
-    )
-
-
-@router.post("/notifications/read-all")
-def notifications_read_all(db: WebDB, user: WebUser) -> Response:
-    notifications.mark_all_read(db, user)
-    return see_other("/notifications")

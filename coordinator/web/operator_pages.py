@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
+from coordinator.accounts import service as accounts
+from coordinator.chat import service as chat
 from coordinator.errors import AppError
 from coordinator.fleet import service as fleet
 from coordinator.fleet.schemas import ResolveRequest
@@ -19,19 +20,22 @@ from coordinator.prospects import service as prospects
 from coordinator.prospects import upload
 from coordinator.prospects.router import get_import_runner
 from coordinator.reservations import service as reservations
+from coordinator.reservations import views as reservation_views
+from coordinator.suppression import service as suppression
 from coordinator.tickets import service as tickets
-from coordinator.web import repository as repo
-from coordinator.web.forms import attempt, errors_of, form_values, to_int
+from coordinator.web.forms import Refusal, attempt, errors_of, form_values, to_int
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
 from coordinator.web.session import WebDB, WebOperator, WebRoute
 from shared import clock, labels
 from shared.config import get_settings
 from shared.enums import ReservationStatus
-from shared.models import Member, ReservationStatusChange
 from shared.suppression import SuppressionReason
 
 router = APIRouter(prefix="/operator", route_class=WebRoute)
+
+IN_DOUBT_LIMIT = 500
+IMPORT_JOBS_SHOWN = 20
 
 # The reasons an operator may pick on the page (manual entries through the API say "manual").
 SUPPRESSION_REASONS = [
@@ -52,9 +56,9 @@ def approvals_page(request: Request, db: WebDB, user: WebOperator) -> Response:
         "operator/approvals.html",
         user,
         {
-            "pending": repo.reservations(db, user, [ReservationStatus.PENDING.value]),
-            "additions": repo.pending_additions(db),
-            "awaiting_orders": len(repo.orders(db, None, "awaiting_payment")),
+            "pending": reservation_views.newest(db, user, statuses=[ReservationStatus.PENDING]),
+            "additions": reservation_views.awaiting_decision(db, user),
+            "awaiting_orders": tickets.awaiting_payment(db),
         },
     )
 
@@ -66,7 +70,7 @@ def reservations_page(request: Request, db: WebDB, user: WebOperator, status: st
         "operator/reservations.html",
         user,
         {
-            "rows": repo.reservations(db, user, [status] if status else None),
+            "rows": reservation_views.newest(db, user, statuses=[status] if status else []),
             "status": status,
             "statuses": list(labels.RESERVATION_STATUS.items()),
         },
@@ -82,22 +86,12 @@ def _reservation_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    row = repo.reservation_for(db, user, reservation_id)
-    changes = list(
-        db.scalars(
-            select(ReservationStatusChange)
-            .where(ReservationStatusChange.reservation_id == reservation_id)
-            .order_by(ReservationStatusChange.id)
-        )
-    )
     return render(
         request,
         "operator/reservation.html",
         user,
         {
-            "row": row,
-            "r": row.reservation,
-            "changes": changes,
+            "r": reservation_views.get(db, user, reservation_id),
             "fleet_max": get_settings().fleet_max_senders,
             "values": values or {},
             "errors": errors or {},
@@ -127,7 +121,7 @@ async def change_senders(
     try:
         with attempt(db):
             reservations.set_senders(db, user, reservation_id, senders=to_int(values, "senders"))
-    except Exception as exc:
+    except Refusal as exc:
         return _reservation_page(
             request, db, user, reservation_id, values, errors_of(exc), status_code=400
         )
@@ -166,7 +160,7 @@ def reject_addition(db: WebDB, user: WebOperator, addition_id: int) -> Response:
 
 @router.get("/chats")
 def chats_page(request: Request, db: WebDB, user: WebOperator) -> Response:
-    return render(request, "operator/chats.html", user, {"threads": repo.chat_threads(db)})
+    return render(request, "operator/chats.html", user, {"threads": chat.threads(db, user)})
 
 
 # --- fleet ------------------------------------------------------------------------------------
@@ -174,7 +168,7 @@ def chats_page(request: Request, db: WebDB, user: WebOperator) -> Response:
 
 @router.get("/fleet")
 def fleet_page(request: Request, db: WebDB, user: WebOperator) -> Response:
-    workers = repo.workers(db)
+    workers = fleet.workers(db)
     stale_before = clock.now() - timedelta(seconds=30)
     return render(
         request,
@@ -185,17 +179,22 @@ def fleet_page(request: Request, db: WebDB, user: WebOperator) -> Response:
             "stale_before": stale_before,
             "live_workers": sum(1 for w in workers if w.heartbeat_at >= stale_before),
             "running_reservations": len(
-                repo.reservations(db, user, [ReservationStatus.APPROVED.value])
+                reservation_views.newest(db, user, statuses=[ReservationStatus.APPROVED])
             ),
-            "series": repo.sends_per_minute(db),
-            "outcomes": repo.outcomes(db),
+            "series": fleet.sends_per_minute(db),
+            "outcomes": fleet.outcomes(db),
         },
     )
 
 
 @router.get("/in-doubt")
 def in_doubt_page(request: Request, db: WebDB, user: WebOperator) -> Response:
-    return render(request, "operator/in_doubt.html", user, {"items": repo.in_doubt_items(db)})
+    return render(
+        request,
+        "operator/in_doubt.html",
+        user,
+        {"items": fleet.in_doubt(db, limit=IN_DOUBT_LIMIT).items},
+    )
 
 
 @router.post("/in-doubt/{item_id}")
@@ -224,13 +223,13 @@ def _suppression_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    members = list(db.scalars(select(Member).order_by(Member.id)))
+    members = accounts.members(db)
     return render(
         request,
         "operator/suppression.html",
         user,
         {
-            "rows": repo.suppressions(db, None),
+            "rows": suppression.every_entry(db),
             "members": members,
             "member_names": {m.id: m.company_name for m in members},
             "reasons": SUPPRESSION_REASONS,
@@ -248,38 +247,27 @@ def suppression_page(request: Request, db: WebDB, user: WebOperator) -> Response
 
 @router.post("/suppression")
 async def suppression_add(request: Request, db: WebDB, user: WebOperator) -> Response:
-    from shared.domains import normalize_domain
-    from shared.suppression import suppress
-
     values = await form_values(request)
-    domain = normalize_domain(values.get("domain", ""))
-    if domain is None:
-        return _suppression_page(
-            request,
-            db,
-            user,
-            values,
-            {"domain": "ドメインまたはURLの形式が正しくありません"},
-            status_code=400,
-        )
     member_id = int(values["member_id"]) if values.get("member_id", "").isdigit() else None
-    suppress(
-        db,
-        domain,
-        reason=values.get("reason", "ng"),
-        member_id=member_id,
-        note=values.get("note", ""),
-    )
+    try:
+        with attempt(db):
+            suppression.add(
+                db,
+                values.get("domain", ""),
+                reason=values.get("reason", SuppressionReason.NG),
+                member_id=member_id,
+                note=values.get("note", ""),
+            )
+    except AppError as exc:
+        return _suppression_page(request, db, user, values, errors_of(exc), status_code=400)
     return see_other("/operator/suppression", "suppressed")
 
 
 @router.post("/suppression/delete")
 async def suppression_delete(request: Request, db: WebDB, user: WebOperator) -> Response:
-    from shared.suppression import unsuppress
-
     values = await form_values(request)
     member_id = int(values["member_id"]) if values.get("member_id", "").isdigit() else None
-    unsuppress(db, values.get("domain", ""), member_id=member_id)
+    suppression.remove(db, values.get("domain", ""), member_id=member_id)
     return see_other("/operator/suppression", "unsuppressed")
 
 
@@ -288,7 +276,12 @@ async def suppression_delete(request: Request, db: WebDB, user: WebOperator) -> 
 
 @router.get("/prospects/import")
 def import_page(request: Request, db: WebDB, user: WebOperator) -> Response:
-    return render(request, "operator/import.html", user, {"jobs": repo.import_jobs(db)})
+    return render(
+        request,
+        "operator/import.html",
+        user,
+        {"jobs": prospects.list_imports(db, IMPORT_JOBS_SHOWN)},
+    )
 
 
 @router.post("/prospects/import")
@@ -317,7 +310,10 @@ async def import_upload(
             request,
             "operator/import.html",
             user,
-            {"jobs": repo.import_jobs(db), "errors": {"file": exc.message}},
+            {
+                "jobs": prospects.list_imports(db, IMPORT_JOBS_SHOWN),
+                "errors": {"file": exc.message},
+            },
             status_code=exc.status_code,
         )
     return see_other(f"/operator/prospects/import?job={job.id}")
@@ -330,7 +326,7 @@ async def _chunks(uploaded: UploadFile) -> AsyncIterator[bytes]:
 
 @router.get("/prospects/import/{job_id}.json")
 def import_progress(db: WebDB, user: WebOperator, job_id: int) -> Response:
-    job = repo.import_job(db, job_id)
+    job = prospects.get_import(db, job_id)
     return JSONResponse(
         {
             "id": job.id,
