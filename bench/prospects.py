@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
-from coordinator.prospects import importer, search  # noqa: E402
-from coordinator.prospects.regions import PREFECTURES  # noqa: E402
+from coordinator.prospects import import_reading, importer, search  # noqa: E402
+from formfill import PREFECTURES  # noqa: E402
 from shared import migrate  # noqa: E402
 from shared.db import make_engine  # noqa: E402
 from shared.models import Member  # noqa: E402
@@ -69,7 +69,7 @@ SUFFIX_BY_INDUSTRY = {
 }  # fmt: skip
 CITIES = ("中央区", "北区", "南区", "東区", "西区", "港区", "緑区", "青葉区", "本町", "市役所前")
 TLDS = ("co.jp", "jp", "com", "net", "co.jp", "co.jp")
-HEADER = importer.COLUMNS[:10]
+HEADER = import_reading.COLUMNS[:10]
 
 
 def generate_csv(path: Path, rows: int, seed: int = SEED) -> dict[str, int]:
