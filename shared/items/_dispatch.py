@@ -8,7 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared import locks
-from shared.enums import ItemState, ReservationStatus, SendStatus, SkipReason
+from shared.enums import FailReason, ItemState, ReservationStatus, SendStatus, SkipReason
+from shared.items._attempt import MAX_ATTEMPTS, _finish_item, requeue_for_retry
 from shared.items._machine import (
     IN_FLIGHT_STATES,
     after_change,
@@ -150,8 +151,9 @@ def redispatch(
 
 
 def reap(db: Session, now: datetime | None = None) -> dict[str, int]:
-    """Expired leases: dispatched/running → queued (cancelled when the reservation is over);
-    submitting → in_doubt (``unconfirmed``), never retried automatically."""
+    """Expired leases: dispatched → queued (cancelled when the reservation is over); running →
+    queued for a retry after a backoff, or failed/timeout once it has had MAX_ATTEMPTS
+    attempts; submitting → in_doubt (``unconfirmed``), never retried automatically."""
     now = now_or(now)
     locks.writer_lock(db)
     expired = db.execute(
@@ -162,7 +164,7 @@ def reap(db: Session, now: datetime | None = None) -> dict[str, int]:
     by_reservation: dict[int, list[int]] = {}
     for item_id, reservation_id in expired:
         by_reservation.setdefault(reservation_id, []).append(item_id)
-    counts = {"requeued": 0, "in_doubt": 0, "cancelled": 0}
+    counts = {"requeued": 0, "in_doubt": 0, "cancelled": 0, "failed": 0}
     for reservation_id, item_ids in sorted(by_reservation.items()):
         reservation = locks.lock_reservation(db, reservation_id)
         for item_id in item_ids:
@@ -183,6 +185,22 @@ def reap(db: Session, now: datetime | None = None) -> dict[str, int]:
                 item.attempt_token = None
                 finish_attempt(db, item, token, SendStatus.IN_DOUBT.value, "unconfirmed", now)
                 counts["in_doubt"] += 1
+            elif (
+                item.state == ItemState.RUNNING.value
+                and reservation.status == ReservationStatus.APPROVED
+            ):
+                # An attempt was under way and its worker went silent: that counts as an
+                # attempt, so a page that kills (or hangs) every worker that opens it ends
+                # failed/timeout after MAX_ATTEMPTS instead of going round for ever.
+                if item.attempts >= MAX_ATTEMPTS:
+                    _finish_item(
+                        db, reservation, item, token, SendStatus.FAILED.value,
+                        FailReason.TIMEOUT.value, now,
+                    )  # fmt: skip
+                    counts["failed"] += 1
+                else:
+                    requeue_for_retry(db, reservation, item, reason=FailReason.TIMEOUT, now=now)
+                    counts["requeued"] += 1
             else:
                 finish_attempt(db, item, token, None, "lease_expired", now)
                 release(db, reservation, item, now)

@@ -307,9 +307,12 @@ def test_reaper_requeues_expired_dispatched_and_running_and_doubts_submitting(db
     clock.advance(timedelta(seconds=get_settings().lease_seconds + 1))
     assert items.renew_lease(db, live_id, live_token)  # this one's worker is alive
     counts = items.reap(db)
-    assert counts == {"requeued": 2, "in_doubt": 1, "cancelled": 0}
+    assert counts == {"requeued": 2, "in_doubt": 1, "cancelled": 0, "failed": 0}
     assert _item(db, d_id).state == ItemState.QUEUED
     assert _item(db, r_id).state == ItemState.QUEUED
+    # the running one had its attempt: it waits out a backoff, with the reason shown
+    assert _item(db, r_id).reason == "timeout" and _item(db, r_id).retry_at is not None
+    assert _item(db, d_id).retry_at is None  # the dispatched one never started
     assert (_item(db, s_id).state, _item(db, s_id).reason) == ("in_doubt", "unconfirmed")
     assert _item(db, live_id).state == ItemState.RUNNING
     # the reaped attempt's late outcome is ignored: its token no longer holds the item
@@ -319,6 +322,28 @@ def test_reaper_requeues_expired_dispatched_and_running_and_doubts_submitting(db
     # an in-doubt item is never dispatched again
     clock.advance(timedelta(hours=1))
     assert s_id not in {i for i, _ in items.claim(db, reservation.id, 4)}
+
+
+def test_a_page_that_kills_every_worker_ends_failed_after_the_attempt_limit(db: Session) -> None:
+    # Each time a worker takes the item its lease expires (the worker died or hung on it):
+    # every expiry counts as an attempt, and the item ends instead of looping for ever.
+    reservation = make_reservation(db, items=1)
+    (item_id,) = (i.id for i in db.query(SendItem).filter_by(reservation_id=reservation.id))
+    for attempt in range(1, items.MAX_ATTEMPTS + 1):
+        clock.advance(timedelta(hours=1))  # past any backoff
+        [(claimed_id, token)] = items.claim(db, reservation.id, 1)
+        assert claimed_id == item_id
+        items.start(db, item_id, token, f"w{attempt}")
+        clock.advance(timedelta(seconds=get_settings().lease_seconds + 1))
+        counts = items.reap(db)
+        expected = "failed" if attempt == items.MAX_ATTEMPTS else "queued"
+        assert _item(db, item_id).state == expected, attempt
+        assert counts["failed" if expected == "failed" else "requeued"] == 1
+    item = _item(db, item_id)
+    assert (item.reason, item.attempts) == ("timeout", items.MAX_ATTEMPTS)
+    clock.advance(timedelta(hours=1))
+    assert items.claim(db, reservation.id, 1) == []
+    assert_counters_add_up(db, reservation.id)
 
 
 def test_redispatch_is_conditional_on_the_old_token(db: Session) -> None:
