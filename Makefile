@@ -26,12 +26,13 @@ unit: install-test
 e2e: install-test
 	$(VENV)/pytest -m e2e $(PYTEST_ARGS)
 
-## make check: lint, format check, types, import contracts
+## make check: lint, format check, types, import contracts, no import cycle
 check: install-test
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy formfill shared
 	$(VENV)/lint-imports
+	$(VENV)/python deploy/check_import_cycles.py
 
 fmt: install
 	$(VENV)/ruff format .

@@ -6,7 +6,6 @@ because each rule takes ``now`` from here, never from ``datetime.now`` directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 _offset = timedelta(0)
@@ -37,6 +36,3 @@ def advance(delta: timedelta) -> None:
 
 def reset() -> None:
     set_clock(None, None)
-
-
-NowFn = Callable[[], datetime]

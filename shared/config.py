@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     # connect fall back to the local default port.
     redis_url: str = ""
 
-    secret_key: str = "mikomi-dev-secret-change-me"
     # Workers may reach loopback and private addresses: for the demo and the tests only, and
     # refused at the start of every service unless ``demo`` is on too (docs/operations.md).
     allow_private: bool = False

@@ -64,9 +64,6 @@ class ItemState(StrEnum):
 
 
 ITEM_IN_FLIGHT = frozenset({ItemState.DISPATCHED, ItemState.RUNNING, ItemState.SUBMITTING})
-ITEM_FINAL = frozenset(
-    {ItemState.SENT, ItemState.FAILED, ItemState.SKIPPED, ItemState.IN_DOUBT, ItemState.CANCELLED}
-)
 
 
 class SendStatus(StrEnum):

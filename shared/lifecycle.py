@@ -58,7 +58,12 @@ from shared.models import (
     SendItem,
 )
 from shared.notify import notify
-from shared.rules import ERROR_PAUSE_WINDOW, PAUSE_AUTO_CANCEL_AFTER, list_addition_suggestion
+from shared.rules import (
+    ERROR_PAUSE_WINDOW,
+    LIST_ADDITION_THRESHOLD,
+    PAUSE_AUTO_CANCEL_AFTER,
+    list_addition_suggestion,
+)
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -302,7 +307,8 @@ def _list_addition_notice(db: Session, reservation: Reservation) -> None:
         kind=NotificationKind.LIST_ADDITION_REQUEST,
         title=f"リスト追加依頼：予約No.{reservation.id}に{suggestion:,}件以上のリスト追加をお願いします",
         body=(
-            f"収集中リスト数（{reservation.queued:,}件）が残り送信数（{remaining:,}件）の1.5倍を"
+            f"収集中リスト数（{reservation.queued:,}件）が残り送信数（{remaining:,}件）の"
+            f"{LIST_ADDITION_THRESHOLD:g}倍を"
             f"下回りました。見込客リストから「送信代行」で{suggestion:,}件以上を追加してください。"
         ),
         member_id=reservation.member_id,

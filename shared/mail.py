@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 from shared.config import Settings
 
-__all__ = ["MailNotConfigured", "build_message", "send_mail", "smtp_connection"]
+__all__ = ["MailNotConfigured", "build_message", "smtp_connection"]
 
 
 class MailNotConfigured(RuntimeError):  # noqa: N818
@@ -36,11 +36,3 @@ def smtp_connection(settings: Settings, *, timeout_s: float = 15.0) -> Iterator[
         if settings.smtp_user:
             smtp.login(settings.smtp_user, settings.smtp_password)
         yield smtp
-
-
-def send_mail(
-    settings: Settings, to: Sequence[str], subject: str, body: str, *, timeout_s: float = 15.0
-) -> None:
-    """Send one message to ``to`` over a connection of its own."""
-    with smtp_connection(settings, timeout_s=timeout_s) as smtp:
-        smtp.send_message(build_message(settings, to, subject, body))

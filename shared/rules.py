@@ -36,6 +36,7 @@ def list_addition_suggestion(count: int, sent: int, queued: int) -> int | None:
     remaining = count - sent
     if remaining <= 0:
         return None
-    if queued * 2 < remaining * 3:  # queued < 1.5 × remaining, in integers
+    # Exact: 1.5 times an integer is a float without rounding.
+    if queued < LIST_ADDITION_THRESHOLD * remaining:
         return LIST_ADDITION_SUGGEST_FACTOR * remaining - queued
     return None
