@@ -51,6 +51,14 @@ if [ $WANT_TEST -eq 1 ]; then
 fi
 install_queued
 
+# The browser runs as this unprivileged user, with Chromium's sandbox on, when a worker is
+# started as root (worker/browser_user.py); without it, root workers fall back to --no-sandbox.
+if [ "$(id -u)" -eq 0 ] && ! id mikomi-browser >/dev/null 2>&1; then
+    say "creating the unprivileged user mikomi-browser (the browser runs as it, sandboxed)"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin mikomi-browser
+fi
+
 # The virtual environment, reinstalled only when the project's dependencies changed.
 STAMP=.venv/.mikomi-installed
 WANT_STAMP=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)

@@ -28,11 +28,11 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from formfill import FillAction, FrameSnapshot, PageSnapshot
 from shared.config import Settings, get_settings
-from worker import page_scripts
+from worker import browser_user, page_scripts
 from worker.netguard import BLOCKED_MARKER, UNREACHABLE_MARKER, GuardProxy, NetGuard
 
+# The sandbox is Playwright's chromium_sandbox option, decided in worker/browser_user.py.
 BROWSER_ARGS = (
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -50,6 +50,10 @@ BROWSER_ARGS = (
     "--disable-site-isolation-trials",
     "--disable-features=IsolateOrigins,site-per-process",
     "--renderer-process-limit=1",
+    # WebRTC may not open UDP outside the proxy: STUN/TURN to private addresses from page
+    # JavaScript would otherwise pass the network guard by.
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 
 # Fonts and media are refused by URL; stylesheets are kept because visibility (honeypots hidden
@@ -135,7 +139,7 @@ class Driver:
             proxy = {"server": self._proxy.url, "bypass": "<-loopback>"}
         self._playwright = sync_playwright().start()
         self._browser = self._playwright.chromium.launch(
-            executable_path=self.settings.effective_browser_path,
+            **browser_user.launch_options(self.settings),
             args=list(BROWSER_ARGS),
             headless=True,
             proxy=proxy,  # type: ignore[arg-type]
