@@ -20,6 +20,7 @@ from shared.items._machine import (
     after_change,
     contacted,
     finish_attempt,
+    finish_item,
     fresh_item,
     lease_until,
     lock_item,
@@ -137,11 +138,11 @@ def enter_submitting(db: Session, item_id: int, token: str, *, now: datetime | N
         finish_attempt(db, item, token, None, "not_approved", now)
         release(db, reservation, item, now)
     elif is_suppressed(db, item.domain, item.member_id):
-        _finish_item(
+        finish_item(
             db, reservation, item, token, SendStatus.SKIPPED.value, SkipReason.SUPPRESSED.value, now
         )
     elif not _record_contact(db, item):
-        _finish_item(
+        finish_item(
             db, reservation, item, token, SendStatus.SKIPPED.value, SkipReason.DUPLICATE.value, now
         )
     else:
@@ -172,24 +173,6 @@ def _record_contact(db: Session, item: SendItem) -> bool:
     except IntegrityError:
         return False
     return True
-
-
-def _finish_item(
-    db: Session,
-    reservation: Reservation,
-    item: SendItem,
-    token: str | None,
-    status: str,
-    reason: str | None,
-    now: datetime,
-    elapsed_ms: int | None = None,
-) -> None:
-    move(reservation, item, status)
-    item.reason = reason
-    item.finished_at = now
-    item.attempt_token = None
-    item.lease_expires_at = None
-    finish_attempt(db, item, token, status, reason, now, elapsed_ms)
 
 
 def retry_delay(attempt_number: int) -> timedelta:
@@ -289,7 +272,7 @@ def record_outcome(
     ):
         requeue_for_retry(db, reservation, item, reason=reason, now=now)
     else:
-        _finish_item(db, reservation, item, token, status, reason, now, elapsed_ms)
+        finish_item(db, reservation, item, token, status, reason, now, elapsed_ms)
         if status == SendStatus.SENT:
             ledger.consume(db, item.member_id, reservation_id=reservation.id, item_id=item.id)
         elif status == SendStatus.SKIPPED and reason == SkipReason.REFUSED_SALES:

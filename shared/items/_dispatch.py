@@ -9,12 +9,13 @@ from sqlalchemy.orm import Session
 
 from shared import locks
 from shared.enums import FailReason, ItemState, ReservationStatus, SendStatus, SkipReason
-from shared.items._attempt import MAX_ATTEMPTS, _finish_item, requeue_for_retry
+from shared.items._attempt import MAX_ATTEMPTS, requeue_for_retry
 from shared.items._machine import (
     IN_FLIGHT_STATES,
     after_change,
     contacted,
     finish_attempt,
+    finish_item,
     fresh_item,
     lease_until,
     move,
@@ -193,10 +194,15 @@ def reap(db: Session, now: datetime | None = None) -> dict[str, int]:
                 # attempt, so a page that kills (or hangs) every worker that opens it ends
                 # failed/timeout after MAX_ATTEMPTS instead of going round for ever.
                 if item.attempts >= MAX_ATTEMPTS:
-                    _finish_item(
-                        db, reservation, item, token, SendStatus.FAILED.value,
-                        FailReason.TIMEOUT.value, now,
-                    )  # fmt: skip
+                    finish_item(
+                        db,
+                        reservation,
+                        item,
+                        token,
+                        SendStatus.FAILED.value,
+                        FailReason.TIMEOUT.value,
+                        now,
+                    )
                     counts["failed"] += 1
                 else:
                     requeue_for_retry(db, reservation, item, reason=FailReason.TIMEOUT, now=now)

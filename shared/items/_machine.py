@@ -166,3 +166,22 @@ def finish_attempt(
     attempt.reason = reason
     attempt.finished_at = now
     attempt.elapsed_ms = elapsed_ms
+
+
+def finish_item(
+    db: Session,
+    reservation: Reservation,
+    item: SendItem,
+    token: str | None,
+    status: str,
+    reason: str | None,
+    now: datetime,
+    elapsed_ms: int | None = None,
+) -> None:
+    """The item's final state and reason, and its attempt closed with them."""
+    move(reservation, item, status)
+    item.reason = reason
+    item.finished_at = now
+    item.attempt_token = None
+    item.lease_expires_at = None
+    finish_attempt(db, item, token, status, reason, now, elapsed_ms)
