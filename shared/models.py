@@ -1,4 +1,8 @@
-"""SQLAlchemy 2 typed models: the database is the ledger of everything Mikomi does."""
+"""SQLAlchemy 2 typed models: the database is the ledger of everything Mikomi does.
+
+One module, although it is long, because it is one thing: the schema. Its tables refer to
+each other by foreign key across every domain, the migrations are checked against this one
+metadata, and reading it top to bottom is how one learns what is stored."""
 
 from __future__ import annotations
 
