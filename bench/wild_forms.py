@@ -225,6 +225,8 @@ class Score:
         self.field_right = 0
         self.field_total = 0
         self.misaligned_pages = 0
+        # Forms we would fill (our kind "contact", not "comment"): gold contact or not.
+        self.fillable: Counter[bool] = Counter()
 
     def add_page(self, info: dict[str, Any], record: dict[str, Any]) -> list[tuple[str, ...]]:
         errors: list[tuple[str, ...]] = []
@@ -240,6 +242,8 @@ class Score:
             form = ours.get(index)
             kind = OUR_KIND.get(form["kind"], form["kind"]) if form else "missing"
             self.forms[(gold, kind)] += 1
+            if form and form["kind"] == "contact":
+                self.fillable[gold == "contact"] += 1
             if gold != kind:
                 errors.append(("form", str(index), gold, kind))
             if gold == "contact":
@@ -306,6 +310,8 @@ class Score:
             "contact_f1": round(f1, 4),
             "contact_predicted": predicted,
             "contact_false_positives": predicted - tp,
+            "fillable_forms": self.fillable[True] + self.fillable[False],
+            "fillable_not_contact": self.fillable[False],
             "contact_fields": self.field_total,
             "field_accuracy": round(self.field_right / self.field_total, 4)
             if self.field_total
@@ -330,7 +336,9 @@ def report(name: str, fig: dict[str, Any]) -> None:
         print(f"  {mark} {key:20} {fig[key]:.3f}  target >= {target}{extra}")
     print(
         f"      contact recall {fig['contact_recall']:.3f}; called contact "
-        f"{fig['contact_predicted']}, of which {fig['contact_false_positives']} are not"
+        f"{fig['contact_predicted']}, of which {fig['contact_false_positives']} are not; "
+        f"called the kind we fill {fig['fillable_forms']}, of which "
+        f"{fig['fillable_not_contact']} are not contact/comment"
     )
     print(f"  {'type':15} {'gold':>5} {'ours':>5} {'prec':>6} {'recall':>6}")
     for kind, row in fig["per_type"].items():

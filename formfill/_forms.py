@@ -9,7 +9,7 @@ import lxml.html
 from lxml.html import HtmlElement
 
 from formfill._dom import Doc, input_type, norm, tag_of
-from formfill._fields import extract_fields
+from formfill._fields import extract_fields, has_hidden_steps
 from formfill._notices import detect_captcha
 from formfill._roles import ident_words
 from formfill._types import FieldInfo, FormChoice, FormInfo, FormKind, PageSnapshot
@@ -35,7 +35,12 @@ _SEARCH_IDENT = re.compile(
 _SEARCH_WORDS = re.compile(
     r"検索|さがす|search|suche|recherch|busca|búsqueda|pesquis|cerca|ricerca|zoek|szuka|wyszuk"
     r"|hledat|vyhled|поиск|искать|найти|пошук|搜索|搜尋|검색|\bsök|\bsøg|\bhaku|keres|\bara\b"
-    r"|\bcari\b|\bfind\b|\blookup\b"
+    r"|\bcari\b|\bfind\b|\blookup\b|such(?:e|en|string|begriff|wort)\b"
+)
+# Forms of lists only (no box to type in) that sort or filter what a page shows.
+_REFINE_WORDS = re.compile(
+    r"並び(?:替え|順)|絞り?込|表示件数|sort|filter|refine|order ?by|\blimit\b|per ?page|sortier"
+    r"|\btrier|ordenar|filtr|фильтр|сортир"
 )
 _LOGIN_WORDS = re.compile(
     r"ログイン|サインイン|login|log ?in|logon|log ?on|sign ?in|signin|auth|anmeld|einlogg"
@@ -46,14 +51,20 @@ _REGISTER_WORDS = re.compile(
     r"会員登録|新規登録|新規会員|アカウント作成|register|registr|sign ?up|signup|join|create"
     r"|new ?(?:user|account|member)|inscri|crear|cadastr|регистр|注册|註冊|가입|załóż|aanmelden"
 )
+# A phone and a mobile, a URL and a reference URL happen; three more of these do not.
+_ONCE_ROLES = ("name", "email", "company", "url", "address", "message", "subject")
+_ACCOUNT_WORDS = re.compile(
+    r"会員登録|新規登録|アカウント作成|regist|create (?:an )?account|new ?(?:user|account|member)"
+    r"|inscri|cadastr|регистр|注册|註冊|회원가입"
+)
 _RESET_WORDS = re.compile(
     r"パスワード(?:を)?(?:お?忘れ|再設定|再発行|リセット)|forgot|lost ?pass|reset|recover|remind"
     r"|retriev|vergessen|oubli|perdu|olvid|recuper|esquec|dimentic|восстанов|забыл|напомн"
-    r"|找回|忘记|zapomn|vergeten|unohtu"
+    r"|找回|忘记|zapomn|vergeten|unohtu|reissue|elfelejt|priminim"
 )
 _PASSWORD_WORDS = re.compile(
     r"パスワード|password|passwort|mot de passe|contraseña|senha|пароль|密码|密碼|비밀번호|hasło"
-    r"|heslo|wachtwoord|salasana|lösenord|adgangskode|jelszó|şifre|\bpass\b|\bpwd?\b"
+    r"|heslo|wachtwoord|salasana|lösenord|adgangskode|jelsz|şifre|slaptažod|\bpass\b|\bpwd?\b"
 )
 _NEWSLETTER = re.compile(
     r"メルマガ|メールマガジン|ニュースレター|newsletter|subscri|購読|配信(?:登録|希望)|mailing ?list"
@@ -118,7 +129,18 @@ def _form_info(
         submit_selector=doc.selector(submit) if submit is not None else None,
         has_captcha=has_captcha,
         frame_index=frame_index,
+        submit_text=doc.control_value_text(submit) if submit is not None else "",
+        submit_posts=submit is not None and _posts_natively(submit, pseudo),
     )
+
+
+def _posts_natively(button: HtmlElement, pseudo: bool) -> bool:
+    """Whether pressing ``button`` submits its form by itself (no script needed)."""
+    tag = tag_of(button)
+    kind = (button.get("type") or "").lower()
+    if tag == "input":
+        return kind in ("submit", "image")
+    return tag == "button" and kind in ("", "submit") and not pseudo
 
 
 def submit_candidates(
@@ -182,10 +204,14 @@ def _submit_button(doc: Doc, container: HtmlElement, pseudo: bool) -> HtmlElemen
 def _kind(
     doc: Doc, form: HtmlElement, fields: tuple[FieldInfo, ...], submit: HtmlElement | None
 ) -> tuple[FormKind, float]:
-    # A form that scripts open (a login modal) is hidden as a whole: read it as if shown.
-    form_hidden = doc.is_hidden(form)
+    # A form that scripts open (a login modal) is hidden as a whole: read it as if shown. So is
+    # a JS wizard's later steps, behind a 次へ that posts nothing.
+    form_hidden = doc.is_hidden(form) or has_hidden_steps(doc, form)
+    # A box without a name sends nothing (a search box of the page an ASP.NET form wraps).
     shown = [
-        f for f in fields if (f.visible or form_hidden) and f.role not in ("honeypot", "captcha")
+        f
+        for f in fields
+        if (f.visible or form_hidden) and f.role not in ("honeypot", "captcha") and f.name
     ]
     roles: Counter[str] = Counter(f.role for f in shown)
     attrs = ident_words(
@@ -224,12 +250,12 @@ def _kind(
     score += 0.5 if roles["consent"] else 0.0
     score += 2.0 if contact_named else 0.0
 
+    if passwords:
+        return _account_kind(passwords, roles, fillable, named, button), 0.0
     if _COMMENT_WORDS.search(context) or (
         "comment" in {f.name for f in shown} and "author" in {f.name for f in shown}
     ):
         return "comment", 0.0
-    if passwords:
-        return _account_kind(passwords, roles, fillable, named, button), 0.0
     search_idents = [f for f in texts if _SEARCH_IDENT.match(ident_words(f.name))]
     if (
         not long_message
@@ -237,24 +263,46 @@ def _kind(
         and (
             form.get("role") == "search"
             or any(f.type == "search" for f in fillable)
+            or _SEARCH_WORDS.search(f"{attrs} {action_words}")
             or (len(texts) <= 3 and _SEARCH_WORDS.search(f"{named} {field_words}"))
             or (len(texts) <= 2 and search_idents)
+            or (not texts and fillable and _REFINE_WORDS.search(f"{named} {field_words} {text}"))
         )
+        and not person
     ):
         return "search", 0.0
     if not message and len(texts) <= 2:
-        reset_said = _RESET_WORDS.search(f"{named} {text}")
-        password_said = _PASSWORD_WORDS.search(f"{named} {text}")
-        if (reset_said and password_said) or _PASSWORD_WORDS.search(action_words):
+        # Named a reset (id="forgot", /remind) or saying 「パスワードを忘れ」 in its text.
+        reset_said = _RESET_WORDS.search(text) and _PASSWORD_WORDS.search(f"{named} {text}")
+        if reset_said or _RESET_WORDS.search(named) or _PASSWORD_WORDS.search(action_words):
             return "password_reset", 0.0
     if not message and not contact_named and _ORDER.search(f"{named} {field_words}"):
         return "order", score
-    if not message and roles["email"] and _NEWSLETTER.search(f"{named} {text}"):
+    if (
+        not message
+        and _NEWSLETTER.search(f"{named} {text}")
+        and (roles["email"] or len(texts) == 1)
+    ):
         return "newsletter", score
-    if _REGISTER_WORDS.search(named) and not (message and contact_named):
+    # 「Sign up」 for one e-mail box is a mailing list; an account asks for more, or says so.
+    if (
+        _REGISTER_WORDS.search(named)
+        and (len(texts) >= 2 or _ACCOUNT_WORDS.search(named))
+        and not (message and contact_named)
+    ):
         return "registration", score
-    if message and person:
+    # Counted on boxes to type in: a checkbox list may give each of its boxes its own name.
+    unknown = sum(1 for f in texts if f.role == "other")
+    # One person's inquiry asks each thing once: two names and five URLs make a listing or an
+    # application.
+    repeated = sum(roles[r] - 1 for r in _ONCE_ROLES if roles[r] > 1)
+    if message and person and unknown <= max(3, len(texts) // 3) and repeated < 3:
+        # Many boxes of no inquiry role: a listing, an application, a profile, not an inquiry.
         return "contact", score
+    if long_message and not person and len(texts) <= 3:
+        # A post, a reply, a feedback box: no one to answer, so a comment form, never filled
+        # (see docs/rules.md, F2).
+        return "comment", score
     if len(texts) <= 2 and _LOGIN_WORDS.search(named):
         return "login", score
     if len(texts) == 1 and roles["email"]:
@@ -270,9 +318,10 @@ def _account_kind(
     button: str,
 ) -> FormKind:
     """A form with a password box: a login, or a registration (which asks for more)."""
-    if len(passwords) >= 2 or roles["email_confirm"]:
+    if len(passwords) >= 2:
         return "registration"
-    for words in (button, named):
+    # The form's own id and action first: a login form may carry a 「Create an account」 button.
+    for words in (named.removesuffix(button), button):
         register = bool(_REGISTER_WORDS.search(words))
         login = bool(_LOGIN_WORDS.search(words))
         if register != login:

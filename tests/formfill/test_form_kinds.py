@@ -134,3 +134,38 @@ def test_questions_that_tell_people_from_bots_are_captchas(question: str) -> Non
     form = classify_forms(html, "https://x.com/")[0]
     assert {f.name: f.role for f in form.fields}["a"] == "captcha"
     assert form.has_captcha
+
+
+def test_what_one_box_forms_are_named_decides_their_kind() -> None:
+    forgot = """<form id="forgot" action="/forgot"><input name="email" type="email">
+    <button>Send</button></form>"""
+    fan_club = """<form id="fanbridge_signup" action="/signup/submit"><input name="email">
+    <button>Sign up</button></form>"""
+    account = """<form action="/signup/pre"><p>メールアドレス<input name="mail"></p>
+    <button>同意して会員登録へ進む</button></form>"""
+    news = """<form id="newsletterform" action="#"><input name="in-newsletter"></form>"""
+    assert kinds(forgot + fan_club + account + news) == [
+        "password_reset",
+        "newsletter",
+        "registration",
+        "newsletter",
+    ]
+
+
+def test_a_login_form_with_a_create_account_button_is_a_login() -> None:
+    html = """<form id="login-form" action="/customer/account/loginPost/">
+    Email <input name="login[username]"> Password <input type="password" name="login[password]">
+    <button type="button">Create an account</button><button>Login</button></form>"""
+    assert kinds(html) == ["login"]
+
+
+def test_a_listing_or_a_lone_post_box_is_no_inquiry_form() -> None:
+    listing = """<form id="NewRentalForm">Property name <input name="Name">
+    Contact name <input name="ContactName"> Email <input name="ContactEmail" type="email">
+    Phone <input name="ContactPhone"> Office phone <input name="Phone">
+    Website <input name="URL"> Rates URL <input name="RatesURL"> Photos URL <input name="PicURL">
+    Video URL <input name="VideoURL">
+    Pet policy <textarea name="PetPolicy"></textarea><button>Submit listing</button></form>"""
+    reply = """<form name="postform" action="/article.php?board=x">標題: <input name="title">
+    内 容: <textarea name="text"></textarea><input type="submit" value="发表"></form>"""
+    assert kinds(listing + reply) == ["other", "comment"]
