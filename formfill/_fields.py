@@ -180,6 +180,7 @@ def _logical_fields(doc: Doc, container: HtmlElement, pseudo: bool) -> list[_Fie
         name = el.get("name") or ""
         visible = not doc.is_hidden(el)
         shown = visible or (form_hidden and not doc.hidden_within(el, container))
+        shown = shown or _in_hidden_step(doc, el, container)
         if typ in ("radio", "checkbox"):
             visible = _choice_visible(doc, el, visible)
             shown = visible or (form_hidden and _choice_visible(doc, el, shown, container))
@@ -198,6 +199,43 @@ def _logical_fields(doc: Doc, container: HtmlElement, pseudo: bool) -> list[_Fie
         fields.append(_Field(el, tag, typ, name, visible, shown, inputs=[el]))
     fields.extend(_widget_fields(doc, container, pseudo))
     return fields
+
+
+_STEP_BUTTON = re.compile(r"次へ|次に進む|戻る|前へ|送信|確認|next|back|previous|submit|send")
+
+
+_BUTTONS = ".//button|.//input[@type='submit' or @type='button']|.//*[@role='button']"
+
+
+def _in_hidden_step(doc: Doc, el: HtmlElement, container: HtmlElement) -> bool:
+    """Whether ``el`` waits in another step of a JS wizard: inside a hidden part of the form
+    that has its own 次へ / 戻る / 送信 buttons (a honeypot's wrapper has none)."""
+    for anc in doc.iter_ancestors(el):
+        if anc is container:
+            return False
+        if doc.is_hidden(anc) and _has_step_button(doc, anc):
+            return True
+    return False
+
+
+def _has_step_button(doc: Doc, pane: HtmlElement) -> bool:
+    return any(_STEP_BUTTON.search(norm(doc.control_value_text(b))) for b in pane.xpath(_BUTTONS))
+
+
+def has_hidden_steps(doc: Doc, form: HtmlElement) -> bool:
+    """Whether ``form`` is a JS wizard: a hidden part of it holds fields and its own 次へ /
+    戻る / 送信 buttons (the steps not shown now)."""
+    if doc.is_hidden(form):
+        return False
+    for button in form.xpath(_BUTTONS):
+        if not doc.is_hidden(button):
+            continue
+        for anc in doc.iter_ancestors(button):
+            if anc is form:
+                break
+            if doc.is_hidden(anc) and anc.xpath(".//input|.//textarea|.//select"):
+                return _has_step_button(doc, anc)
+    return False
 
 
 _WIDGET_GROUP_ROLES = frozenset({"radiogroup", "listbox", "group", "list"})

@@ -81,9 +81,40 @@ def build_fill_plan(
             value = compact_value if len(compact_value) <= f.maxlength else value
         actions.append(FillAction(f.selector, "fill", value, f.role, f.name))
         evidence.append(FieldValue(f.name, f.role, value))
+    # The postal code first: an address lookup (ajaxzip3, YubinBango) rewrites 都道府県 and 住所
+    # a moment after it changes, so the rest is typed once that has happened.
+    postal = [a for a in actions if a.role in ("postal_code", "postal_code_part")]
+    settle_after = 0
+    if postal and roles & {"prefecture", "city", "address", "address_full", "building"}:
+        actions = postal + [a for a in actions if a.role not in ("postal_code", "postal_code_part")]
+        settle_after = len(postal)
+    next_selector = _next_step(form)
     return FillPlan(
-        actions=tuple(actions), submit_selector=form.submit_selector, field_map=tuple(evidence)
+        actions=tuple(actions),
+        submit_selector=None if next_selector else form.submit_selector,
+        field_map=tuple(evidence),
+        settle_after=settle_after,
+        next_selector=next_selector,
     )
+
+
+_NEXT_STEP = re.compile(r"^(?:次へ|次に進む|次へ進む|つぎへ|進む|次のステップ|next|continue)")
+_SENDS = re.compile(r"送信|確認|submit|send|confirm|申し?込")
+
+
+def _next_step(form: FormInfo) -> str | None:
+    """The 次へ button of a JS wizard: a button that posts nothing by itself, on a form whose
+    later steps (fields still hidden) are yet to come."""
+    text = norm(form.submit_text)
+    if (
+        form.submit_selector is None
+        or form.submit_posts
+        or not _NEXT_STEP.search(text)
+        or _SENDS.search(text)
+    ):
+        return None
+    later = [f for f in form.fields if not f.visible and f.role not in (*_NEVER_FILLED, "other")]
+    return form.submit_selector if later else None
 
 
 def _s(sender: Mapping[str, Any], key: str) -> str:

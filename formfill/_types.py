@@ -158,6 +158,8 @@ class FormInfo:
     submit_selector: str | None
     has_captcha: bool = False
     frame_index: int | None = None
+    submit_text: str = ""  # the words on the submit button (次へ, 確認, 送信 …)
+    submit_posts: bool = False  # pressing it submits the form without any script
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +221,20 @@ class FieldValue:
 
 @dataclass(frozen=True, slots=True)
 class FillPlan:
-    """The ordered actions that fill a form, the button that submits it, and the evidence."""
+    """The ordered actions that fill a form, the button that submits it, and the evidence.
+
+    ``settle_after``: after the first that many actions (the postal code), the page's scripts
+    rewrite other fields (an ajaxzip3-style address lookup): let them finish before the rest.
+    ``next_selector``: the form is a JS wizard whose later steps are still hidden; press this
+    button (it shows the next step and sends nothing), then plan again. ``submit_selector`` is
+    None while there is a next step.
+    """
 
     actions: tuple[FillAction, ...]
     submit_selector: str | None
     field_map: tuple[FieldValue, ...]
+    settle_after: int = 0
+    next_selector: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
