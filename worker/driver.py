@@ -479,6 +479,40 @@ class Tab:
         )
         return result
 
+    def settle_values(self, frame_index: int | None, quiet_s: float, timeout_s: float) -> bool:
+        """Wait until the frame's field values stayed the same, with no request in flight, for
+        ``quiet_s`` (a postal-code lookup rewriting the address has finished), or ``timeout_s``."""
+        end = time.monotonic() + timeout_s
+        last: str | None = None
+        since = time.monotonic()
+        while time.monotonic() < end:
+            self.page.wait_for_timeout(100)
+            try:
+                values: str = self.frame(frame_index).evaluate(page_scripts.VALUES_JS)
+            except (PlaywrightError, LookupError):
+                return False
+            now = time.monotonic()
+            if values != last or self._inflight:
+                last, since = values, now
+            elif now - since >= quiet_s:
+                return True
+        return False
+
+    def drifted(self, frame_index: int | None, actions: Sequence[FillAction]) -> list[str]:
+        """Selectors of the ``fill``/``select`` actions whose field holds another value now."""
+        payload = [
+            {"selector": a.selector, "op": a.op, "value": a.value}
+            for a in actions
+            if a.op in ("fill", "select") and a.role != "honeypot"
+        ]
+        if not payload:
+            return []
+        try:
+            found: list[str] = self.frame(frame_index).evaluate(page_scripts.DRIFTED_JS, payload)
+        except (PlaywrightError, LookupError):
+            return []
+        return found
+
     def signature(self, frame_index: int | None = None) -> str:
         try:
             sig: str = self.frame(frame_index).evaluate(page_scripts.SIGNATURE_JS)

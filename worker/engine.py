@@ -40,6 +40,16 @@ RENDER_WAIT_S = 3.0
 # steps a flow may have.
 SETTLE_S = 10.0
 MAX_CONFIRM_STEPS = 3
+# JS wizards: how many 次へ steps a form may have, and how long a step may take to show.
+MAX_WIZARD_STEPS = 4
+WIZARD_STEP_S = 3.0
+# After the postal code is typed: how long field values must stay unchanged (an address lookup
+# has finished) before the rest is typed, and the most that is waited for it.
+POSTAL_QUIET_S = 0.6
+POSTAL_SETTLE_S = 3.0
+# Fields an address lookup rewrites: checked again right before the submit.
+_ADDRESS_ROLES = frozenset({"postal_code", "postal_code_part", "prefecture", "city", "address",
+                            "address_full", "building"})  # fmt: skip
 
 CANCELLED = "cancelled"  # before_submit said no: nothing was submitted
 
@@ -117,7 +127,7 @@ class Sender:
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        self.guard = guard or NetGuard()
+        self.guard = guard or NetGuard.from_settings(self.settings)
         self.worker_id = worker_id or default_worker_id()
         self.driver = Driver(self.settings, self.guard)
 
@@ -201,6 +211,8 @@ class _Send:
         self.submitted = False
         self.tab: Tab | None = None
         self._alerts_seen = 0
+        # The address actions of a form with a postal-code lookup, checked again before submit.
+        self._address: tuple[int | None, list[formfill.FillAction]] | None = None
 
     def execute(self) -> tuple[str, str | None]:
         try:
@@ -248,8 +260,10 @@ class _Send:
         message = formfill.render_message(self.script, self.company, self.optout_url)
         variant = FillVariant()
         with self.evidence.timed("fill"):
-            submit_selector = self._fill(tab, choice, message, variant)
+            choice, submit_selector = self._fill(tab, choice, message, variant)
             invalid = tab.invalid_fields(choice.frame_index, choice.form.selector)
+            # What the fields hold right before the submit: a late address lookup is undone.
+            self._retype_drifted(tab)
         self._screenshot(tab, "filled", choice)
         if invalid:
             # The browser itself would refuse to send (a required field we could not fill):
@@ -357,21 +371,61 @@ class _Send:
         choice: FormChoice,
         message: formfill.RenderedMessage,
         variant: FillVariant,
-    ) -> str | None:
-        plan = formfill.build_fill_plan(choice.form, self.script, message, variant)
-        if not any(fv.role == "message" for fv in plan.field_map):
+    ) -> tuple[FormChoice, str | None]:
+        """Fill the form (every step of a JS wizard); the form as it stands now and its submit."""
+        field_map: dict[str, dict[str, str]] = {}
+        for _step in range(MAX_WIZARD_STEPS):
+            plan = formfill.build_fill_plan(choice.form, self.script, message, variant)
+            self._apply(tab, choice.frame_index, plan)
+            for fv in plan.field_map:
+                field_map[fv.name] = {"name": fv.name, "role": fv.role, "value": fv.value}
+            if plan.next_selector is None:
+                break
+            # A JS wizard: 次へ shows the next step and sends nothing; plan it again.
+            before = tab.signature(choice.frame_index)
+            if tab.click(choice.frame_index, plan.next_selector) != "clicked":
+                break
+            tab.settle(choice.frame_index, before, WIZARD_STEP_S)
+            again = formfill.find_inquiry_form(tab.snapshot())
+            if again is None or again.frame_index != choice.frame_index:
+                break
+            self.evidence.note("wizard: next step")
+            choice = again
+        if not any(fv["role"] == "message" for fv in field_map.values()):
             # Submitting without the script's message would deliver nothing the member paid
             # for (and spend the prospect's one contact): treat the form as not an inquiry form.
             self.evidence.note("the chosen form has no field for the message")
             raise _Done(SendStatus.FAILED, FailReason.NO_FORM)
-        results = tab.fill(choice.frame_index, plan.actions)
+        self.evidence.field_map = list(field_map.values())
+        return choice, plan.submit_selector or (
+            None if plan.next_selector else choice.form.submit_selector
+        )
+
+    def _retype_drifted(self, tab: Tab) -> list[dict[str, Any]]:
+        """Type again the address fields a lookup script rewrote after they were filled."""
+        if self._address is None:
+            return []
+        frame_index, actions = self._address
+        drifted = set(tab.drifted(frame_index, actions))
+        if not drifted:
+            return []
+        self.evidence.note(f"address fields rewritten by the page, typed again: {sorted(drifted)}")
+        return tab.fill(frame_index, [a for a in actions if a.selector in drifted])
+
+    def _apply(self, tab: Tab, frame_index: int | None, plan: formfill.FillPlan) -> None:
+        """Run a plan's actions; with an address lookup, the postal code first, then the rest
+        once the lookup has rewritten what it rewrites, then again whatever it changed late."""
+        if plan.settle_after:
+            results = tab.fill(frame_index, plan.actions[: plan.settle_after])
+            tab.settle_values(frame_index, POSTAL_QUIET_S, POSTAL_SETTLE_S)
+            results += tab.fill(frame_index, plan.actions[plan.settle_after :])
+            self._address = (frame_index, [a for a in plan.actions if a.role in _ADDRESS_ROLES])
+            results += self._retype_drifted(tab)
+        else:
+            results = tab.fill(frame_index, plan.actions)
         failed = [r for r in results if not r.get("ok")]
         if failed:
             self.evidence.note(f"fill problems: {failed}")
-        self.evidence.field_map = [
-            {"name": fv.name, "role": fv.role, "value": fv.value} for fv in plan.field_map
-        ]
-        return plan.submit_selector or choice.form.submit_selector
 
     def _click_submit(
         self, tab: Tab, frame_index: int | None, selector: str | None, form_selector: str | None
@@ -430,9 +484,9 @@ class _Send:
                 retried = True
                 variant = corrected
                 self.evidence.note(f"corrective retry with {corrected}")
+                again, selector = self._fill(tab, again, message, variant)
                 frame_index = again.frame_index
                 form_selector = again.form.selector
-                selector = self._fill(tab, again, message, variant)
                 self._click_and_settle(tab, frame_index, selector, form_selector)
                 continue
             return SendStatus.IN_DOUBT, DoubtReason.UNCONFIRMED

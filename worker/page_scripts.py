@@ -198,3 +198,23 @@ REQUEST_SUBMIT_JS = """
   return 'clicked';
 }
 """
+
+# Every field value of the document in one string: polled until it stops changing, so an
+# address lookup that rewrites fields after the postal code is typed has finished.
+VALUES_JS = """
+() => Array.from(document.querySelectorAll('input, select, textarea'),
+  e => (e.type === 'checkbox' || e.type === 'radio') ? String(e.checked) : e.value).join('\\u0001')
+"""
+
+# The actions whose field no longer holds the planned value (a script rewrote it).
+DRIFTED_JS = """
+(actions) => actions.filter(a => {
+  const el = document.querySelector(a.selector);
+  if (!el) return false;
+  if (a.op === 'select') {
+    const opt = el.selectedOptions && el.selectedOptions[0];
+    return !(el.value === a.value || (opt && opt.text.trim() === a.value));
+  }
+  return el.value !== a.value;
+}).map(a => a.selector)
+"""
