@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -11,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from coordinator import csv_export
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.prospects import importer, repository, search
@@ -31,7 +30,6 @@ EXPORT_HEADER = (
     "会社名", "会社名カナ", "URL", "業種", "都道府県", "市区町村", "住所", "電話番号",
     "従業員数", "資本金", "設立年", "見込客ID",
 )  # fmt: skip
-_FORMULA_START = ("=", "+", "@", "\t", "\r")
 
 
 def list_url(q: search.ProspectQuery) -> str:
@@ -58,28 +56,13 @@ def search_page(db: Session, principal: Principal, q: search.ProspectQuery) -> P
     )
 
 
-def _cell(value: object) -> object:
-    # Excel runs a cell that starts with = + @ as a formula: neutralize imported data.
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return "" if value is None else value
-
-
 def export_filename() -> str:
     return f"prospects-{clock.now():%Y%m%d-%H%M%S}.csv"
 
 
 def export_csv(db: Session, principal: Principal, q: search.ProspectQuery) -> Iterator[bytes]:
-    """The current results as CSV bytes, streamed: UTF-8 with BOM, CRLF, minimal quoting."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_HEADER)
-    yield b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
-    for rows in repository.iter_export_rows(db, q, principal.member_id):
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows([_cell(value) for value in row] for row in rows)
-        yield buffer.getvalue().encode("utf-8")
+    """The current results as CSV bytes, streamed (coordinator/csv_export.py)."""
+    return csv_export.stream(EXPORT_HEADER, repository.iter_export_rows(db, q, principal.member_id))
 
 
 # --- imports ---------------------------------------------------------------------------------

@@ -169,12 +169,7 @@ def reservation_items_csv(
     status: str | None = None,
     reason: str | None = None,
 ) -> Response:
-    text = results.items_csv(db, user, reservation_id, state=status, reason=reason)
-    return Response(
-        content=text.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="reservation-{reservation_id}.csv"'},
-    )
+    return results.items_csv(db, user, reservation_id, state=status, reason=reason)
 
 
 @router.get("/reservations/{reservation_id}/items/{item_id}/evidence/{name}")

@@ -96,14 +96,16 @@ def reservation_detail(
 
 
 @router.get("/reservations/{reservation_id}/results.csv")
-def reservation_results_csv(db: WebDB, user: WebUser, reservation_id: int) -> Response:
-    body = reservation_results.items_csv(db, user, reservation_id)
-    return Response(
-        body.encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="reservation-{reservation_id}-results.csv"'
-        },
+def reservation_results_csv(
+    db: WebDB,
+    user: WebUser,
+    reservation_id: int,
+    state: str | None = None,
+    reason: str | None = None,
+) -> Response:
+    """The results CSV with the page's filters (状態, 理由) applied."""
+    return reservation_results.items_csv(
+        db, user, reservation_id, state=state or None, reason=reason or None
     )
 
 
