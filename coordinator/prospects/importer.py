@@ -43,6 +43,7 @@ from coordinator.prospects.import_reading import (
 )
 from coordinator.prospects.import_writing import write_batch
 from shared import clock
+from shared.enums import ImportStatus
 from shared.models import ImportJob
 
 SessionOpener = Callable[[], AbstractContextManager[Session]]
@@ -64,14 +65,14 @@ class ImportProgress:
     duplicates: int = 0
     rejected: int = 0
     report: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "running"
+    status: str = ImportStatus.RUNNING
     error: str = ""
 
 
 def create_job(db: Session, *, filename: str, created_by: int | None) -> ImportJob:
     job = ImportJob(
         filename=filename[:300],
-        status="running",
+        status=ImportStatus.RUNNING,
         report=[],
         created_by=created_by,
         progress_at=clock.now(),
@@ -106,13 +107,13 @@ def fail_interrupted(db: Session, now: datetime) -> int:
     """
     stale = db.scalars(
         select(ImportJob)
-        .where(ImportJob.status == "running")
+        .where(ImportJob.status == ImportStatus.RUNNING)
         .where(func.coalesce(ImportJob.progress_at, ImportJob.created_at) < now - STALE_AFTER)
         .with_for_update(skip_locked=True)
     ).all()
     minutes = int(STALE_AFTER.total_seconds() // 60)
     for job in stale:
-        job.status = "failed"
+        job.status = ImportStatus.FAILED
         job.finished_at = now
         job.report = [
             *(job.report or []),
@@ -217,13 +218,13 @@ def run_import(
                 if len(batch) >= batch_size:
                     flush()
         flush()
-        progress.status = "done"
+        progress.status = ImportStatus.DONE
         with sessions() as db:
             _save_progress(db, progress, finished=True)
     except Exception as exc:
         # The job keeps the counts of what committed; the batch in progress did not land.
         progress = _snapshot(landed)
-        progress.status = "failed"
+        progress.status = ImportStatus.FAILED
         progress.error = (
             exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
         )
