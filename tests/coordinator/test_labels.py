@@ -159,7 +159,9 @@ def test_reservation_and_addition_statuses_read_the_same_on_the_pages_and_in_the
 def test_order_statuses_read_the_same_on_the_page_and_in_the_api(client, db, member) -> None:  # type: ignore[no-untyped-def]
     user, headers = member
     today = clock.now().date()
-    for status in (OrderStatus.AWAITING_PAYMENT, OrderStatus.EXPIRED, OrderStatus.COMPLETED):
+    for status in OrderStatus:  # make_member has paid one (active) already
+        if status == OrderStatus.ACTIVE:
+            continue
         db.add(
             TicketOrder(
                 member_id=user.member_id,
