@@ -137,6 +137,12 @@ def run_up(*, port: int, workers: int, demo: bool, demo_prospects: int) -> int:
         # every page says デモ.
         env["MIKOMI_DEMO"] = "1"
         env["MIKOMI_ALLOW_PRIVATE"] = "1"
+        # Card orders settle at once through the test gateway (every page says テスト決済), and
+        # the demo's invoices have an issuer (docs/operations.md, Payments).
+        env.setdefault("MIKOMI_PAYMENTS", "test")
+        env.setdefault("MIKOMI_INVOICE_ISSUER", "Mikomi デモ株式会社")
+        env.setdefault("MIKOMI_INVOICE_REGISTRATION_NO", "T0000000000000")
+        env.setdefault("MIKOMI_BANK_ACCOUNT", "デモ銀行 本店 普通 0000000 ミコミデモ（カ")
     env.setdefault("MIKOMI_PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
 
     if not port_is_free(port):

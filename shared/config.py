@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +66,38 @@ class Settings(BaseSettings):
     # A worker process silent this long (no tick from its liveness thread) is killed and replaced.
     worker_stall_seconds: float = 60.0
 
+    # Card payments (docs/operations.md, Payments): "stripe", "test" (the Luhn test gateway,
+    # honoured only with ``demo`` or under the tests) or "" (card orders are refused).
+    payments: Literal["", "stripe", "test"] = ""
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
+    # Empty means Stripe's own API; the tests point the library at a local server.
+    stripe_api_base: str = ""
+    # The qualified invoice (適格請求書): issuer, its registration number (T + 13 digits) and
+    # the account bank transfers are paid into (振込先).
+    invoice_issuer: str = ""
+    invoice_registration_no: str = ""
+    bank_account: str = ""
+
+    @field_validator("invoice_registration_no")
+    @classmethod
+    def _registration_no(cls, value: str) -> str:
+        value = value.strip()
+        if value and not REGISTRATION_NO.fullmatch(value):
+            raise ValueError(
+                "MIKOMI_INVOICE_REGISTRATION_NO must be T followed by 13 digits (T1234567890123)"
+            )
+        return value
+
+    @property
+    def payment_mode(self) -> Literal["stripe", "test", "none"]:
+        """The gateway card orders use: the test gateway only in the demo or under the tests."""
+        if self.payments == "stripe":
+            return "stripe"
+        if self.payments == "test" and (self.demo or under_tests()):
+            return "test"
+        return "none"
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
@@ -77,6 +113,15 @@ class Settings(BaseSettings):
         return self.browser_path or _find_browser()
 
 
+REGISTRATION_NO = re.compile(r"T[0-9]{13}")
+
+
+def under_tests() -> bool:
+    """True inside a pytest run and the processes its tests start (pytest sets this variable
+    for every test, and child processes inherit it)."""
+    return "PYTEST_CURRENT_TEST" in os.environ
+
+
 def unsafe_setting(settings: Settings) -> str | None:
     """Why these settings must not run a service, or None when they may."""
     if settings.allow_private and not settings.demo:
@@ -84,6 +129,13 @@ def unsafe_setting(settings: Settings) -> str | None:
             "MIKOMI_ALLOW_PRIVATE=1 lets workers reach this network's private addresses "
             "(databases, cloud metadata); it is for the demo and the tests only. "
             "Unset it, or set MIKOMI_DEMO=1 on a machine that runs the demo."
+        )
+    if settings.payments == "stripe" and not (
+        settings.stripe_secret_key and settings.stripe_webhook_secret
+    ):
+        return (
+            "MIKOMI_PAYMENTS=stripe needs MIKOMI_STRIPE_SECRET_KEY and "
+            "MIKOMI_STRIPE_WEBHOOK_SECRET (the signing secret of the webhook endpoint)."
         )
     return None
 

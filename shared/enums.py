@@ -17,6 +17,7 @@ class OrderStatus(StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
     EXPIRED = "expired"
+    REFUNDED = "refunded"  # the card payment was refunded: its unused tickets were withdrawn
 
 
 class PaymentMethod(StrEnum):
@@ -24,11 +25,29 @@ class PaymentMethod(StrEnum):
     BANK_TRANSFER = "bank_transfer"
 
 
+class PaymentGatewayName(StrEnum):
+    """Who took a card payment (docs/rules.md, Payments)."""
+
+    STRIPE = "stripe"
+    TEST = "test"  # the Luhn test gateway of the demo and the tests
+
+
+class GatewayStatus(StrEnum):
+    """Where a card payment stands at the gateway, as the operators' 入金確認 shows it."""
+
+    OPEN = "open"  # a Checkout Session waits for the member
+    PAID = "paid"
+    EXPIRED = "expired"  # the Checkout Session expired unpaid
+    REFUNDED = "refunded"
+    AMOUNT_MISMATCH = "amount_mismatch"  # paid, but not the order's amount: not credited
+
+
 class LedgerKind(StrEnum):
     PURCHASE = "purchase"  # credit on payment
     HOLD = "hold"  # a reservation or an approved addition reserves tickets
     CONSUME = "consume"  # one per sent item, taken out of the hold
     RELEASE = "release"  # cancel / completion returns the unsent hold
+    WITHDRAW = "withdraw"  # a refunded order takes back its unused tickets
 
 
 class ReservationStatus(StrEnum):
@@ -118,6 +137,7 @@ class NotificationKind(StrEnum):
     ADDITION_REQUESTED = "addition_requested"
     ADDITION_REJECTED = "addition_rejected"
     ORDER_PLACED = "order_placed"
+    PAYMENT_REFUNDED = "payment_refunded"
 
 
 class ImportStatus(StrEnum):

@@ -20,10 +20,12 @@ from shared.enums import (
     AdditionStatus,
     DoubtReason,
     FailReason,
+    GatewayStatus,
     ImportStatus,
     ItemState,
     NotificationKind,
     OrderStatus,
+    PaymentGatewayName,
     PaymentMethod,
     ReservationStatus,
     Role,
@@ -33,10 +35,12 @@ from shared.suppression import SuppressionReason
 
 __all__ = [
     "ADDITION_STATUS",
+    "GATEWAY_STATUS",
     "IMPORT_STATUS",
     "ITEM_STATE",
     "NOTIFICATION_KIND",
     "ORDER_STATUS",
+    "PAYMENT_GATEWAY",
     "PAYMENT_METHOD",
     "REASON",
     "RESERVATION_STATUS",
@@ -60,6 +64,7 @@ ORDER_STATUS = _table(
         OrderStatus.ACTIVE: "作業中",
         OrderStatus.COMPLETED: "完了",
         OrderStatus.EXPIRED: "期限切れ",
+        OrderStatus.REFUNDED: "返金済み",
     }
 )
 
@@ -67,6 +72,23 @@ PAYMENT_METHOD = _table(
     {
         PaymentMethod.CARD: "クレジットカード決済",
         PaymentMethod.BANK_TRANSFER: "銀行振込",
+    }
+)
+
+PAYMENT_GATEWAY = _table(
+    {
+        PaymentGatewayName.STRIPE: "Stripe",
+        PaymentGatewayName.TEST: "テスト決済",
+    }
+)
+
+GATEWAY_STATUS = _table(
+    {
+        GatewayStatus.OPEN: "決済待ち",
+        GatewayStatus.PAID: "決済完了",
+        GatewayStatus.EXPIRED: "決済期限切れ",
+        GatewayStatus.REFUNDED: "返金済み",
+        GatewayStatus.AMOUNT_MISMATCH: "金額不一致",
     }
 )
 
@@ -147,6 +169,7 @@ NOTIFICATION_KIND = _table(
         NotificationKind.CHAT_MESSAGE: "チャット",
         NotificationKind.ORDER_PLACED: "送信申込",
         NotificationKind.PAYMENT_CONFIRMED: "入金確認",
+        NotificationKind.PAYMENT_REFUNDED: "返金",
     }
 )
 
@@ -165,6 +188,8 @@ TABLES: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         "order_status": ORDER_STATUS,
         "payment_method": PAYMENT_METHOD,
+        "payment_gateway": PAYMENT_GATEWAY,
+        "gateway_status": GATEWAY_STATUS,
         "reservation_status": RESERVATION_STATUS,
         "addition_status": ADDITION_STATUS,
         "item_state": ITEM_STATE,

@@ -135,6 +135,27 @@ class TicketOrder(Base):
     payment_reference: Mapped[str] = mapped_column(String(100), default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = _ts()
+    # Card payments (docs/rules.md, Payments): the gateway that took it (shared.enums
+    # .PaymentGatewayName), its Checkout Session and PaymentIntent, and where it stands there.
+    gateway: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str | None] = mapped_column(Text)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    gateway_status: Mapped[str] = mapped_column(String(30), default="", server_default="")
+    refund_reference: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PaymentEvent(Base):
+    """A gateway event (a Stripe webhook) applied once: its id is the idempotency key."""
+
+    __tablename__ = "payment_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_orders.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = _ts()
 
 
 class TicketLedgerEntry(Base):

@@ -18,6 +18,16 @@ PG_ADMIN_URL = os.environ.get(
 )
 ENGINES = ("sqlite", "postgresql")
 
+# Card orders use the test gateway (honoured under the tests, see shared.config.under_tests),
+# and invoices have an issuer; tests of other settings change them with monkeypatch.
+for _name, _value in {
+    "MIKOMI_PAYMENTS": "test",
+    "MIKOMI_INVOICE_ISSUER": "ミコミ株式会社",
+    "MIKOMI_INVOICE_REGISTRATION_NO": "T1234567890123",
+    "MIKOMI_BANK_ACCOUNT": "みこみ銀行 本店営業部 普通 1234567 ミコミ（カ",
+}.items():
+    os.environ.setdefault(_name, _value)
+
 
 def _create_pg_database(name: str) -> str:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

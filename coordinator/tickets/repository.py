@@ -25,7 +25,16 @@ def count_with_status(db: Session, status: str) -> int:
 
 
 def paid_orders_fifo(db: Session, member_id: int) -> Sequence[tuple[TicketOrder, int]]:
-    """(order, credited quantity) of the member's paid orders, in the order they were credited."""
+    """(order, credited quantity) of the member's paid orders, in the order they were credited;
+    a refunded order's credit is less the tickets withdrawn from it."""
+    withdrawn = dict(
+        db.execute(
+            select(TicketLedgerEntry.order_id, TicketLedgerEntry.quantity).where(
+                TicketLedgerEntry.member_id == member_id,
+                TicketLedgerEntry.kind == LedgerKind.WITHDRAW.value,
+            )
+        ).all()
+    )
     rows = db.execute(
         select(TicketOrder, TicketLedgerEntry.quantity)
         .join(TicketLedgerEntry, TicketLedgerEntry.order_id == TicketOrder.id)
@@ -35,7 +44,17 @@ def paid_orders_fifo(db: Session, member_id: int) -> Sequence[tuple[TicketOrder,
         )
         .order_by(TicketLedgerEntry.id)
     ).all()
-    return [(order, int(qty)) for order, qty in rows]
+    return [(order, int(qty) - int(withdrawn.get(order.id, 0))) for order, qty in rows]
+
+
+def order_by_checkout_session(db: Session, session_id: str) -> TicketOrder | None:
+    query = select(TicketOrder).where(TicketOrder.checkout_session_id == session_id)
+    return db.scalar(query.with_for_update())
+
+
+def order_by_payment_intent(db: Session, payment_intent_id: str) -> TicketOrder | None:
+    query = select(TicketOrder).where(TicketOrder.payment_intent_id == payment_intent_id)
+    return db.scalar(query.with_for_update())
 
 
 def lock_order(db: Session, order_id: int) -> TicketOrder | None:

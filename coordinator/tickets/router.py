@@ -1,17 +1,25 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from coordinator.dependencies import DB, CurrentUser, Member, Operator
-from coordinator.tickets import service
-from coordinator.tickets.gateway import PaymentGateway, get_gateway
+from coordinator.tickets import errors, invoices, payments, service
+from coordinator.tickets.gateway import (
+    PaymentGateway,
+    SignatureInvalid,
+    get_gateway,
+    verify_stripe_event,
+)
 from coordinator.tickets.schemas import OrderCreate, OrderList, OrderOut, PaymentConfirmation
+from shared import labels
+from shared.config import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
 
-Gateway = Annotated[PaymentGateway, Depends(get_gateway)]
+Gateway = Annotated[PaymentGateway | None, Depends(get_gateway)]
 
 
 def _out(view: service.OrderView) -> OrderOut:
@@ -34,6 +42,12 @@ def _out(view: service.OrderView) -> OrderOut:
         due_on=o.due_on,
         paid_on=o.paid_on,
         payment_reference=o.payment_reference,
+        gateway=o.gateway,
+        gateway_label=labels.label(labels.PAYMENT_GATEWAY, o.gateway),
+        gateway_status=o.gateway_status,
+        gateway_status_label=labels.label(labels.GATEWAY_STATUS, o.gateway_status),
+        payment_intent_id=o.payment_intent_id,
+        checkout_url=o.checkout_url if o.status == "awaiting_payment" else None,
     )
 
 
@@ -80,3 +94,50 @@ def confirm_payment(
         db, order_id, operator=operator, paid_on=body.paid_on if body else None
     )
     return _out(service.get_order(db, operator, order.id))
+
+
+@router.post("/orders/{order_id}/refund", response_model=OrderOut)
+def refund(order_id: int, operator: Operator, db: DB, gateway: Gateway) -> OrderOut:
+    """Refund an unused card order through the gateway that took it; its tickets are
+    withdrawn (返金済み)."""
+    order = payments.refund_order(db, order_id, operator=operator, gateway=gateway)
+    return _out(service.get_order(db, operator, order.id))
+
+
+def _pdf(content: bytes, filename: str) -> Response:
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{filename}"'},
+    )
+
+
+@router.get("/orders/{order_id}/invoice.pdf", response_class=Response)
+def invoice_pdf(order_id: int, user: CurrentUser, db: DB) -> Response:
+    """The qualified invoice (適格請求書) of an order."""
+    order = service.get_order(db, user, order_id).order
+    pdf = invoices.invoice_pdf(order, service.today_jst())
+    return _pdf(pdf, f"invoice-{invoices.invoice_number(order)}.pdf")
+
+
+@router.get("/orders/{order_id}/receipt.pdf", response_class=Response)
+def receipt_pdf(order_id: int, user: CurrentUser, db: DB) -> Response:
+    """The receipt (領収書) of a paid order."""
+    order = service.get_order(db, user, order_id).order
+    pdf = invoices.receipt_pdf(order, service.today_jst())
+    return _pdf(pdf, f"receipt-{invoices.receipt_number(order)}.pdf")
+
+
+@router.post("/payments/stripe/webhook")
+async def stripe_webhook(request: Request, db: DB, gateway: Gateway) -> dict[str, Any]:
+    """Stripe's events, signed with the endpoint's secret; each event id is applied once."""
+    secret = get_settings().stripe_webhook_secret
+    if not secret:
+        raise errors.webhook_not_configured()
+    payload = await request.body()
+    try:
+        event = verify_stripe_event(payload, request.headers.get("stripe-signature"), secret)
+    except SignatureInvalid:
+        raise errors.signature_invalid() from None
+    outcome = await run_in_threadpool(payments.apply_stripe_event, db, event, gateway)
+    return {"received": True, "outcome": outcome}

@@ -39,6 +39,14 @@ class OrderOut(BaseModel):
     due_on: date
     paid_on: date | None
     payment_reference: str
+    # Card payments: the gateway ("stripe" | "test" | ""), where the payment stands there and,
+    # while a Stripe order waits, the page the member pays on.
+    gateway: str
+    gateway_label: str
+    gateway_status: str
+    gateway_status_label: str
+    payment_intent_id: str | None
+    checkout_url: str | None
 
 
 class OrderList(BaseModel):

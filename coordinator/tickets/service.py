@@ -17,9 +17,17 @@ from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.tickets import errors, repository
-from coordinator.tickets.gateway import CardDeclined, CardInvalid, PaymentGateway
+from coordinator.tickets.gateway import (
+    CardDeclined,
+    CardInvalid,
+    Checkout,
+    GatewayUnavailable,
+    PaymentGateway,
+    PaymentRequest,
+)
 from shared import clock, labels, ledger
-from shared.enums import NotificationKind, OrderStatus, PaymentMethod
+from shared.config import get_settings
+from shared.enums import GatewayStatus, NotificationKind, OrderStatus, PaymentMethod
 from shared.models import TicketOrder
 from shared.notify import notify
 from shared.rules import PAYMENT_DUE_DAYS, TICKET_ORDER_UNIT, order_amount_jpy
@@ -57,11 +65,13 @@ def place_order(
     contact_name: str,
     payment_method: PaymentMethod,
     card_number: str | None,
-    gateway: PaymentGateway,
+    gateway: PaymentGateway | None,
 ) -> TicketOrder:
-    """Create an order; a card is charged at once (then the order is 作業中 and credited),
-    a bank transfer waits for an operator's confirmation. A declined or invalid card raises,
-    and the request's rollback leaves no order behind."""
+    """Create an order. A card order goes to the configured gateway: the test gateway charges
+    at once (then the order is 作業中 and credited); with Stripe the order waits (入金待ち) for
+    the signed webhook, and its ``checkout_url`` is where the member pays. Without a gateway
+    card orders are refused. A bank transfer waits for an operator's confirmation. A declined
+    or invalid card raises, and the request's rollback leaves no order behind."""
     assert principal.member_id is not None
     validate_quantity(quantity)
     company_name, contact_name = company_name.strip(), contact_name.strip()
@@ -70,8 +80,13 @@ def place_order(
     if not contact_name:
         raise errors.blank("contact_name", "担当者名")
     card_number = (card_number or "").strip() or None
-    if payment_method == PaymentMethod.CARD and card_number is None:
-        raise errors.card_number_required()
+    if payment_method == PaymentMethod.CARD:
+        if gateway is None:
+            raise errors.card_payments_unavailable()
+        if not gateway.takes_card_numbers and card_number is not None:
+            raise errors.card_number_not_accepted()
+        if gateway.takes_card_numbers and card_number is None:
+            raise errors.card_number_required()
     if payment_method == PaymentMethod.BANK_TRANSFER and card_number is not None:
         raise errors.card_number_unexpected()
 
@@ -91,18 +106,8 @@ def place_order(
     db.add(order)
     db.flush()
     if payment_method == PaymentMethod.CARD:
-        assert card_number is not None
-        try:
-            charge = gateway.charge(
-                card_number=card_number,
-                amount_jpy=order.amount_jpy,
-                description=f"Mikomi メール送信申込 No.{order.id}",
-            )
-        except CardInvalid:
-            raise errors.card_invalid() from None
-        except CardDeclined as exc:
-            raise errors.card_declined(exc.message) from None
-        _mark_paid(db, order, paid_on=applied_on, reference=charge.reference)
+        assert gateway is not None
+        _start_card_payment(db, order, gateway, card_number)
     else:
         notify(
             db,
@@ -115,7 +120,37 @@ def place_order(
     return order
 
 
-def _mark_paid(db: Session, order: TicketOrder, *, paid_on: date, reference: str) -> None:
+def _start_card_payment(
+    db: Session, order: TicketOrder, gateway: PaymentGateway, card_number: str | None
+) -> None:
+    base = get_settings().public_base_url.rstrip("/")
+    request = PaymentRequest(
+        order_id=order.id,
+        amount_jpy=order.amount_jpy,
+        description=f"Mikomi メール送信申込 No.{order.id}（{order.quantity:,}件）",
+        success_url=f"{base}/orders?checkout=success&order={order.id}",
+        cancel_url=f"{base}/orders?checkout=cancelled&order={order.id}",
+    )
+    order.gateway = gateway.name.value
+    try:
+        started = gateway.start(request, card_number)
+    except CardInvalid:
+        raise errors.card_invalid() from None
+    except CardDeclined as exc:
+        raise errors.card_declined(exc.message) from None
+    except GatewayUnavailable:
+        raise errors.gateway_unavailable() from None
+    if isinstance(started, Checkout):
+        order.checkout_session_id = started.session_id
+        order.checkout_url = started.url
+        order.gateway_status = GatewayStatus.OPEN.value
+        db.flush()
+        return
+    order.gateway_status = GatewayStatus.PAID.value
+    mark_paid(db, order, paid_on=order.applied_on, reference=started.reference)
+
+
+def mark_paid(db: Session, order: TicketOrder, *, paid_on: date, reference: str) -> None:
     order.status = OrderStatus.ACTIVE.value
     order.paid_on = paid_on
     order.payment_reference = reference
@@ -141,7 +176,7 @@ def confirm_payment(
         raise errors.paid_on_in_future()
     if paid_on < order.applied_on:
         raise errors.paid_on_before_applied()
-    _mark_paid(
+    mark_paid(
         db, order, paid_on=paid_on, reference=f"bank_transfer:confirmed_by:{operator.user_id}"
     )
     notify(
@@ -214,6 +249,11 @@ def list_orders(db: Session, principal: Principal, member_id: int | None = None)
     return OrderListing(orders=views, remaining=remaining_total, total=total)
 
 
+def awaiting_payment(db: Session) -> int:
+    """How many orders wait for an operator to confirm their bank transfer."""
+    return repository.count_with_status(db, OrderStatus.AWAITING_PAYMENT.value)
+
+
 def get_order(db: Session, principal: Principal, order_id: int) -> OrderView:
     order = access.visible(principal, db.get(TicketOrder, order_id), "申込")
     remaining, used_up = allocate_remaining(db, order.member_id).get(order.id, (0, False))
@@ -229,8 +269,3 @@ def status_label(status: str) -> str:
 
 def payment_method_label(method: str) -> str:
     return labels.label(labels.PAYMENT_METHOD, method)
-def awaiting_payment(db: Session) -> int:
-    """How many orders wait for an operator to confirm their bank transfer."""
-    return repository.count_with_status(db, OrderStatus.AWAITING_PAYMENT.value)
-
-

@@ -22,7 +22,9 @@ from coordinator.prospects.router import get_import_runner
 from coordinator.reservations import service as reservations
 from coordinator.reservations import views as reservation_views
 from coordinator.suppression import service as suppression
+from coordinator.tickets import payments
 from coordinator.tickets import service as tickets
+from coordinator.tickets.gateway import PaymentGateway, get_gateway
 from coordinator.web.forms import Refusal, attempt, errors_of, form_values, to_int
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
@@ -353,3 +355,15 @@ def orders_page(request: Request, db: WebDB, user: WebOperator) -> Response:
 def confirm_payment(db: WebDB, user: WebOperator, order_id: int) -> Response:
     tickets.confirm_payment(db, order_id, operator=user)
     return see_other("/operator/orders", "payment_confirmed")
+
+
+@router.post("/orders/{order_id}/refund")
+def refund_order(
+    db: WebDB,
+    user: WebOperator,
+    order_id: int,
+    gateway: Annotated[PaymentGateway | None, Depends(get_gateway)],
+) -> Response:
+    """返金: an unused card order, through the gateway that took it."""
+    payments.refund_order(db, order_id, operator=user, gateway=gateway)
+    return see_other("/operator/orders", "refunded")

@@ -37,6 +37,7 @@ FLASH_MESSAGES = {
     "rejected": "却下しました",
     "senders_changed": "送信担当者数を変更しました",
     "payment_confirmed": "入金を確認しました",
+    "refunded": "返金しました（未使用のチケットを取り消しました）",
     "suppressed": "配信停止リストに追加しました",
     "unsuppressed": "配信停止リストから削除しました",
     "resolved": "判定を記録しました",
@@ -113,6 +114,15 @@ def demo_mode() -> bool:
 
 
 templates.env.globals["demo_mode"] = demo_mode
+
+
+def payment_mode() -> str:
+    """How card orders are paid (docs/rules.md, Payments): "stripe", "test" (every page then
+    says テスト決済) or "none" (card orders are refused)."""
+    return get_settings().payment_mode
+
+
+templates.env.globals["payment_mode"] = payment_mode
 
 
 def render(

@@ -63,6 +63,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/orders"): USER,
     ("GET", "/api/v1/orders/{order_id}"): USER,
     ("POST", "/api/v1/orders/{order_id}/confirm-payment"): OPERATOR,
+    ("POST", "/api/v1/orders/{order_id}/refund"): OPERATOR,
+    ("GET", "/api/v1/orders/{order_id}/invoice.pdf"): USER,
+    ("GET", "/api/v1/orders/{order_id}/receipt.pdf"): USER,
+    # Stripe's webhook: anyone may call it; only a signed event does anything.
+    ("POST", "/api/v1/payments/stripe/webhook"): PUBLIC,
     # scripts
     ("POST", "/api/v1/scripts"): MEMBER,
     ("GET", "/api/v1/scripts"): USER,
@@ -169,6 +174,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/operator/prospects/import/{job_id}.json"): WEB_OPERATOR,
     ("GET", "/operator/orders"): WEB_OPERATOR,
     ("POST", "/operator/orders/{order_id}/confirm-payment"): WEB_OPERATOR,
+    ("POST", "/operator/orders/{order_id}/refund"): WEB_OPERATOR,
 }
 WEB_KINDS = (WEB_PUBLIC, WEB_USER, WEB_MEMBER, WEB_OPERATOR)
 
@@ -393,6 +399,22 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
     o = {"order_id": order_id}
     run(Case("GET", "/api/v1/orders/{order_id}", o, ok={"A": 200, "op": 200}))
     run(Case("POST", "/api/v1/orders/{order_id}/confirm-payment", o, ok={"op": 200}))
+    run(Case("GET", "/api/v1/orders/{order_id}/invoice.pdf", o, ok={"A": 200, "op": 200}))
+    run(Case("GET", "/api/v1/orders/{order_id}/receipt.pdf", o, ok={"A": 200, "op": 200}))
+    # A bank transfer is not refunded through the card gateway: refused, but only for who may ask.
+    run(Case("POST", "/api/v1/orders/{order_id}/refund", o, ok={"op": 409}))
+    unsigned = {"id": "evt_x", "type": "checkout.session.completed"}
+    run(
+        Case(
+            "POST",
+            "/api/v1/payments/stripe/webhook",
+            body=unsigned,
+            ok={"A": 400, "B": 400, "op": 400},
+            anonymous=400,
+            own_object=False,
+        )
+    )
+
 
     # --- scripts ---
     script_body = {
