@@ -5,9 +5,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+MAX_MESSAGE_CHARS = 5_000  # the API's schema, and the service for the chat page too
+
 
 class MessageCreate(BaseModel):
-    body: Annotated[str, Field(min_length=1, max_length=5_000)]
+    body: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)]
 
 
 class MessageOut(BaseModel):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from coordinator.accounts.service import Principal
 from coordinator.chat import repository
-from coordinator.chat.schemas import MessageOut, ThreadOut
+from coordinator.chat.schemas import MAX_MESSAGE_CHARS, MessageOut, ThreadOut
 from coordinator.errors import AppError
 from coordinator.reservations.service import visible
 from shared import clock, events
@@ -73,6 +73,12 @@ def post_message(db: Session, principal: Principal, reservation_id: int, body: s
     text = body.strip()
     if not text:
         raise AppError("message_empty", "メッセージを入力してください", field="body")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise AppError(
+            "message_too_long",
+            f"メッセージは{MAX_MESSAGE_CHARS:,}文字以内にしてください",
+            field="body",
+        )
     message = ChatMessage(
         reservation_id=reservation.id,
         author_user_id=principal.user_id,

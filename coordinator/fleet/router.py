@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from coordinator.accounts.service import Principal
 from coordinator.database import get_db
 from coordinator.dependencies import DB, Operator, optional_principal
-from coordinator.errors import Unauthorized
+from coordinator.errors import AppError, Unauthorized
 from coordinator.fleet import service
 from coordinator.fleet.schemas import FleetView, InDoubtList, ItemOut, ResolveRequest
 from coordinator.reservations import service as reservations
@@ -35,6 +36,45 @@ POLL_SECONDS = 5.0  # re-read even without events: a lost event costs at most th
 RETRY_MS = 2000
 
 SessionOpener = Callable[[], AbstractContextManager[Session]]
+
+# Open live streams per user in this process: each holds a Redis connection and a slot of the
+# server, so one user (or a page left open in many tabs) may not hold more than this many.
+MAX_STREAMS_PER_USER = 8
+
+
+class StreamSlots:
+    """Counts each user's open streams; a stream takes a slot before it starts and gives it
+    back when it ends, however it ends."""
+
+    def __init__(self, per_user: int) -> None:
+        self.per_user = per_user
+        self._open: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, user_id: int) -> None:
+        with self._lock:
+            if self._open.get(user_id, 0) >= self.per_user:
+                raise AppError(
+                    "too_many_streams",
+                    "ライブ表示を開いている画面が多すぎます。使っていないタブを閉じてください",
+                    status_code=429,
+                )
+            self._open[user_id] = self._open.get(user_id, 0) + 1
+
+    def give_back(self, user_id: int) -> None:
+        with self._lock:
+            left = self._open.get(user_id, 0) - 1
+            if left > 0:
+                self._open[user_id] = left
+            else:
+                self._open.pop(user_id, None)
+
+    def open_for(self, user_id: int) -> int:
+        with self._lock:
+            return self._open.get(user_id, 0)
+
+
+STREAM_SLOTS = StreamSlots(MAX_STREAMS_PER_USER)
 
 
 def stream_sessions() -> SessionOpener:
@@ -129,8 +169,17 @@ async def reservation_events(
 ) -> StreamingResponse:
     """SSE of the reservation's live counters: a snapshot at once, then one per change."""
     reservations.visible(db, principal, reservation_id)
+    STREAM_SLOTS.take(principal.user_id)
+
+    async def counted() -> AsyncIterator[str]:
+        try:
+            async for chunk in _counter_stream(request, reservation_id, open_session, max_seconds):
+                yield chunk
+        finally:
+            STREAM_SLOTS.give_back(principal.user_id)
+
     return StreamingResponse(
-        _counter_stream(request, reservation_id, open_session, max_seconds),
+        counted(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

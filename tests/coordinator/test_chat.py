@@ -70,3 +70,18 @@ def test_empty_messages_are_refused(client, thread) -> None:  # type: ignore[no-
     assert empty.status_code == 422
     too_long = client.post(url, json={"body": "あ" * 5_001}, headers=env.headers)
     assert too_long.status_code == 422
+
+
+def test_the_chat_page_has_the_api_cap(client, thread) -> None:  # type: ignore[no-untyped-def]
+    # The API refused 5,001 characters; the page took any length.
+    from tests.coordinator.test_web import login
+
+    env, rid = thread
+    csrf = login(client, env.user)
+    page = f"/reservations/{rid}/chat"
+    resp = client.post(page, data={"body": "あ" * 5_001, "csrf_token": csrf})
+    assert resp.status_code == 400 and "5,000文字以内" in resp.text
+    ok = client.post(page, data={"body": "あ" * 5_000, "csrf_token": csrf}, follow_redirects=False)
+    assert ok.status_code == 303
+    bodies = client.get(f"/api/v1/reservations/{rid}/messages", headers=env.headers).json()
+    assert [len(m["body"]) for m in bodies["messages"]] == [5_000]

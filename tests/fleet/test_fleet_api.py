@@ -130,3 +130,31 @@ def test_event_stream_is_only_for_the_owner_or_operators(db: Session, client, ma
     response = client.get(f"/api/v1/reservations/{reservation.id}/events", headers=stranger)
     assert response.status_code == 404
     assert client.get(f"/api/v1/reservations/{reservation.id}/events").status_code == 401
+
+
+def test_a_user_may_hold_only_a_few_live_streams(db: Session, app, client, make_user) -> None:  # type: ignore[no-untyped-def]
+    from contextlib import nullcontext
+
+    from coordinator.fleet.router import MAX_STREAMS_PER_USER, STREAM_SLOTS, stream_sessions
+
+    app.dependency_overrides[stream_sessions] = lambda: lambda: nullcontext(db)
+
+    reservation = make_reservation(db, items=1)
+    op_user, operator = make_user("operator")
+    db.commit()
+    url = f"/api/v1/reservations/{reservation.id}/events?max_seconds=0.3"
+    # This user already holds the most streams allowed (tabs left open elsewhere).
+    for _ in range(MAX_STREAMS_PER_USER):
+        STREAM_SLOTS.take(op_user.id)
+    try:
+        refused = client.get(url, headers=operator)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_streams"
+    finally:
+        for _ in range(MAX_STREAMS_PER_USER):
+            STREAM_SLOTS.give_back(op_user.id)
+    # With a slot free the stream opens, and gives its slot back when it ends.
+    served = client.get(url, headers=operator)
+    assert served.status_code == 200
+    assert served.headers["content-type"].startswith("text/event-stream")
+    assert STREAM_SLOTS.open_for(op_user.id) == 0
