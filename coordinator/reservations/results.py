@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
@@ -62,7 +63,30 @@ def _evidence_links(item: SendItem) -> list[str]:
     ]
 
 
-def _item_out(item: SendItem) -> ItemResult:
+TOKEN_MASK = "••••••••"
+
+
+def _masked(value: Any, token: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(token, TOKEN_MASK)
+    if isinstance(value, list):
+        return [_masked(v, token) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v, token) for k, v in value.items()}
+    return value
+
+
+def shown_evidence(principal: Principal, item: SendItem) -> dict[str, Any] | None:
+    """The item's evidence as this principal may read it: a member sees the message that was
+    sent with the prospect's opt-out token masked (whoever holds it can opt that company out
+    for every member); operators see it whole."""
+    if item.evidence is None or principal.is_operator or not item.optout_token:
+        return item.evidence
+    masked: dict[str, Any] = _masked(item.evidence, item.optout_token)
+    return masked
+
+
+def _item_out(principal: Principal, item: SendItem) -> ItemResult:
     return ItemResult(
         id=item.id,
         prospect_id=item.prospect_id,
@@ -78,7 +102,7 @@ def _item_out(item: SendItem) -> ItemResult:
         final_url=item.final_url,
         dispatched_at=item.dispatched_at,
         finished_at=item.finished_at,
-        evidence=item.evidence,
+        evidence=shown_evidence(principal, item),
         evidence_links=_evidence_links(item),
     )
 
@@ -107,7 +131,9 @@ def items(
         limit=per_page,
         attempted_first=attempted_first,
     )
-    return ItemPage(total=total, page=page, per_page=per_page, items=[_item_out(i) for i in rows])
+    return ItemPage(
+        total=total, page=page, per_page=per_page, items=[_item_out(principal, i) for i in rows]
+    )
 
 
 CSV_BATCH = 1_000

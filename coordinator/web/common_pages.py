@@ -112,7 +112,7 @@ def reservation_results_csv(
 @router.get("/items/{item_id}")
 def item_page(request: Request, db: WebDB, user: WebUser, item_id: int) -> Response:
     item = reservation_results.item(db, user, item_id)
-    evidence = item.evidence or {}
+    evidence = reservation_results.shown_evidence(user, item) or {}
     return render(
         request,
         "item.html",

@@ -73,4 +73,4 @@ def test_prospect_csv_neutralises(db: Session, client, make_user) -> None:  # ty
     db.commit()
     resp = client.get("/api/v1/prospects.csv", params={"keyword": "cmd|"}, headers=headers)
     rows = _rows(resp.content)
-    assert ["'@cmd|' /C calc'!A0"] == [row[0] for row in rows[1:]]
+    assert [row[0] for row in rows[1:]] == ["'@cmd|' /C calc'!A0"]
