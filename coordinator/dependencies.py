@@ -12,9 +12,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal, resolve_token
 from coordinator.database import get_db
-from coordinator.errors import AppError, Forbidden, Unauthorized
+from coordinator.errors import AppError, Unauthorized
 
 SESSION_COOKIE = "mikomi_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -43,21 +44,29 @@ async def optional_principal(request: Request, db: DB) -> Principal | None:
         if principal is None:
             raise Unauthorized("認証トークンが無効です")
         return principal
+    principal = session_principal(request, db)
+    if principal is not None:
+        await check_csrf(request, principal)
+    return principal
+
+
+def session_principal(request: Request, db: Session) -> Principal | None:
+    """Who the session cookie belongs to (None: no cookie, or an ended session)."""
     cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie:
-        principal = resolve_token(db, cookie, "session")
-        if principal is None:
-            return None
-        if request.method not in SAFE_METHODS:
-            sent = await _csrf_token_from(request)
-            if not sent or not hmac.compare_digest(sent, principal.csrf_token):
-                raise AppError(
-                    "csrf_failed",
-                    "画面の有効期限が切れました。再読み込みしてください",
-                    status_code=403,
-                )
-        return principal
-    return None
+    return resolve_token(db, cookie, "session") if cookie else None
+
+
+async def check_csrf(request: Request, principal: Principal) -> None:
+    """A write authenticated by the session cookie must carry the session's CSRF token."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = await _csrf_token_from(request)
+    if not sent or not hmac.compare_digest(sent, principal.csrf_token):
+        raise AppError(
+            "csrf_failed",
+            "画面の有効期限が切れました。再読み込みしてから、もう一度操作してください",
+            status_code=403,
+        )
 
 
 async def current_principal(
@@ -69,17 +78,14 @@ async def current_principal(
 
 
 async def require_member(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if principal.member_id is None:
-        raise Forbidden("会員のみが利用できます")
+    access.member_id_of(principal)
     return principal
 
 
 async def require_operator(
     principal: Annotated[Principal, Depends(current_principal)],
 ) -> Principal:
-    if not principal.is_operator:
-        raise Forbidden("運営のみが利用できます")
-    return principal
+    return access.operator_only(principal)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

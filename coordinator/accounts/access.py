@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol, TypeVar
 
 from coordinator.accounts.service import Principal
-from coordinator.errors import NotFound
+from coordinator.errors import Forbidden, NotFound
 
 
 class MemberRow(Protocol):
@@ -45,3 +45,17 @@ def member_scope(principal: Principal, member_id: int | None = None) -> int | No
     """The member whose rows a list shows: a member's own, whatever it asked for; an
     operator's choice, ``None`` meaning every member's."""
     return member_id if principal.is_operator else principal.member_id
+
+
+def member_id_of(principal: Principal) -> int:
+    """The member a member-only action acts for; refused for a user of no member (operators)."""
+    if principal.member_id is None:
+        raise Forbidden("会員のみが利用できます")
+    return principal.member_id
+
+
+def operator_only(principal: Principal) -> Principal:
+    """``principal`` if it is an operator; refused otherwise."""
+    if not principal.is_operator:
+        raise Forbidden("運営のみが利用できます")
+    return principal

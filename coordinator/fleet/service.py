@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from coordinator.accounts import access
 from coordinator.accounts.service import Principal
-from coordinator.errors import Forbidden, NotFound
+from coordinator.errors import NotFound
 from coordinator.fleet import repository
 from coordinator.fleet.errors import InvalidResolution, ItemNotInDoubt
 from coordinator.fleet.schemas import (
@@ -129,8 +130,7 @@ def in_doubt(db: Session, limit: int = 100, offset: int = 0) -> InDoubtList:
 
 def resolve(db: Session, principal: Principal, item_id: int, body: ResolveRequest) -> ItemOut:
     """An operator's verdict on an in-doubt item, after looking at its evidence."""
-    if not principal.is_operator:
-        raise Forbidden()
+    access.operator_only(principal)
     item = db.get(SendItem, item_id)
     if item is None:
         raise NotFound("送信")

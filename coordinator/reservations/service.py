@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from coordinator.accounts import access
 from coordinator.accounts.service import Principal
-from coordinator.errors import AppError, Forbidden, NotFound
+from coordinator.errors import AppError, NotFound
 from coordinator.prospects import search
 from coordinator.reservations import errors, repository
 from shared import clock, events, ledger, lifecycle
@@ -63,12 +63,6 @@ def visible(db: Session, principal: Principal, reservation_id: int) -> Reservati
 def _locked(db: Session, principal: Principal, reservation_id: int) -> Reservation:
     visible(db, principal, reservation_id)
     return lock_reservation(db, reservation_id)
-
-
-def _require_member(principal: Principal) -> int:
-    if principal.member_id is None:
-        raise Forbidden("会員のみが利用できます")
-    return principal.member_id
 
 
 # --- creation ----------------------------------------------------------------------------------
@@ -132,7 +126,7 @@ def create(
     script_id: int,
 ) -> Reservation:
     """A member's reservation (申請中): validated, ``count`` tickets held, the queue filled."""
-    member_id = _require_member(principal)
+    member_id = access.member_id_of(principal)
     _check_count(count)
     _check_member_senders(count, senders)
     _script(db, member_id, script_id)
@@ -333,8 +327,10 @@ def transfer(
             raise errors.script_not_found()
         raise errors.script_mismatch(reservation.script_id)
     query = _parse_list(list_url)
-    lock_member(db, reservation.member_id)
+    # The reservation's lock, then the member's (the order of shared.locks); the member's keeps
+    # two lists of one member from taking the same prospects.
     reservation = lock_reservation(db, reservation_id)
+    lock_member(db, reservation.member_id)
     if reservation.status not in OPEN_STATUSES:
         raise errors.invalid_status("リストを追加", reservation.status)
     added = _fill_queue(db, reservation, _candidates(db, query, reservation.member_id, count))
@@ -361,7 +357,7 @@ def request_addition(
     db: Session, principal: Principal, reservation_id: int, count: int
 ) -> ReservationAddition:
     """The member asks for ``count`` more sends; nothing is held until an operator approves."""
-    member_id = _require_member(principal)
+    member_id = access.member_id_of(principal)
     reservation = visible(db, principal, reservation_id)
     if count < RESERVATION_COUNT_STEP:
         raise errors.addition_count_below_minimum()

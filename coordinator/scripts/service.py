@@ -203,17 +203,13 @@ def of_reservation(db: Session, principal: Principal, script_id: int) -> Script 
     return script if script and access.may_see(principal, script.member_id) else None
 
 
-def get_owned(db: Session, member_id: int, script_id: int) -> Script:
-    """The member's own live script (reservations and transfers use this), else NotFound."""
-    script = repository.live_one(db, script_id)
-    if script is None or script.member_id != member_id:
-        raise NotFound("スクリプト")
-    return script
+def get_owned(db: Session, principal: Principal, script_id: int) -> Script:
+    """The principal's member's own live script (what it may edit), else NotFound."""
+    return access.own(principal, repository.live_one(db, script_id), "スクリプト")
 
 
 def update(db: Session, principal: Principal, script_id: int, patch: ScriptPatch) -> Script:
-    assert principal.member_id is not None
-    script = get_owned(db, principal.member_id, script_id)
+    script = get_owned(db, principal, script_id)
     content = dict(script.content)
     changes = patch.model_dump(exclude_unset=True, exclude_none=True)
     sender_changes = changes.pop("sender", None)
@@ -230,8 +226,7 @@ def update(db: Session, principal: Principal, script_id: int, patch: ScriptPatch
 
 def delete(db: Session, principal: Principal, script_id: int) -> None:
     """Hide a script. Refused while an open reservation sends with it."""
-    assert principal.member_id is not None
-    script = get_owned(db, principal.member_id, script_id)
+    script = get_owned(db, principal, script_id)
     in_use = repository.open_reservations_using(db, script.id)
     if in_use:
         raise errors.script_in_use(in_use)

@@ -266,13 +266,13 @@ async def script_new(request: Request, db: WebDB, user: WebMember) -> Response:
 
 @router.get("/scripts/{script_id}/edit")
 def script_edit_page(request: Request, db: WebDB, user: WebMember, script_id: int) -> Response:
-    script = scripts.get_owned(db, user.member_id, script_id)
+    script = scripts.get_owned(db, user, script_id)
     return _script_form(request, user, _script_values(script.content, script.name), {}, script.id)
 
 
 @router.post("/scripts/{script_id}/edit")
 async def script_edit(request: Request, db: WebDB, user: WebMember, script_id: int) -> Response:
-    scripts.get_owned(db, user.member_id, script_id)
+    scripts.get_owned(db, user, script_id)
     values = await form_values(request)
     try:
         with attempt(db):

@@ -130,24 +130,6 @@ async def change_senders(
     return see_other(f"/operator/reservations/{reservation_id}", "senders_changed")
 
 
-@router.post("/reservations/{reservation_id}/pause")
-def pause(db: WebDB, user: WebOperator, reservation_id: int) -> Response:
-    reservations.pause(db, user, reservation_id, remove_list=False)
-    return see_other(f"/operator/reservations/{reservation_id}", "paused")
-
-
-@router.post("/reservations/{reservation_id}/resume")
-def resume(db: WebDB, user: WebOperator, reservation_id: int) -> Response:
-    reservations.resume(db, user, reservation_id)
-    return see_other(f"/operator/reservations/{reservation_id}", "resumed")
-
-
-@router.post("/reservations/{reservation_id}/cancel")
-def cancel(db: WebDB, user: WebOperator, reservation_id: int) -> Response:
-    reservations.cancel(db, user, reservation_id)
-    return see_other(f"/operator/reservations/{reservation_id}", "cancelled")
-
-
 @router.post("/additions/{addition_id}/approve")
 def approve_addition(db: WebDB, user: WebOperator, addition_id: int) -> Response:
     reservations.approve_addition(db, user, addition_id)

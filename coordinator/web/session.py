@@ -5,7 +5,6 @@ an HTML page (not the JSON of the API): :class:`WebRoute` turns both exceptions 
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -15,10 +14,11 @@ from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
-from coordinator.accounts.service import Principal, resolve_token
+from coordinator.accounts import access
+from coordinator.accounts.service import Principal
 from coordinator.database import get_db
-from coordinator.dependencies import SAFE_METHODS, SESSION_COOKIE
-from coordinator.errors import AppError, Forbidden
+from coordinator.dependencies import SAFE_METHODS, check_csrf, session_principal
+from coordinator.errors import AppError
 from shared.db import rollback
 
 # The request's transaction commits when the page function returns, *before* the response
@@ -79,35 +79,14 @@ class WebRoute(APIRoute):
         return page_handler
 
 
-async def _csrf_from_form(request: Request) -> str:
-    header = request.headers.get("x-csrf-token")
-    if header:
-        return header
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
-        value = form.get("csrf_token")
-        return value if isinstance(value, str) else ""
-    return ""
-
-
 async def optional_web_user(request: Request, db: WebDB) -> Principal | None:
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not cookie:
-        return None
-    principal = resolve_token(db, cookie, "session")
+    principal = session_principal(request, db)
     if principal is None:
         return None
+    # For the error page: it shows who is signed in and rolls the request's rows back.
     request.state.web_user = principal
     request.state.web_db = db
-    if request.method not in SAFE_METHODS:
-        sent = await _csrf_from_form(request)
-        if not sent or not hmac.compare_digest(sent, principal.csrf_token):
-            raise AppError(
-                "csrf_failed",
-                "画面の有効期限が切れました。再読み込みしてから、もう一度操作してください",
-                status_code=403,
-            )
+    await check_csrf(request, principal)
     return principal
 
 
@@ -120,15 +99,12 @@ async def web_user(
 
 
 async def web_member(principal: Annotated[Principal, Depends(web_user)]) -> Principal:
-    if principal.member_id is None:
-        raise Forbidden("この画面は会員のみが利用できます")
+    access.member_id_of(principal)
     return principal
 
 
 async def web_operator(principal: Annotated[Principal, Depends(web_user)]) -> Principal:
-    if not principal.is_operator:
-        raise Forbidden("この画面は運営のみが利用できます")
-    return principal
+    return access.operator_only(principal)
 
 
 MaybeWebUser = Annotated[Principal | None, Depends(optional_web_user)]
