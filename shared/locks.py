@@ -1,6 +1,6 @@
 """Locks: how a transaction keeps the other writers out of what it is about to change.
 
-Every lock the project takes is taken here, one way each:
+The locks that several parts of the project take are taken here, one way each:
 
 * :func:`writer_lock` — SQLite has a single writer lock for the whole database. A transaction
   that reads and then writes must take it *before its first read*: a deferred transaction whose
@@ -12,9 +12,11 @@ Every lock the project takes is taken here, one way each:
   state, and every pause, cancel or list change of the reservation.
 * :func:`claim_lock` — the dispatcher's claims, across dispatcher processes.
 
-Order: a transaction that needs both takes the member's lock before the reservation's. Other
-row locks are written ``select(...).with_for_update()`` beside their query: SQLAlchemy leaves
-``FOR UPDATE`` out on SQLite, where the writer lock already covers the row.
+Order: a transaction that needs both takes the reservation's lock before the member's (an
+outcome consumes a ticket, a completion releases the hold, a list transfer queues prospects),
+so that two of them never wait for each other. A row lock of one query only (an order, an
+addition, the mail queue) is written ``select(...).with_for_update()`` beside its query:
+SQLAlchemy leaves ``FOR UPDATE`` out on SQLite, where the writer lock already covers the row.
 """
 
 from __future__ import annotations
