@@ -596,3 +596,29 @@ def test_stripe_needs_its_keys_to_start() -> None:
     assert problem and "MIKOMI_STRIPE_SECRET_KEY" in problem
     keys = {"stripe_secret_key": "sk", "stripe_webhook_secret": "whsec"}
     assert unsafe_setting(Settings(payments="stripe", **keys)) is None
+
+
+def test_the_operators_see_the_stripe_status_and_payment_id(
+    db: Session, client, make_user, stripe_mode
+) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
+    op_user, _ = make_user("operator", email=f"op-{uuid.uuid4().hex[:6]}@example.test")
+    waiting = place(client, h)
+    paid = place(client, h)
+    deliver(client, event("checkout.session.completed", completed(stripe_mode, paid)))
+    client.post("/login", data={"email": op_user.email, "password": "password-123"})
+    page = client.get("/operator/orders").text
+
+    def row(order: dict[str, Any]) -> str:
+        return page.split(f'id="order-{order["id"]}"')[1].split("</tr>")[0]
+
+    assert "Stripe" in row(waiting) and "決済待ち" in row(waiting)
+    assert "入金確認" not in row(waiting)  # a card order is not confirmed by hand
+    assert "決済完了" in row(paid) and intent_of(stripe_mode, paid)["id"] in row(paid)
+    assert f'action="/operator/orders/{paid["id"]}/refund"' in row(paid)
+    csrf = csrf_of(page)
+    resp = client.post(
+        f"/operator/orders/{paid['id']}/refund", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert resp.status_code == 303 and "done=refunded" in resp.headers["location"]
+    assert "返金済み" in client.get("/operator/orders").text.split(f'id="order-{paid["id"]}"')[1]
