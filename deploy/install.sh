@@ -2,12 +2,24 @@
 # Installs what Mikomi needs on a Debian machine, idempotently:
 #   deploy/install.sh            the system (browser, redis-server, fonts, venv with the project)
 #   deploy/install.sh --test     also PostgreSQL, and makes sure Redis and PostgreSQL answer
+#   deploy/install.sh --worker-db-role NAME
+#                                then creates (or updates) the sending workers' least-privilege
+#                                PostgreSQL role NAME in MIKOMI_DATABASE_URL's database, with the
+#                                password in MIKOMI_WORKER_DB_PASSWORD (docs/operations.md)
 # A second run skips everything already in place and takes a second or two.
 set -eu
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WANT_TEST=0
-[ "${1:-}" = "--test" ] && WANT_TEST=1
+WORKER_DB_ROLE=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --test) WANT_TEST=1 ;;
+        --worker-db-role) WORKER_DB_ROLE="${2:?--worker-db-role needs a role name}"; shift ;;
+        *) echo "usage: deploy/install.sh [--test] [--worker-db-role NAME]" >&2; exit 2 ;;
+    esac
+    shift
+done
 
 say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 
@@ -100,5 +112,11 @@ if [ $WANT_TEST -eq 1 ]; then
     if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc "select 1 from pg_database where datname='test'" | grep -q 1; then
         psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test"
     fi
+fi
+if [ -n "$WORKER_DB_ROLE" ]; then
+    : "${MIKOMI_WORKER_DB_PASSWORD:?set MIKOMI_WORKER_DB_PASSWORD to the worker role's password}"
+    say "granting the worker role $WORKER_DB_ROLE its rights (and no more)"
+    .venv/bin/mikomi db worker-role --name "$WORKER_DB_ROLE" \
+        --password "$MIKOMI_WORKER_DB_PASSWORD" --apply
 fi
 say "ready ($ROOT)"
