@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 from coordinator.prospects import import_reading, importer, search  # noqa: E402
 from formfill import PREFECTURES  # noqa: E402
 from shared import migrate  # noqa: E402
-from shared.db import make_engine  # noqa: E402
+from shared.db import make_engine, transaction  # noqa: E402
 from shared.models import Member  # noqa: E402
 
 BENCH_DIR = ROOT / "var" / "bench"
@@ -157,15 +157,9 @@ def typical_queries(n: int, seed: int = SEED + 1) -> list[tuple[str, search.Pros
 
 @contextmanager
 def _opener(factory: sessionmaker[Session]) -> Iterator[Session]:
-    session = factory()
-    try:
+    """A transaction (shared.db.transaction) on a session of the bench's own engine."""
+    with factory() as session, transaction(session):
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
