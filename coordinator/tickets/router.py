@@ -16,6 +16,7 @@ from coordinator.tickets.gateway import (
 from coordinator.tickets.schemas import OrderCreate, OrderList, OrderOut, PaymentConfirmation
 from shared import labels
 from shared.config import get_settings
+from shared.enums import GatewayStatus
 
 router = APIRouter(prefix="/api/v1", tags=["tickets"])
 
@@ -47,7 +48,7 @@ def _out(view: service.OrderView) -> OrderOut:
         gateway_status=o.gateway_status,
         gateway_status_label=labels.label(labels.GATEWAY_STATUS, o.gateway_status),
         payment_intent_id=o.payment_intent_id,
-        checkout_url=o.checkout_url if o.status == "awaiting_payment" else None,
+        checkout_url=o.checkout_url if o.gateway_status == GatewayStatus.OPEN else None,
     )
 
 

@@ -422,6 +422,7 @@ def test_an_expired_session_leaves_the_order_awaiting_payment(
         "expired"
     )
     after = client.get(f"/api/v1/orders/{order['id']}", headers=h).json()
+    assert after["checkout_url"] is None  # the expired page is no place to pay
     assert (after["status"], after["gateway_status_label"], after["remaining"]) == (
         "awaiting_payment",
         "決済期限切れ",
