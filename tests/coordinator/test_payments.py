@@ -4,6 +4,7 @@ them, the test gateway only in the demo and the tests, and no card payments with
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import hmac
 import json
@@ -623,3 +624,66 @@ def test_the_operators_see_the_stripe_status_and_payment_id(
     )
     assert resp.status_code == 303 and "done=refunded" in resp.headers["location"]
     assert "返金済み" in client.get("/operator/orders").text.split(f'id="order-{paid["id"]}"')[1]
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql"])
+def test_two_deliveries_of_one_event_at_once_credit_once(engines, engine_name: str) -> None:  # type: ignore[no-untyped-def]
+    """Stripe may deliver an event twice at the same moment: separate connections, real
+    commits; one applies it, the other finds its id taken."""
+    from coordinator.tickets.payments import apply_stripe_event
+    from shared.db import transaction
+    from shared.locks import writer_lock
+    from shared.models import Member
+
+    engine = engines[engine_name]
+    tag = uuid.uuid4().hex
+    with Session(engine) as db:
+        member = Member(company_name=f"同時配信{tag[:8]}")
+        db.add(member)
+        db.flush()
+        order = TicketOrder(
+            member_id=member.id,
+            company_name="同時配信",
+            contact_name="担当",
+            quantity=1000,
+            amount_jpy=22000,
+            payment_method="card",
+            status="awaiting_payment",
+            applied_on=datetime.date(2026, 3, 1),
+            due_on=datetime.date(2026, 3, 11),
+            gateway="stripe",
+            checkout_session_id=f"cs_test_{tag}",
+            gateway_status="open",
+        )
+        db.add(order)
+        db.commit()
+        member_id, order_id = member.id, order.id
+    session = {
+        "id": f"cs_test_{tag}",
+        "object": "checkout.session",
+        "amount_total": 22000,
+        "currency": "jpy",
+        "payment_intent": f"pi_{tag[:24]}",
+        "payment_status": "paid",
+        "metadata": {"order_id": str(order_id)},
+    }
+    evt = event("checkout.session.completed", session)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def deliver_once() -> None:
+        with Session(engine) as db:
+            barrier.wait(timeout=30)
+            with transaction(db):
+                writer_lock(db)  # as the request dependency does for a POST
+                outcomes.append(apply_stripe_event(db, evt, None))
+
+    threads = [threading.Thread(target=deliver_once) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted(outcomes) == ["duplicate", "paid"]
+    with Session(engine) as db:
+        assert purchases(db, order_id) == 1
+        assert ledger.balance(db, member_id).available == 1000
