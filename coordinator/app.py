@@ -21,6 +21,7 @@ from coordinator.errors import (
 from coordinator.fleet import router as fleet
 from coordinator.notifications import router as notifications
 from coordinator.prospects import router as prospects
+from coordinator.prospects.upload import MAX_IMPORT_BYTES
 from coordinator.reservations import router as reservations
 from coordinator.scripts import router as scripts
 from coordinator.suppression import router as suppression
@@ -28,9 +29,11 @@ from coordinator.tickets import router as tickets
 from coordinator.web import router as web
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# JSON bodies are small; CSV uploads stream through their own endpoint with their own limit.
+# JSON bodies are small; CSV uploads go to their own endpoints, up to the upload limit (plus
+# room for the multipart envelope).
 MAX_BODY_BYTES = 1_000_000
 LARGE_BODY_PATHS = ("/api/v1/prospects/import", "/operator/prospects/import")
+MAX_UPLOAD_BODY_BYTES = MAX_IMPORT_BYTES + 1_000_000
 
 
 class BodyLimit:
@@ -38,17 +41,21 @@ class BodyLimit:
     Content-Length: a declared length over the limit is refused before anything is read, and
     a streamed (chunked) body is counted as it arrives and refused at the first byte over."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, exempt: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int, large_paths: tuple[str, ...], large_limit: int
+    ) -> None:
         self.app = app
         self.limit = limit
-        self.exempt = exempt
+        self.large_paths = large_paths
+        self.large_limit = large_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.large_limit if scope["path"].startswith(self.large_paths) else self.limit
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await http_error_response(413)(scope, receive, send)
                 return
         received = 0
@@ -58,7 +65,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     # FastAPI lets its own HTTPException through body parsing; the error
                     # handlers turn it into the same 413 as above.
                     raise HTTPException(status_code=413)
@@ -112,7 +119,12 @@ class SecurityHeaders:
 def create_app() -> FastAPI:
     app = FastAPI(title="Mikomi coordinator", version="0.1.0", openapi_url="/openapi.json")
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, exempt=LARGE_BODY_PATHS)
+    app.add_middleware(
+        BodyLimit,
+        limit=MAX_BODY_BYTES,
+        large_paths=LARGE_BODY_PATHS,
+        large_limit=MAX_UPLOAD_BODY_BYTES,
+    )
     app.add_middleware(SecurityHeaders)
 
     app.include_router(health.router)

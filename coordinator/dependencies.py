@@ -37,7 +37,12 @@ async def _csrf_token_from(request: Request) -> str:
     return ""
 
 
-async def optional_principal(request: Request, db: DB) -> Principal | None:
+async def identified(request: Request, db: DB) -> Principal | None:
+    """Who is asking, from the bearer token or the session cookie, without reading the body.
+
+    The CSRF check of a cookie write may have to read a form; it runs only after the role
+    check (:func:`_checked`), so nobody can make the server read (and spool to disk) a large
+    upload on an endpoint they may not use."""
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         principal = resolve_token(db, auth[7:].strip(), "api")
@@ -45,8 +50,25 @@ async def optional_principal(request: Request, db: DB) -> Principal | None:
             raise Unauthorized("認証トークンが無効です")
         return principal
     principal = session_principal(request, db)
-    if principal is not None:
+    request.state.by_session_cookie = principal is not None
+    return principal
+
+
+async def _checked(request: Request, principal: Principal) -> Principal:
+    if getattr(request.state, "by_session_cookie", False):
         await check_csrf(request, principal)
+    return principal
+
+
+async def optional_principal(
+    request: Request, principal: Annotated[Principal | None, Depends(identified)]
+) -> Principal | None:
+    return None if principal is None else await _checked(request, principal)
+
+
+async def _signed_in(principal: Annotated[Principal | None, Depends(identified)]) -> Principal:
+    if principal is None:
+        raise Unauthorized()
     return principal
 
 
@@ -70,22 +92,23 @@ async def check_csrf(request: Request, principal: Principal) -> None:
 
 
 async def current_principal(
-    principal: Annotated[Principal | None, Depends(optional_principal)],
+    request: Request, principal: Annotated[Principal, Depends(_signed_in)]
 ) -> Principal:
-    if principal is None:
-        raise Unauthorized()
-    return principal
+    return await _checked(request, principal)
 
 
-async def require_member(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    access.member_id_of(principal)
-    return principal
+async def require_member(
+    request: Request, principal: Annotated[Principal, Depends(_signed_in)]
+) -> Principal:
+    access.member_id_of(principal)  # the role first, then the CSRF token (which may read a form)
+    return await _checked(request, principal)
 
 
 async def require_operator(
-    principal: Annotated[Principal, Depends(current_principal)],
+    request: Request, principal: Annotated[Principal, Depends(_signed_in)]
 ) -> Principal:
-    return access.operator_only(principal)
+    access.operator_only(principal)
+    return await _checked(request, principal)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

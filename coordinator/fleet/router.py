@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from coordinator.accounts.service import Principal
 from coordinator.database import get_db
-from coordinator.dependencies import DB, Operator, optional_principal
+from coordinator.dependencies import DB, Operator, identified
 from coordinator.errors import AppError, Unauthorized
 from coordinator.fleet import service
 from coordinator.fleet.schemas import FleetView, InDoubtList, ItemOut, ResolveRequest
@@ -152,7 +152,7 @@ FunctionDB = Annotated[Session, Depends(get_db, scope="function")]
 
 
 async def _stream_principal(request: Request, db: FunctionDB) -> Principal:
-    principal = await optional_principal(request, db)
+    principal = await identified(request, db)  # a GET: no CSRF token to check
     if principal is None:
         raise Unauthorized()
     return principal

@@ -79,32 +79,54 @@ class WebRoute(APIRoute):
         return page_handler
 
 
-async def optional_web_user(request: Request, db: WebDB) -> Principal | None:
+async def _web_session(request: Request, db: WebDB) -> Principal | None:
+    """The session cookie's user, without reading the body (the CSRF check comes after the
+    role check, see coordinator/dependencies.py ``identified``)."""
     principal = session_principal(request, db)
-    if principal is None:
-        return None
-    # For the error page: it shows who is signed in and rolls the request's rows back.
-    request.state.web_user = principal
-    request.state.web_db = db
-    await check_csrf(request, principal)
+    if principal is not None:
+        # For the error page: it shows who is signed in and rolls the request's rows back.
+        request.state.web_user = principal
+        request.state.web_db = db
     return principal
 
 
-async def web_user(
-    principal: Annotated[Principal | None, Depends(optional_web_user)],
+async def optional_web_user(
+    request: Request, principal: Annotated[Principal | None, Depends(_web_session)]
+) -> Principal | None:
+    if principal is not None:
+        await check_csrf(request, principal)
+    return principal
+
+
+async def _web_signed_in(
+    principal: Annotated[Principal | None, Depends(_web_session)],
 ) -> Principal:
     if principal is None:
         raise LoginRequired()
     return principal
 
 
-async def web_member(principal: Annotated[Principal, Depends(web_user)]) -> Principal:
-    access.member_id_of(principal)
+async def web_user(
+    request: Request, principal: Annotated[Principal, Depends(_web_signed_in)]
+) -> Principal:
+    await check_csrf(request, principal)
     return principal
 
 
-async def web_operator(principal: Annotated[Principal, Depends(web_user)]) -> Principal:
-    return access.operator_only(principal)
+async def web_member(
+    request: Request, principal: Annotated[Principal, Depends(_web_signed_in)]
+) -> Principal:
+    access.member_id_of(principal)
+    await check_csrf(request, principal)
+    return principal
+
+
+async def web_operator(
+    request: Request, principal: Annotated[Principal, Depends(_web_signed_in)]
+) -> Principal:
+    access.operator_only(principal)
+    await check_csrf(request, principal)
+    return principal
 
 
 MaybeWebUser = Annotated[Principal | None, Depends(optional_web_user)]
