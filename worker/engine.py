@@ -127,7 +127,7 @@ class Sender:
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        self.guard = guard or NetGuard.from_settings(self.settings)
+        self.guard = guard or NetGuard()
         self.worker_id = worker_id or default_worker_id()
         self.driver = Driver(self.settings, self.guard)
 
@@ -391,15 +391,18 @@ class _Send:
                 break
             self.evidence.note("wizard: next step")
             choice = again
+        if plan.next_selector is not None:
+            # The wizard did not show its next step (its own check refused a value, or too
+            # many steps): posting the form past it would send what the site never asked for.
+            self.evidence.note("wizard: the next step did not open")
+            raise _Done(SendStatus.FAILED, FailReason.VALIDATION_ERROR)
         if not any(fv["role"] == "message" for fv in field_map.values()):
             # Submitting without the script's message would deliver nothing the member paid
             # for (and spend the prospect's one contact): treat the form as not an inquiry form.
             self.evidence.note("the chosen form has no field for the message")
             raise _Done(SendStatus.FAILED, FailReason.NO_FORM)
         self.evidence.field_map = list(field_map.values())
-        return choice, plan.submit_selector or (
-            None if plan.next_selector else choice.form.submit_selector
-        )
+        return choice, plan.submit_selector or choice.form.submit_selector
 
     def _retype_drifted(self, tab: Tab) -> list[dict[str, Any]]:
         """Type again the address fields a lookup script rewrote after they were filled."""
