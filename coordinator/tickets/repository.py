@@ -19,8 +19,10 @@ def orders(db: Session, member_id: int | None) -> Sequence[TicketOrder]:
     return db.scalars(query).all()
 
 
-def count_with_status(db: Session, status: str) -> int:
+def count_with_status(db: Session, status: str, payment_method: str | None = None) -> int:
     query = select(func.count()).select_from(TicketOrder).where(TicketOrder.status == status)
+    if payment_method is not None:
+        query = query.where(TicketOrder.payment_method == payment_method)
     return int(db.scalar(query) or 0)
 
 

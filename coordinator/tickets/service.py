@@ -244,14 +244,19 @@ def list_orders(db: Session, principal: Principal, member_id: int | None = None)
         remaining_total = ledger.balance(db, member_id).available
     else:
         remaining_total = sum(v.remaining for v in views)
-    total = sum(o.quantity for o in rows if o.status != OrderStatus.EXPIRED.value)
+    # Expired and refunded orders bought nothing.
+    uncounted = (OrderStatus.EXPIRED.value, OrderStatus.REFUNDED.value)
+    total = sum(o.quantity for o in rows if o.status not in uncounted)
     db.flush()
     return OrderListing(orders=views, remaining=remaining_total, total=total)
 
 
 def awaiting_payment(db: Session) -> int:
     """How many orders wait for an operator to confirm their bank transfer."""
-    return repository.count_with_status(db, OrderStatus.AWAITING_PAYMENT.value)
+    # A card order waiting for Stripe is not the operators' to confirm.
+    return repository.count_with_status(
+        db, OrderStatus.AWAITING_PAYMENT.value, PaymentMethod.BANK_TRANSFER.value
+    )
 
 
 def get_order(db: Session, principal: Principal, order_id: int) -> OrderView:

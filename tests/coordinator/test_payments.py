@@ -463,6 +463,8 @@ def test_charge_refunded_withdraws_only_the_unused_tickets(
     after = ledger.balance(db, me.member_id)
     assert (after.available, after.held, after.consumed) == (0, 499, 1)
     row = client.get(f"/api/v1/orders/{order['id']}", headers=h).json()
+    listing = client.get("/api/v1/orders", headers=h).json()
+    assert (listing["remaining"], listing["total"]) == (0, 0)  # a refunded order bought nothing
     assert (row["status"], row["status_label"], row["gateway_status"]) == (
         "refunded",
         "返金済み",
