@@ -161,3 +161,26 @@ def test_before_submit_is_called_once_before_a_confirm_flow(fixture_server: Fixt
     assert result.status == "sent" and result.submitted
     assert len(fixture_server.submissions("mwwpform-confirm")) == 1
     assert [s["kind"] for s in result.evidence["page_states"]][-1] == "success"
+
+
+@pytest.mark.parametrize("site", ["wizard-steps", "overlay-modal-confirm"])
+def test_wizard_steps_and_overlays_come_before_the_point_of_no_return(
+    fixture_server: FixtureServer, site: str
+) -> None:
+    # The 次へ of a JS wizard shows the next step and sends nothing, so the whole form is filled
+    # before before_submit; an overlay's 送信 comes after it, once.
+    calls, result = _send_with_before_submit(fixture_server, site, True)
+    assert calls == [0]
+    assert result.status == "sent"
+    (received,) = fixture_server.submissions(site)
+    assert "株式会社テスト" in received["fields"]["message"]
+
+
+def test_the_address_a_postal_lookup_rewrote_is_typed_again(fixture_server: FixtureServer) -> None:
+    # ajaxzip3 replaces 住所 with 市区町村+町域 a moment after the postal code changes: what the
+    # site receives is still the whole address, street number and building included.
+    calls, result = _send_with_before_submit(fixture_server, "postal-ajaxzip3", True)
+    assert result.status == "sent"
+    (received,) = fixture_server.submissions("postal-ajaxzip3")
+    assert received["fields"]["addr"] == "千代田区千代田1-1 サンプルビル5F"
+    assert received["fields"]["pref"] == "東京都"
