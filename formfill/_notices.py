@@ -35,7 +35,7 @@ class SalesNotice:
 # or the party who makes it (業者, 営業の方). 営業 followed by 時間/日/所/部/して … is the
 # company's own business (hours, office, "we are closed"), not a sales contact.
 _JA_SUBJECT = re.compile(
-    r"(?:(?<!年末年始の)(?<!年末年始)(?<!夏季)(?<!臨時)(?<!通常)(?<!本日の)(?<!店舗の)(?<!休日)(?<!祝日)営業(?!時間|日|所|部|担当|本部|拠点|中|終了|カレンダー|職|開始|再開|休止|して|いたし|致し|しており|成績|秘密|利益|年数|許可|品目|種目|エリア|範囲|内容|実績|力|権)"
+    r"(?:営業(?<!年末年始の営業)(?<!年末年始営業)(?<!夏季営業)(?<!臨時営業)(?<!通常営業)(?<!本日の営業)(?<!店舗の営業)(?<!休日営業)(?<!祝日営業)(?!時間|日|所|部|担当|本部|拠点|中|終了|カレンダー|職|開始|再開|休止|して|いたし|致し|しており|成績|秘密|利益|年数|許可|品目|種目|エリア|範囲|内容|実績|力|権)"
     r"|セールス(?!ポイント)|売り?込み?(?=み|の|・|、|は|等|など|や|目的|電話|メール|$)|売込|押し売り|勧誘|テレアポ|飛び込み|ダイレクトメール"
     r"|ご?提案(?!の?(?:ご)?依頼|書の?(?:ご)?請求|させて|いたし|致し|します|を(?:ご)?希望)"
     r"|(?:サービス|商品|製品|ソリューション|システム|ツール|自社|貴社|御社|広告|宣伝|SEO|ホームページ制作|HP制作|求人広告|人材紹介|人材派遣|投資|不動産|保険)"
@@ -73,6 +73,11 @@ _JA_HEADING = re.compile(
 )
 _JA_THIS_FORM = re.compile(r"(?:本|この|当|こちらの)(?:フォーム|窓口|ページ)|こちらでは")
 
+# Every subject contains one of these words (a cheap test before the patterns).
+_JA_ANCHORS = (
+    "営業", "セールス", "売", "勧誘", "テレアポ", "飛び込み", "ダイレクトメール", "提案", "案内",
+    "紹介", "宣伝", "PR", "広告", "提携", "協業", "アライアンス", "パートナー", "取引", "業者",
+)  # fmt: skip
 _JA_SENTENCES = re.compile(r"[。！!？?\n]+|(?=[※●■◆★◇□])")
 _JA_CLAUSES = re.compile(r"(?<=が)、|(?<=けれど)、?|(?<=ものの)、?|(?=ただし|但し|なお、|尚、)")
 
@@ -97,6 +102,10 @@ _EN_WELCOMED = re.compile(
 _EN_OWN_CONDUCT = re.compile(
     r"\b(?:we|our (?:team|staff))\b[^.]{0,30}\b(?:never|not|don't|do not|won't)\b[^.]{0,20}\b(?:share|sell|send you|spam|call you|contact you|use your)\b|\bno marketing e-?mails will\b"
 )
+_EN_ANCHORS = (
+    "sales", "solicit", "vendor", "unsolicited", "cold ", "agencies", "recruiters", "marketing",
+    "advertising", "promotional", "partnership", "business", "service",
+)  # fmt: skip
 _EN_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 _EN_CLAUSES = re.compile(r";|,? but |,? however,? ")
 
@@ -116,6 +125,9 @@ def read_sales_notices(text: str) -> tuple[SalesNotice, ...]:
     found: list[SalesNotice] = []
     carried: str | None = None  # a subject named just before, without a stance yet
     for sentence in _JA_SENTENCES.split(normalized):
+        # Most sentences name no subject at all: a substring test spares them the patterns.
+        if carried is None and not any(word in sentence for word in _JA_ANCHORS):
+            continue
         compact = re.sub(r"\s+", "", sentence)
         if not compact:
             continue
@@ -127,9 +139,11 @@ def read_sales_notices(text: str) -> tuple[SalesNotice, ...]:
         # A subject reaches the next sentence only, and only from a heading or a clause that
         # says nothing more about it.
         carried = handed_on
-    lowered = " ".join(normalized.lower().split())
-    for sentence in _EN_SENTENCES.split(lowered):
-        if _EN_OWN_CONDUCT.search(sentence):
+    lowered = normalized.lower()
+    if not any(word in lowered for word in _EN_ANCHORS):
+        return tuple(found)
+    for sentence in _EN_SENTENCES.split(" ".join(lowered.split())):
+        if not any(word in sentence for word in _EN_ANCHORS) or _EN_OWN_CONDUCT.search(sentence):
             continue
         for clause in _EN_CLAUSES.split(sentence):
             subject = _EN_SUBJECT.search(clause)
