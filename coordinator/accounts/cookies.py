@@ -4,10 +4,13 @@ The web UI's ``POST /login`` form and the JSON ``POST /api/v1/auth/session`` bot
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import Request, Response
 
 from coordinator.accounts.service import SESSION_TTL
 from coordinator.dependencies import SESSION_COOKIE
+from coordinator.errors import AppError
 from shared.config import get_settings
 
 
@@ -38,3 +41,26 @@ def presented_token(request: Request) -> str | None:
 def client_ip(request: Request) -> str | None:
     # uvicorn runs with proxy_headers, so a trusted proxy's X-Forwarded-For is already applied.
     return request.client.host if request.client else None
+
+
+def check_login_origin(request: Request) -> None:
+    """Login CSRF: another site must not sign a visitor's browser in (to an account of its
+    own, to watch what the visitor then types). Browsers say where a form post comes from
+    (``Sec-Fetch-Site``, ``Origin``); a login from anywhere but our own pages is refused.
+    Clients that send neither (scripts, the API) are not browsers and cannot be forged."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise _foreign_login()
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    ours = {request.headers.get("host", ""), urlsplit(get_settings().public_base_url).netloc}
+    if origin == "null" or urlsplit(origin).netloc not in ours:
+        raise _foreign_login()
+
+
+def _foreign_login() -> AppError:
+    return AppError(
+        "login_csrf",
+        "他のサイトからのログインは受け付けていません。ログイン画面からログインしてください",
+        status_code=403,
+    )

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from coordinator.accounts import service
 from coordinator.accounts.cookies import (
+    check_login_origin,
     clear_session_cookie,
     client_ip,
     presented_token,
@@ -18,7 +19,7 @@ from coordinator.accounts.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from coordinator.dependencies import DB, CurrentUser
+from coordinator.dependencies import DB, SESSION_COOKIE, CurrentUser
 from shared.models import User
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -59,8 +60,15 @@ def create_session(
     body: TokenRequest, request: Request, response: Response, db: DB, limiter: Limiter
 ) -> SessionResponse:
     """Browser login: sets the ``mikomi_session`` cookie and returns the CSRF token."""
+    check_login_origin(request)
     login = service.login(
-        db, body.email, body.password, kind="session", client_ip=client_ip(request), limiter=limiter
+        db,
+        body.email,
+        body.password,
+        kind="session",
+        client_ip=client_ip(request),
+        limiter=limiter,
+        replaces=request.cookies.get(SESSION_COOKIE),
     )
     set_session_cookie(response, login.token)
     return SessionResponse(

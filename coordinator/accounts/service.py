@@ -200,6 +200,7 @@ def login(
     kind: str,
     client_ip: str | None,
     limiter: LoginLimiter,
+    replaces: str | None = None,
 ) -> Login:
     """Check the password under the login rate limit and issue a token of ``kind``
     (``api`` for the bearer API, ``session`` for the browser cookie).
@@ -218,6 +219,10 @@ def login(
         limiter.record_failure(keys)
         raise
     limiter.clear(keys[0])
+    if replaces:
+        # A new session gets a new id: the browser's previous session (a fixed or stolen
+        # cookie) ends here; the user's other sessions and tokens are left alone.
+        revoke_token(db, replaces)
     token, row = issue_token(db, user, kind)
     return Login(token=token, csrf_token=row.csrf_token, user=user, expires_at=row.expires_at)
 

@@ -8,7 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request, Response
 
 from coordinator.accounts import service as accounts
-from coordinator.accounts.cookies import clear_session_cookie, client_ip, set_session_cookie
+from coordinator.accounts.cookies import (
+    check_login_origin,
+    clear_session_cookie,
+    client_ip,
+    set_session_cookie,
+)
 from coordinator.accounts.ratelimit import LoginLimiter, get_login_limiter
 from coordinator.dependencies import SESSION_COOKIE
 from coordinator.errors import AppError
@@ -53,9 +58,16 @@ def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     try:
+        check_login_origin(request)
         with attempt(db):
             result = accounts.login(
-                db, email, password, kind="session", client_ip=client_ip(request), limiter=limiter
+                db,
+                email,
+                password,
+                kind="session",
+                client_ip=client_ip(request),
+                limiter=limiter,
+                replaces=request.cookies.get(SESSION_COOKIE),
             )
     except AppError as exc:
         return render(
