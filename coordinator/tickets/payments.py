@@ -9,8 +9,8 @@ depend only on the order's state, so the events may arrive in any order:
   (入金待ち or 期限切れ → 作業中, tickets credited once), whichever comes first; the other one
   finds it paid;
 * ``checkout.session.expired`` leaves the order 入金待ち (it expires at its due date);
-* ``charge.refunded`` withdraws the order's unused tickets and tells the member and the
-  operators; tickets already consumed stay consumed, tickets held by a reservation stay held.
+* ``charge.refunded`` and ``charge.dispute.created`` (a chargeback) withdraw the order's
+  unused tickets and tell the member and the operators; tickets already consumed stay consumed, tickets held by a reservation stay held.
   A refund that arrives before the payment marks the order 返金済み, and the payment that
   follows credits nothing.
 """
@@ -124,6 +124,22 @@ def _session_expired(
 def _charge_refunded(
     db: Session, charge: dict[str, Any], gateway: PaymentGateway | None
 ) -> tuple[TicketOrder | None, str]:
+    return _money_back(db, charge, gateway, "決済サービスから返金されました。")
+
+
+def _dispute_created(
+    db: Session, dispute: dict[str, Any], gateway: PaymentGateway | None
+) -> tuple[TicketOrder | None, str]:
+    # A chargeback takes the money back at once (whatever the dispute's end): so do the tickets.
+    return _money_back(
+        db, dispute, gateway, "カード会社への異議申し立て（チャージバック）により返金されました。"
+    )
+
+
+def _money_back(
+    db: Session, charge: dict[str, Any], gateway: PaymentGateway | None, cause: str
+) -> tuple[TicketOrder | None, str]:
+    """A refunded charge or a disputed one (both carry ``payment_intent``)."""
     intent = str(charge.get("payment_intent") or "")
     order = repository.order_by_payment_intent(db, intent) if intent else None
     if order is None:
@@ -137,7 +153,7 @@ def _charge_refunded(
         return order, "already_refunded"
     if intent and not order.payment_intent_id:
         order.payment_intent_id = intent
-    withdrawn = apply_refund(db, order, reference=str(charge.get("id") or ""), by=None)
+    withdrawn = apply_refund(db, order, reference=str(charge.get("id") or ""), cause=cause)
     return order, f"refunded:{withdrawn}"
 
 
@@ -147,6 +163,7 @@ _HANDLERS = {
     "payment_intent.succeeded": _intent_succeeded,
     "checkout.session.expired": _session_expired,
     "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute_created,
 }
 
 
@@ -185,7 +202,7 @@ def _settle(
     return "paid"
 
 
-def apply_refund(db: Session, order: TicketOrder, *, reference: str, by: Principal | None) -> int:
+def apply_refund(db: Session, order: TicketOrder, *, reference: str, cause: str) -> int:
     """The order was refunded: its unused tickets are withdrawn (consumed and held ones stay),
     it becomes 返金済み, and the member and the operators are told. Returns the tickets
     withdrawn."""
@@ -198,9 +215,8 @@ def apply_refund(db: Session, order: TicketOrder, *, reference: str, by: Princip
     order.refund_reference = reference
     order.refunded_at = clock.now()
     db.flush()
-    who = "運営の操作により" if by is not None else "決済サービスから"
     body = (
-        f"{who}返金されました。未使用のチケット {withdrawn:,}件 を取り消しました。"
+        f"{cause}未使用のチケット {withdrawn:,}件 を取り消しました。"
         "送信済み・予約済みの件数はそのままです。"
     )
     title = f"カード決済を返金しました（申込No.{order.id}・{order.amount_jpy:,}円）"
@@ -244,5 +260,7 @@ def refund_order(
         reference = gateway.refund(reference=order.payment_reference, order_id=order.id)
     except GatewayUnavailable:
         raise errors.gateway_unavailable() from None
-    apply_refund(db, order, reference=reference, by=operator)
+    apply_refund(
+        db, order, reference=reference, cause=f"運営（{operator.name}）の操作により返金されました。"
+    )
     return order

@@ -689,3 +689,28 @@ def test_two_deliveries_of_one_event_at_once_credit_once(engines, engine_name: s
     with Session(engine) as db:
         assert purchases(db, order_id) == 1
         assert ledger.balance(db, member_id).available == 1000
+
+
+def test_a_chargeback_withdraws_the_unused_tickets_too(
+    db: Session, client, make_user, stripe_mode
+) -> None:  # type: ignore[no-untyped-def]
+    me, h = make_user("member")
+    order = place(client, h)
+    deliver(client, event("checkout.session.completed", completed(stripe_mode, order)))
+    intent = intent_of(stripe_mode, order)
+    dispute = {
+        "id": f"dp_{uuid.uuid4().hex[:24]}",
+        "object": "dispute",
+        "amount": intent["amount"],
+        "charge": f"ch_{uuid.uuid4().hex[:24]}",
+        "currency": "jpy",
+        "payment_intent": intent["id"],
+        "reason": "fraudulent",
+        "status": "needs_response",
+    }
+    assert deliver(client, event("charge.dispute.created", dispute)).json()["outcome"] == (
+        "refunded:2000"
+    )
+    assert ledger.balance(db, me.member_id).available == 0
+    notes = client.get("/api/v1/notifications", headers=h).json()["notifications"]
+    assert any("チャージバック" in n["body"] for n in notes if n["kind"] == "payment_refunded")
