@@ -19,21 +19,12 @@ from shared.models import (
     Reservation,
     ReservationAddition,
     ReservationStatusChange,
-    Script,
     SendItem,
     User,
 )
 
 _INSERT_BATCH = 5_000
 _SEND_ITEMS = cast(Table, SendItem.__table__)
-
-
-def member_script(db: Session, member_id: int, script_id: int) -> Script | None:
-    return db.scalar(
-        select(Script).where(
-            Script.id == script_id, Script.member_id == member_id, Script.deleted_at.is_(None)
-        )
-    )
 
 
 def get(db: Session, reservation_id: int) -> Reservation | None:

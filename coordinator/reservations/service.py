@@ -30,6 +30,7 @@ from coordinator.accounts.service import Principal
 from coordinator.errors import AppError, NotFound
 from coordinator.prospects import search
 from coordinator.reservations import errors, repository
+from coordinator.scripts import service as scripts
 from shared import clock, events, ledger, lifecycle
 from shared.config import get_settings
 from shared.enums import AdditionStatus, NotificationKind, ReservationStatus
@@ -93,9 +94,11 @@ def _parse_list(list_url: str) -> search.ProspectQuery:
     return query.without_paging()
 
 
-def _script(db: Session, member_id: int, script_id: int) -> None:
-    if repository.member_script(db, member_id, script_id) is None:
-        raise errors.script_not_found()
+def _own_script(db: Session, principal: Principal, script_id: int) -> None:
+    try:
+        scripts.get_owned(db, principal, script_id)
+    except NotFound:
+        raise errors.script_not_found() from None
 
 
 def _candidates(
@@ -129,7 +132,7 @@ def create(
     member_id = access.member_id_of(principal)
     _check_count(count)
     _check_member_senders(count, senders)
-    _script(db, member_id, script_id)
+    _own_script(db, principal, script_id)
     query = _parse_list(list_url)
     # Holds of one member are serialized from here on (and so are their queue fills, which
     # must not pick the same prospect twice).
@@ -320,11 +323,8 @@ def transfer(
     if not 1 <= count <= MAX_TRANSFER:
         raise errors.transfer_count_invalid(MAX_TRANSFER)
     if script_id != reservation.script_id:
-        if (
-            not principal.is_operator
-            and repository.member_script(db, reservation.member_id, script_id) is None
-        ):
-            raise errors.script_not_found()
+        if not principal.is_operator:
+            _own_script(db, principal, script_id)  # another member's script: "not found"
         raise errors.script_mismatch(reservation.script_id)
     query = _parse_list(list_url)
     # The reservation's lock, then the member's (the order of shared.locks); the member's keeps
