@@ -52,6 +52,9 @@ _REGISTER_WORDS = re.compile(
     r"|new ?(?:user|account|member)|inscri|crear|cadastr|регистр|注册|註冊|가입|załóż|aanmelden"
 )
 # A phone and a mobile, a URL and a reference URL happen; three more of these do not.
+# Forms that put something on the site (a listing, a suggestion, a question to a board) say so
+# in their id or name: 「NewRentalForm」, 「add-task-form」, 「SuggestionIndexForm」.
+_CREATES = re.compile(r"(?:^|\s)(?:add|new|suggest\w*|create|upload|submit ?(?:a|your|new))\b")
 _ONCE_ROLES = ("name", "email", "company", "url", "address", "message", "subject")
 _ACCOUNT_WORDS = re.compile(
     r"会員登録|新規登録|アカウント作成|regist|create (?:an )?account|new ?(?:user|account|member)"
@@ -223,7 +226,8 @@ def _kind(
     action_words = ident_words(re.sub(r"^[a-z][a-z0-9+.-]*://[^/]*", "", raw_action))
     text = norm(doc.text(form, visible_only=not form_hidden))[:600]
     button = norm(doc.control_value_text(submit)) if submit is not None else ""
-    context = f"{attrs} {action} {text} {button}"
+    # Without the query: 「?destination=node/1#comment-form」 names where to go back to.
+    context = f"{attrs} {action.split('?')[0]} {text} {button}"
     # Where the author names the form: attributes, action, button (not the free text).
     named = f"{attrs} {action_words} {button}"
     field_words = " ".join(f"{ident_words(f.name)} {norm(f.label)}" for f in shown)
@@ -276,7 +280,13 @@ def _kind(
         reset_said = _RESET_WORDS.search(text) and _PASSWORD_WORDS.search(f"{named} {text}")
         if reset_said or _RESET_WORDS.search(named) or _PASSWORD_WORDS.search(action_words):
             return "password_reset", 0.0
-    if not message and not contact_named and _ORDER.search(f"{named} {field_words}"):
+    # A form whose id, class or name says cart or order is one, whatever else it asks (a note,
+    # a friend's address); an order-ish action (a shop's cart.php serving every form) or button
+    # counts when no one writes a message.
+    raw_attrs = " ".join(form.get(a) or "" for a in ("id", "class", "name")).lower()
+    if (_ORDER.search(attrs) and not _CONTACT_WORDS.search(raw_attrs)) or (
+        not (message and person) and not contact_named and _ORDER.search(f"{named} {field_words}")
+    ):
         return "order", score
     if (
         not message
@@ -296,7 +306,8 @@ def _kind(
     # One person's inquiry asks each thing once: two names and five URLs make a listing or an
     # application.
     repeated = sum(roles[r] - 1 for r in _ONCE_ROLES if roles[r] > 1)
-    if message and person and unknown <= max(3, len(texts) // 3) and repeated < 3:
+    creates = _CREATES.search(attrs) and not _CONTACT_WORDS.search(raw_attrs)
+    if message and person and unknown <= max(3, len(texts) // 3) and repeated < 3 and not creates:
         # Many boxes of no inquiry role: a listing, an application, a profile, not an inquiry.
         return "contact", score
     if long_message and not person and len(texts) <= 3:

@@ -9,6 +9,7 @@ Rules are ordered: the first rule that matches the nearest text wins, which is h
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from formfill._types import Role
@@ -162,6 +163,8 @@ def compact(text: str) -> str:
     return text.replace(" ", "")
 
 
+# Labels, row headers and names repeat across the fields of a page and across pages: cached.
+@lru_cache(maxsize=8192)
 def role_from_text(text: str) -> Role | None:
     """The first role whose pattern matches ``text`` (normalized), or None."""
     if not text:

@@ -71,6 +71,14 @@ def test_an_email_box_that_resets_a_password_is_no_newsletter() -> None:
         # A checkout with a note box.
         """<form action="/cart/checkout"><input name="qty" value="1">Name <input name="name">
         Email <input name="email"><button>Add to cart</button></form>""",
+        # A form that puts a listing on the site, named so.
+        """<form id="SuggestionIndexForm" action="/nykupong">Navn <input name="author">
+        Email <input name="email" type="email"> Butikk <input name="shop">
+        Om butikken <textarea name="description"></textarea><button>Send</button></form>""",
+        # A cart form that also lets you tell a friend.
+        """<form name="cart_quantity" action="/product_info.php?action=add_product">
+        <input name="cart_quantity" value="1"> Your name <input name="name"> Friend's email
+        <input name="email"> Message <textarea name="message"></textarea><button>Go</button></form>""",
         # A registration with an 「about me」 box.
         """<form action="/signup">Name <input name="name"> Email <input name="email">
         About you <textarea name="about"></textarea><button>Sign up</button></form>""",
