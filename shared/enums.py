@@ -59,6 +59,16 @@ class ReservationStatus(StrEnum):
     AUTO_CANCELLED = "auto_cancelled"
 
 
+class PausedBy(StrEnum):
+    """Who paused a reservation (docs/rules.md, Reservation statuses): a pause by a member or an
+    operator ends in 自動キャンセル after 12 hours; a ``system`` pause (the error threshold) never
+    does, it waits for an operator."""
+
+    MEMBER = "member"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
 RESERVATION_FINAL = frozenset(
     {ReservationStatus.COMPLETED, ReservationStatus.CANCELLED, ReservationStatus.AUTO_CANCELLED}
 )
@@ -138,6 +148,7 @@ class NotificationKind(StrEnum):
     ADDITION_REJECTED = "addition_rejected"
     ORDER_PLACED = "order_placed"
     PAYMENT_REFUNDED = "payment_refunded"
+    SYSTEM_PAUSED = "system_paused"  # to operators: a reservation waits for their check
 
 
 class ImportStatus(StrEnum):

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shared import clock
+from shared import clock, labels
 from shared.db import after_commit
 from shared.models import Reservation
 from shared.redis_conn import get_redis
@@ -41,6 +41,8 @@ def counters(reservation: Reservation) -> dict[str, Any]:
     return {
         "reservation_id": reservation.id,
         "status": reservation.status,
+        "status_ja": labels.reservation_status(reservation.status, reservation.paused_by),
+        "paused_by": reservation.paused_by,
         "count": reservation.count,
         "senders": reservation.senders,
         "sent": reservation.sent,

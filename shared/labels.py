@@ -25,6 +25,7 @@ from shared.enums import (
     ItemState,
     NotificationKind,
     OrderStatus,
+    PausedBy,
     PaymentGatewayName,
     PaymentMethod,
     ReservationStatus,
@@ -41,6 +42,7 @@ __all__ = [
     "NOTIFICATION_KIND",
     "ORDER_STATUS",
     "PAYMENT_GATEWAY",
+    "PAUSED_BY",
     "PAYMENT_METHOD",
     "REASON",
     "RESERVATION_STATUS",
@@ -49,6 +51,7 @@ __all__ = [
     "TABLES",
     "catalogue",
     "label",
+    "reservation_status",
 ]
 
 
@@ -100,6 +103,16 @@ RESERVATION_STATUS = _table(
         ReservationStatus.COMPLETED: "完了",
         ReservationStatus.CANCELLED: "キャンセル",
         ReservationStatus.AUTO_CANCELLED: "自動キャンセル",
+    }
+)
+
+# A paused reservation as people see it: a pause by the error threshold is システム確認中 (an
+# operator is checking; it never auto-cancels), not the member's own 一時停止.
+PAUSED_BY = _table(
+    {
+        PausedBy.MEMBER: "一時停止",
+        PausedBy.OPERATOR: "一時停止（運営）",
+        PausedBy.SYSTEM: "システム確認中",
     }
 )
 
@@ -170,6 +183,7 @@ NOTIFICATION_KIND = _table(
         NotificationKind.ORDER_PLACED: "送信申込",
         NotificationKind.PAYMENT_CONFIRMED: "入金確認",
         NotificationKind.PAYMENT_REFUNDED: "返金",
+        NotificationKind.SYSTEM_PAUSED: "システム一時停止",
     }
 )
 
@@ -191,6 +205,7 @@ TABLES: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "payment_gateway": PAYMENT_GATEWAY,
         "gateway_status": GATEWAY_STATUS,
         "reservation_status": RESERVATION_STATUS,
+        "paused_by": PAUSED_BY,
         "addition_status": ADDITION_STATUS,
         "item_state": ITEM_STATE,
         "reason": REASON,
@@ -208,6 +223,13 @@ def label(table: Mapping[str, str], word: str | None) -> str:
     if not word:
         return ""
     return table.get(word, word)
+
+
+def reservation_status(status: str, paused_by: str | None = None) -> str:
+    """A reservation's status as shown: a paused one says who paused it (システム確認中)."""
+    if status == ReservationStatus.PAUSED and paused_by:
+        return label(PAUSED_BY, paused_by)
+    return label(RESERVATION_STATUS, status)
 
 
 def catalogue() -> dict[str, dict[str, str]]:

@@ -16,8 +16,11 @@
      is told once, with the suggestion ``2 × remaining − queued``; the notice re-arms when the
      queue is back at or above 1.5 × remaining (``reservations.list_notice_active``).
 
-* :func:`auto_cancel_stale_pauses` — the sweeper's rule: paused for *more than* 12 hours.
-* :func:`auto_pause_on_errors` — the error-threshold auto-pause, after a failed attempt.
+* :func:`auto_cancel_stale_pauses` — the sweeper's rule: paused by a member or an operator for
+  *more than* 12 hours.
+* :func:`auto_pause_on_errors` — the error-threshold auto-pause, after a failed attempt: a
+  ``system`` pause, which never auto-cancels (a fleet problem is not the member's) and alerts
+  the operators at once.
 
 How much of a finished reservation's hold is released (:func:`release_unsent`): everything
 except one ticket per item that may still turn out ``sent`` — items in flight (a worker may be
@@ -37,7 +40,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared import clock, events, labels, ledger, locks
@@ -47,6 +50,7 @@ from shared.enums import (
     FailReason,
     ItemState,
     NotificationKind,
+    PausedBy,
     ReservationStatus,
     SendStatus,
 )
@@ -122,9 +126,11 @@ def change_status(
     actor_user_id: int | None,
     reason: str,
     now: datetime | None = None,
+    paused_by: PausedBy | None = None,
 ) -> ReservationStatusChange:
     """Move the reservation to ``to_status`` and record who (None: the system), why and when.
 
+    A move to paused names who paused (``paused_by``; the system when there is no actor).
     Raises ``ValueError`` for a transition the state machine does not have (callers that take
     input from people check first and answer with a clear message)."""
     now = now or clock.now()
@@ -140,6 +146,11 @@ def change_status(
         reservation.paused_at = None
     elif to_status == _S.PAUSED:
         reservation.paused_at = now
+        if paused_by is None:
+            paused_by = PausedBy.SYSTEM if actor_user_id is None else PausedBy.MEMBER
+        reservation.paused_by = PausedBy(paused_by).value
+    if to_status != _S.PAUSED:
+        reservation.paused_by = None
     if is_final(to_status):
         reservation.finished_at = now
     change = ReservationStatusChange(
@@ -347,13 +358,22 @@ def after_item_change(db: Session, reservation: Reservation, now: datetime | Non
 
 
 def auto_cancel_stale_pauses(db: Session, now: datetime | None = None) -> int:
-    """Auto-cancel every reservation paused for *more than* 12 hours (12 h exactly stays)."""
+    """Auto-cancel every reservation paused by a member or an operator for *more than* 12
+    hours (12 h exactly stays). A system pause is never auto-cancelled: it waits for an
+    operator (docs/rules.md, Reservation statuses)."""
     now = now or clock.now()
     cutoff = now - PAUSE_AUTO_CANCEL_AFTER
     ids = list(
         db.scalars(
             select(Reservation.id)
-            .where(Reservation.status == _S.PAUSED.value, Reservation.paused_at < cutoff)
+            .where(
+                Reservation.status == _S.PAUSED.value,
+                Reservation.paused_at < cutoff,
+                or_(
+                    Reservation.paused_by.is_(None),
+                    Reservation.paused_by != PausedBy.SYSTEM.value,
+                ),
+            )
             .order_by(Reservation.id)
         )
     )
@@ -363,7 +383,7 @@ def auto_cancel_stale_pauses(db: Session, now: datetime | None = None) -> int:
         # Re-check under the lock: it may have been resumed or cancelled meanwhile.
         if reservation.status != _S.PAUSED or reservation.paused_at is None:
             continue
-        if reservation.paused_at >= cutoff:
+        if reservation.paused_at >= cutoff or reservation.paused_by == PausedBy.SYSTEM:
             continue
         hours = int(PAUSE_AUTO_CANCEL_AFTER.total_seconds() // 3600)
         auto_cancel(
@@ -412,17 +432,33 @@ def auto_pause_on_errors(db: Session, reservation: Reservation, now: datetime) -
     if status != SendStatus.FAILED or reason not in AUTO_PAUSE_REASONS:
         return False
     why = f"直近{ERROR_PAUSE_WINDOW}件の送信がすべて同じ理由（{labels.label(labels.REASON, reason)}）で失敗したため自動で一時停止しました"
-    change_status(db, reservation, _S.PAUSED.value, actor_user_id=None, reason=why)
-    for member_id, for_operators in ((reservation.member_id, False), (None, True)):
-        notify(
-            db,
-            kind=NotificationKind.AUTO_PAUSED,
-            title=f"予約No.{reservation.id}を自動で一時停止しました",
-            body=why + "。スクリプトや送信環境をご確認のうえ、再開してください。",
-            member_id=member_id,
-            for_operators=for_operators,
-            reservation_id=reservation.id,
-            data={"reason": reason, "window": ERROR_PAUSE_WINDOW},
-        )
+    change_status(
+        db, reservation, _S.PAUSED.value, actor_user_id=None, reason=why, paused_by=PausedBy.SYSTEM
+    )
+    checking = labels.label(labels.PAUSED_BY, PausedBy.SYSTEM)
+    notify(
+        db,
+        kind=NotificationKind.AUTO_PAUSED,
+        title=f"予約No.{reservation.id}は{checking}です",
+        body=why
+        + "。運営が送信環境を確認しています。この一時停止で自動キャンセルされることはありません"
+        "（スクリプトを変更して再開することもできます）。",
+        member_id=reservation.member_id,
+        reservation_id=reservation.id,
+        data={"reason": reason, "window": ERROR_PAUSE_WINDOW},
+    )
+    # The operators' alert goes out with the commit (in-app and e-mail): a fleet that cannot
+    # reach sites or a script every site rejects needs a person now, not in 12 hours.
+    notify(
+        db,
+        kind=NotificationKind.SYSTEM_PAUSED,
+        title=f"【要確認】予約No.{reservation.id}をシステムが一時停止しました",
+        body=why
+        + "。送信環境（ネットワーク・送信担当者）とスクリプトを確認し、再開またはキャンセルしてください。"
+        "システムによる一時停止は自動キャンセルされません。",
+        for_operators=True,
+        reservation_id=reservation.id,
+        data={"reason": reason, "window": ERROR_PAUSE_WINDOW, "member_id": reservation.member_id},
+    )
     log.warning("reservation %s auto-paused: %s", reservation.id, why)
     return True

@@ -409,6 +409,7 @@ class Reservation(Base):
     updated_at: Mapped[datetime] = _ts()
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_by: Mapped[str | None] = mapped_column(String(10))  # PausedBy while paused
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

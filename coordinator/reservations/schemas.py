@@ -72,7 +72,8 @@ class ReservationOut(BaseModel):
     company_name: str
     contact_name: str
     status: str
-    status_ja: str
+    status_ja: str  # a system pause: システム確認中
+    paused_by: str | None  # member | operator | system, while paused
     count: int
     sent: int
     remaining: int  # count − sent

@@ -33,7 +33,7 @@ from coordinator.reservations import errors, repository
 from coordinator.scripts import service as scripts
 from shared import clock, events, ledger, lifecycle
 from shared.config import get_settings
-from shared.enums import AdditionStatus, NotificationKind, ReservationStatus
+from shared.enums import AdditionStatus, NotificationKind, PausedBy, ReservationStatus
 from shared.locks import lock_member, lock_reservation
 from shared.models import ListTransfer, Reservation, ReservationAddition
 from shared.notify import notify
@@ -241,7 +241,12 @@ def pause(
     elif reservation.status == _S.APPROVED:
         reason = "一時停止しました（リストを削除）" if remove_list else "一時停止しました"
         lifecycle.change_status(
-            db, reservation, _S.PAUSED, actor_user_id=principal.user_id, reason=reason
+            db,
+            reservation,
+            _S.PAUSED,
+            actor_user_id=principal.user_id,
+            reason=reason,
+            paused_by=PausedBy.OPERATOR if principal.is_operator else PausedBy.MEMBER,
         )
     else:
         raise errors.invalid_status("一時停止", reservation.status)
