@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     allow_private: bool = False
     # The demo (``make run``): demo sites and accounts, every page says デモ.
     demo: bool = False
+    # The network guard's test network (the hostile-site corpus runs with the guard on):
+    # addresses it counts as public ("127.0.0.1" for the fixture server) and names it resolves
+    # without DNS ("*.localhost=127.0.0.1,intranet.hostile.test=127.0.0.3"). Like
+    # allow_private, refused at the start of every service unless ``demo`` is on too.
+    guard_test_public: str = ""
+    guard_test_hosts: str = ""
     browser_path: str = ""
     fleet_max_senders: int = 16
 
@@ -63,6 +69,11 @@ class Settings(BaseSettings):
     send_timeout_s: float = 90.0
     max_page_bytes: int = 5_000_000
     lease_seconds: int = 120
+
+    # GET /metrics asks for this bearer token when it is set (docs/operations.md).
+    metrics_token: str = ""
+    # text | json: the format of every service's log lines (shared/logs.py).
+    log_format: str = "text"
     # A worker process silent this long (no tick from its liveness thread) is killed and replaced.
     worker_stall_seconds: float = 60.0
 
@@ -129,6 +140,12 @@ def unsafe_setting(settings: Settings) -> str | None:
             "MIKOMI_ALLOW_PRIVATE=1 lets workers reach this network's private addresses "
             "(databases, cloud metadata); it is for the demo and the tests only. "
             "Unset it, or set MIKOMI_DEMO=1 on a machine that runs the demo."
+        )
+    if (settings.guard_test_public or settings.guard_test_hosts) and not settings.demo:
+        return (
+            "MIKOMI_GUARD_TEST_PUBLIC and MIKOMI_GUARD_TEST_HOSTS make the network guard treat "
+            "loopback addresses as public and resolve names without DNS; they are for the "
+            "tests and the demo only. Unset them, or set MIKOMI_DEMO=1."
         )
     if settings.payments == "stripe" and not (
         settings.stripe_secret_key and settings.stripe_webhook_secret

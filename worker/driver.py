@@ -28,7 +28,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from formfill import FillAction, FrameSnapshot, PageSnapshot
 from shared.config import Settings, get_settings
-from worker import browser_user, page_scripts
+from worker import browser_user, page_limits, page_scripts
 from worker.netguard import BLOCKED_MARKER, UNREACHABLE_MARKER, GuardProxy, NetGuard
 
 # The sandbox is Playwright's chromium_sandbox option, decided in worker/browser_user.py.
@@ -50,6 +50,8 @@ BROWSER_ARGS = (
     "--disable-site-isolation-trials",
     "--disable-features=IsolateOrigins,site-per-process",
     "--renderer-process-limit=1",
+    # A page that allocates without end dies at this size instead of taking the host's memory.
+    "--js-flags=--max-old-space-size=512",
     # WebRTC may not open UDP outside the proxy: STUN/TURN to private addresses from page
     # JavaScript would otherwise pass the network guard by.
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
@@ -201,8 +203,14 @@ class _Slot:
             service_workers="block",
         )
         self.context.route(_BLOCKED_ASSET, _abort_route)
+        # Before any page script: no pop-ups, no print, a dialog budget, a history rate.
+        self.context.add_init_script(script=page_limits.PAGE_LIMITS_JS)
         self.page: Page = self.context.new_page()
         self.tab: Tab | None = None
+        # The page crashed, or a load timed out (its renderer may be spinning): a DevTools call
+        # to it would wait for ever, so the slot is closed instead of wiped.
+        self.broken = False
+        self.page.on("crash", lambda _page: setattr(self, "broken", True))
         self.origins: set[str] = set()
         self.sends = 0
         self._cdp: Any = None
@@ -249,6 +257,8 @@ class _Slot:
         The page stays on the last document until the next send navigates away: a navigation
         to about:blank here cost about 40 ms of CPU per send. Its scripts are stopped (timers
         cleared, loading stopped) so nothing it does writes state after the wipe."""
+        if self.broken:
+            return False
         try:
             # Through the slot's own DevTools session: Playwright's evaluate would wait for a
             # document that a navigation still pending (a site that never answers) may never give.
@@ -370,6 +380,7 @@ class Tab:
                 url, wait_until="domcontentloaded", timeout=timeout_ms or self.page_timeout_ms
             )
         except PlaywrightTimeout as exc:
+            self.slot.broken = True
             return NavResult(False, error="timeout", detail=str(exc).splitlines()[0])
         except PlaywrightError as exc:
             return NavResult(

@@ -30,6 +30,7 @@ from shared.enums import DoubtReason, FailReason, SendStatus, SkipReason
 from worker.driver import Driver, NavResult, Tab
 from worker.evidence import Evidence, default_worker_id
 from worker.netguard import NetGuard
+from worker.page_limits import BrowserWatchdog
 
 # Discovery: how many contact-link candidates to try per level, and how long to wait for a
 # form that scripts render after the document loaded.
@@ -127,7 +128,7 @@ class Sender:
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        self.guard = guard or NetGuard()
+        self.guard = guard or NetGuard.from_settings(self.settings)
         self.worker_id = worker_id or default_worker_id()
         self.driver = Driver(self.settings, self.guard)
 
@@ -165,7 +166,12 @@ class Sender:
             before_submit=before_submit,
             deadline=_Deadline(deadline_s or self.settings.send_timeout_s),
         )
-        status, reason = run.execute()
+        with BrowserWatchdog(run.deadline.remaining_s()) as watchdog:
+            status, reason = run.execute()
+        if watchdog.fired and status != SendStatus.SENT:
+            # The page held the browser past the deadline; the watchdog killed the browser.
+            timed_out = _timeout(run.submitted)
+            status, reason = timed_out.status, timed_out.reason
         result = SendResult(
             status=str(status),
             reason=None if reason is None else str(reason),

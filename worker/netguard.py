@@ -11,13 +11,18 @@ Two layers, because the browser resolves names and follows redirects on its own:
    answers that change between the check and the connection (rebinding) are all covered.
 
 ``MIKOMI_ALLOW_PRIVATE=1`` (tests, demo, fixtures) turns both off; the driver then runs without
-the proxy at all.
+the proxy at all. The hostile-site corpus runs with the guard on instead, through a test
+network (:meth:`NetGuard.from_settings`): ``MIKOMI_GUARD_TEST_PUBLIC`` names the addresses that
+count as public (the fixture server's 127.0.0.1; every other loopback address stays private) and
+``MIKOMI_GUARD_TEST_HOSTS`` resolves names without DNS (``*.localhost`` to the fixture server, a
+name that resolves to a private address). Every refusal is logged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import select
 import socket
 import threading
@@ -26,7 +31,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 AddressPolicy = Callable[[IPAddress], bool]
@@ -96,9 +104,33 @@ class NetGuard:
 
     policy: AddressPolicy = is_public_address
     dns_timeout_s: float = DNS_TIMEOUT_S
+    # Names answered without DNS ("*.suffix" for every name under suffix): the test network.
+    hosts: dict[str, str] = field(default_factory=dict)
     _cache: dict[str, tuple[float, Verdict]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     blocked: list[str] = field(default_factory=list)  # hosts refused since the last reset
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> NetGuard:
+        """The guard of a worker: the real one, or the test network of the settings
+        (``guard_test_public``, ``guard_test_hosts``; only with ``MIKOMI_DEMO=1``)."""
+        public = frozenset(
+            ipaddress.ip_address(a.strip())
+            for a in settings.guard_test_public.split(",")
+            if a.strip()
+        )
+        hosts: dict[str, str] = {}
+        for pair in settings.guard_test_hosts.split(","):
+            name, sep, address = pair.partition("=")
+            if sep:
+                hosts[name.strip().lower()] = str(ipaddress.ip_address(address.strip()))
+        if not public and not hosts:
+            return cls()
+
+        def policy(ip: IPAddress) -> bool:
+            return ip in public or is_public_address(ip)
+
+        return cls(policy=policy, hosts=hosts)
 
     def reset_record(self) -> None:
         with self._lock:
@@ -109,11 +141,16 @@ class NetGuard:
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(host)
-            if cached and cached[0] > now:
-                return cached[1]
-        verdict = self._judge(host)
-        with self._lock:
-            self._cache[host] = (now + _DNS_CACHE_TTL_S, verdict)
+        if cached and cached[0] > now:
+            verdict = cached[1]
+        else:
+            verdict = self._judge(host)
+            with self._lock:
+                self._cache[host] = (now + _DNS_CACHE_TTL_S, verdict)
+        if not verdict.allowed:
+            log.warning(
+                "guard refused %s: %s %s", host, verdict.reason, ",".join(verdict.addresses)
+            )
         return verdict
 
     def check_url(self, url: str) -> Verdict:
@@ -127,6 +164,10 @@ class NetGuard:
             self.blocked.append(host)
 
     def _judge(self, host: str) -> Verdict:
+        mapped = self._test_address(host)
+        if mapped is not None:
+            allowed = self.policy(ipaddress.ip_address(mapped))
+            return Verdict(allowed, None if allowed else "blocked_address", (mapped,))
         if _is_loopback_name(host):
             return Verdict(False, "blocked_address", ("127.0.0.1",))
         try:
@@ -144,6 +185,16 @@ class NetGuard:
         if all(self.policy(ipaddress.ip_address(a)) for a in addresses):
             return Verdict(True, None, addresses)
         return Verdict(False, "blocked_address", addresses)
+
+    def _test_address(self, host: str) -> str | None:
+        if not self.hosts:
+            return None
+        if host in self.hosts:
+            return self.hosts[host]
+        for name, address in self.hosts.items():
+            if name.startswith("*.") and host.endswith(name[1:]):
+                return address
+        return None
 
 
 def resolve(host: str, timeout_s: float = DNS_TIMEOUT_S) -> tuple[str, ...]:
