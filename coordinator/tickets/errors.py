@@ -110,6 +110,10 @@ def not_card_payment() -> AppError:
     )
 
 
+def not_stripe_order() -> AppError:
+    return Conflict("not_stripe_order", "この申込はStripeでのカード決済の申込ではありません")
+
+
 def not_refundable(status_label: str) -> AppError:
     return Conflict(
         "order_not_refundable",

@@ -33,8 +33,14 @@ from coordinator.tickets.gateway import (
     StripeGateway,
     order_id_of,
 )
-from shared import clock, ledger
-from shared.enums import GatewayStatus, NotificationKind, OrderStatus, PaymentMethod
+from shared import clock, labels, ledger
+from shared.enums import (
+    GatewayStatus,
+    NotificationKind,
+    OrderStatus,
+    PaymentGatewayName,
+    PaymentMethod,
+)
 from shared.models import PaymentEvent, TicketOrder
 from shared.notify import notify
 
@@ -263,4 +269,28 @@ def refund_order(
     apply_refund(
         db, order, reference=reference, cause=f"運営（{operator.name}）の操作により返金されました。"
     )
+    return order
+
+
+def new_checkout(
+    db: Session, principal: Principal, order_id: int, *, gateway: PaymentGateway | None
+) -> TicketOrder:
+    """お支払いへ進む again: the open Checkout Session of a Stripe order, or a new one once the
+    old one expired (an expired session can no longer be paid, so replacing it loses nothing)."""
+    service.get_order(db, principal, order_id)  # another member's order is not found
+    order = repository.lock_order(db, order_id)
+    assert order is not None
+    if order.gateway != PaymentGatewayName.STRIPE.value:
+        raise errors.not_stripe_order()
+    if order.status != OrderStatus.AWAITING_PAYMENT.value:
+        raise errors.order_not_awaiting_payment(service.status_label(order.status))
+    if order.gateway_status == GatewayStatus.OPEN.value:
+        return order
+    if order.gateway_status != GatewayStatus.EXPIRED.value:
+        raise errors.order_not_awaiting_payment(
+            labels.label(labels.GATEWAY_STATUS, order.gateway_status)
+        )
+    if gateway is None or gateway.name != PaymentGatewayName.STRIPE:
+        raise errors.card_payments_unavailable()
+    service.start_card_payment(db, order, gateway, None)
     return order

@@ -105,6 +105,14 @@ def refund(order_id: int, operator: Operator, db: DB, gateway: Gateway) -> Order
     return _out(service.get_order(db, operator, order.id))
 
 
+@router.post("/orders/{order_id}/checkout", response_model=OrderOut)
+def checkout(order_id: int, member: Member, db: DB, gateway: Gateway) -> OrderOut:
+    """Pay a Stripe order that still waits: its open Checkout Session (``checkout_url``), or a
+    new one once the old one expired."""
+    order = payments.new_checkout(db, member, order_id, gateway=gateway)
+    return _out(service.get_order(db, member, order.id))
+
+
 def _pdf(content: bytes, filename: str) -> Response:
     return Response(
         content,

@@ -107,7 +107,7 @@ def place_order(
     db.flush()
     if payment_method == PaymentMethod.CARD:
         assert gateway is not None
-        _start_card_payment(db, order, gateway, card_number)
+        start_card_payment(db, order, gateway, card_number)
     else:
         notify(
             db,
@@ -120,7 +120,7 @@ def place_order(
     return order
 
 
-def _start_card_payment(
+def start_card_payment(
     db: Session, order: TicketOrder, gateway: PaymentGateway, card_number: str | None
 ) -> None:
     base = get_settings().public_base_url.rstrip("/")

@@ -15,6 +15,7 @@ from coordinator.reservations import service as reservations
 from coordinator.reservations import views as reservation_views
 from coordinator.scripts import service as scripts
 from coordinator.scripts.schemas import ScriptIn, ScriptPatch
+from coordinator.tickets import payments
 from coordinator.tickets import service as tickets
 from coordinator.tickets.gateway import PaymentGateway, get_gateway
 from coordinator.web.forms import Refusal, attempt, errors_of, form_values, to_int
@@ -188,6 +189,18 @@ async def order_confirm(
     if order.checkout_url and order.status == OrderStatus.AWAITING_PAYMENT.value:
         return RedirectResponse(order.checkout_url, status_code=303)
     return see_other("/orders", "paid" if method == PaymentMethod.CARD else "order_created")
+
+
+@router.post("/orders/{order_id}/checkout")
+def order_checkout(
+    db: WebDB,
+    user: WebMember,
+    order_id: int,
+    gateway: Annotated[PaymentGateway | None, Depends(get_gateway)],
+) -> Response:
+    """お支払いへ進む: to Stripe's page (a new Checkout Session once the old one expired)."""
+    order = payments.new_checkout(db, user, order_id, gateway=gateway)
+    return RedirectResponse(order.checkout_url or "/orders", status_code=303)
 
 
 # --- スクリプト -----------------------------------------------------------------------------

@@ -64,6 +64,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/orders/{order_id}"): USER,
     ("POST", "/api/v1/orders/{order_id}/confirm-payment"): OPERATOR,
     ("POST", "/api/v1/orders/{order_id}/refund"): OPERATOR,
+    ("POST", "/api/v1/orders/{order_id}/checkout"): MEMBER,
     ("GET", "/api/v1/orders/{order_id}/invoice.pdf"): USER,
     ("GET", "/api/v1/orders/{order_id}/receipt.pdf"): USER,
     # Stripe's webhook: anyone may call it; only a signed event does anything.
@@ -129,6 +130,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/orders/new"): WEB_MEMBER,
     ("POST", "/orders/new"): WEB_MEMBER,
     ("POST", "/orders/confirm"): WEB_MEMBER,
+    ("POST", "/orders/{order_id}/checkout"): WEB_MEMBER,
     ("GET", "/scripts"): WEB_MEMBER,
     ("GET", "/scripts/new"): WEB_MEMBER,
     ("POST", "/scripts/new"): WEB_MEMBER,
@@ -400,6 +402,7 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
     run(Case("GET", "/api/v1/orders/{order_id}/receipt.pdf", o, ok={"A": 200, "op": 200}))
     # A bank transfer is not refunded through the card gateway: refused, but only for who may ask.
     run(Case("POST", "/api/v1/orders/{order_id}/refund", o, ok={"op": 409}))
+    run(Case("POST", "/api/v1/orders/{order_id}/checkout", o, ok={"A": 409}))  # not Stripe
     unsigned = {"id": "evt_x", "type": "checkout.session.completed"}
     run(
         Case(

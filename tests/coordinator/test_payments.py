@@ -371,6 +371,12 @@ def test_the_webhook_may_come_before_or_after_the_member_returns(
     page = client.get(f"/orders?checkout=success&order={late['id']}").text
     assert "入金待ち" in back_from_stripe(late) and "決済の確認中" in page
     assert purchases(db, late["id"]) == 0
+    # お支払いへ進む takes the member back to the session's page.
+    assert f'action="/orders/{late["id"]}/checkout"' in back_from_stripe(late)
+    resp = client.post(
+        f"/orders/{late['id']}/checkout", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert resp.status_code == 303 and resp.headers["location"] == late["checkout_url"]
     # … until the webhook comes.
     deliver(client, event("checkout.session.completed", completed(stripe_mode, late)))
     assert "作業中" in back_from_stripe(late)
@@ -714,3 +720,31 @@ def test_a_chargeback_withdraws_the_unused_tickets_too(
     assert ledger.balance(db, me.member_id).available == 0
     notes = client.get("/api/v1/notifications", headers=h).json()["notifications"]
     assert any("チャージバック" in n["body"] for n in notes if n["kind"] == "payment_refunded")
+
+
+def test_an_expired_session_is_replaced_when_the_member_pays_again(
+    db: Session, client, make_user, stripe_mode
+) -> None:  # type: ignore[no-untyped-def]
+    me, h = make_user("member")
+    order = place(client, h)
+    url = f"/api/v1/orders/{order['id']}/checkout"
+    # While the session is open, paying again goes to the same page.
+    again = client.post(url, headers=h)
+    assert again.status_code == 200 and again.json()["checkout_url"] == order["checkout_url"]
+    session = dict(completed(stripe_mode, order), status="expired", payment_status="unpaid")
+    deliver(client, event("checkout.session.expired", session))
+    fresh = client.post(url, headers=h).json()
+    assert fresh["checkout_url"] and fresh["checkout_url"] != order["checkout_url"]
+    assert fresh["gateway_status"] == "open"
+    # The new session settles the order; the expired one is no longer known.
+    old = completed(stripe_mode, order)
+    assert deliver(client, event("checkout.session.completed", old)).json()["outcome"] == (
+        "unknown_order"
+    )
+    new = completed(stripe_mode, fresh)
+    assert deliver(client, event("checkout.session.completed", new)).json()["outcome"] == "paid"
+    assert ledger.balance(db, me.member_id).available == 2000
+    resp = client.post(url, headers=h)
+    assert resp.status_code == 409 and resp.json()["error"]["code"] == "order_not_awaiting_payment"
+    _, other = make_user("member")
+    assert client.post(url, headers=other).status_code == 404
