@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coordinator import health
+from coordinator import metrics as metrics_endpoint
 from coordinator.accounts import router as accounts
 from coordinator.chat import router as chat
 from coordinator.errors import (
@@ -128,6 +129,7 @@ def create_app() -> FastAPI:
     app.add_middleware(SecurityHeaders)
 
     app.include_router(health.router)
+    app.include_router(metrics_endpoint.router)
     for module in (
         accounts,
         tickets,

@@ -28,6 +28,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from coordinator.accounts import service as accounts
+from coordinator.fleet import beats
 from coordinator.prospects import importer
 from coordinator.tickets import service as tickets_service
 from shared import clock, lifecycle
@@ -96,9 +97,13 @@ def run_forever(interval_s: float = 5.0, stop_event: threading.Event | None = No
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     log.info("sweeper running (every %.1fs)", interval_s)
-    while not stop.is_set():
-        started = time.monotonic()
-        done = run_once()
-        if any(done.values()):
-            log.info("sweeper: %s", done)
-        stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            beats.beat("sweeper")
+            done = run_once()
+            if any(done.values()):
+                log.info("sweeper: %s", done)
+            stop.wait(max(0.0, interval_s - (time.monotonic() - started)))
+    finally:
+        beats.forget("sweeper")

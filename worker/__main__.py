@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
+from shared import logs
 from worker.main import DEFAULT_QUEUES, run
 
 
@@ -13,7 +13,7 @@ def main() -> int:
     parser.add_argument("-n", "--processes", type=int, default=1)
     parser.add_argument("--queue", action="append", dest="queues")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.configure("worker")
     return run(args.processes, tuple(args.queues or DEFAULT_QUEUES))
 
 

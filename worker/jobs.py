@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from shared import items
+from shared import items, logs
 from shared.config import get_settings
 from shared.db import transaction
 from shared.enums import FailReason, SendStatus
@@ -161,7 +161,13 @@ class _LeaseRenewer:
 
 
 def send_item(item_id: int, attempt_token: str) -> dict[str, Any]:
-    """The RQ job. Returns a small summary (kept briefly by RQ; the database has the truth)."""
+    """The RQ job. Returns a small summary (kept briefly by RQ; the database has the truth).
+    Every log line of the job carries the item and its attempt token (shared/logs.py)."""
+    with logs.context(item=item_id, attempt_token=attempt_token):
+        return _send_item(item_id, attempt_token)
+
+
+def _send_item(item_id: int, attempt_token: str) -> dict[str, Any]:
     work = _begin(item_id, attempt_token)
     if work is None:
         # A stale or duplicate delivery: the token no longer holds a dispatched item.
@@ -211,6 +217,14 @@ def send_item(item_id: int, attempt_token: str) -> dict[str, Any]:
     recorded = _in_transaction(lambda db: items.record_outcome(db, item_id, attempt_token, result))
     if recorded is not None and str(result.status) == SendStatus.SENT:
         status.count_send()
+    with logs.context(reservation=work.reservation_id):
+        log.info(
+            "item %s: %s%s%s",
+            item_id,
+            result.status,
+            f"/{result.reason}" if result.reason else "",
+            "" if recorded is not None else " (not recorded: the attempt was reaped meanwhile)",
+        )
     return {
         "item_id": item_id,
         "attempted": True,

@@ -49,7 +49,9 @@ def _worker_main(queues: Sequence[str], alive: Synchronized[float]) -> None:
     # worker exactly once (a second signal would be RQ's cold shutdown, mid-job).
     os.setpgrp()
     threading.Thread(target=_tick, args=(alive,), name="mikomi-alive", daemon=True).start()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from shared import logs
+
+    logs.configure("worker")
     from rq.serializers import JSONSerializer
 
     from shared.db import reset_engine

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from coordinator.fleet import beats
 from shared import clock, events, items
 from shared.config import get_settings
 from shared.db import transaction
@@ -209,9 +210,13 @@ def run_forever(interval_s: float = 1.0, stop: threading.Event | None = None) ->
     settings = get_settings()
     log.info("dispatcher running (tick %.1fs, lease %ss)", interval_s, settings.lease_seconds)
     doorbell = _Doorbell()
+    last_beat = 0.0
     try:
         while not stop.is_set():
             started = time.monotonic()
+            if started - last_beat >= beats.BEAT_EVERY_S:
+                beats.beat("dispatcher")
+                last_beat = started
             try:
                 tick()
             except (DBAPIError, RedisError, OSError) as exc:
@@ -224,3 +229,4 @@ def run_forever(interval_s: float = 1.0, stop: threading.Event | None = None) ->
             doorbell.wait(interval_s - (time.monotonic() - started))
     finally:
         doorbell.close()
+        beats.forget("dispatcher")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.enums import ItemState, ReservationStatus
+from shared.metrics import SERVICE_STATES
 from shared.models import FleetWorker, Reservation, SendItem
 
 
@@ -66,7 +67,25 @@ def sent_since_by_reservation(db: Session, since: datetime) -> dict[int, int]:
 
 
 def workers(db: Session) -> list[FleetWorker]:
-    return list(db.scalars(select(FleetWorker).order_by(FleetWorker.started_at, FleetWorker.id)))
+    """The worker processes' heartbeats (not the dispatcher's or the sweeper's)."""
+    return list(
+        db.scalars(
+            select(FleetWorker)
+            .where(FleetWorker.state.not_in(SERVICE_STATES))
+            .order_by(FleetWorker.started_at, FleetWorker.id)
+        )
+    )
+
+
+def service_beats(db: Session) -> list[FleetWorker]:
+    """The dispatcher's and the sweeper's heartbeats, the newest first."""
+    return list(
+        db.scalars(
+            select(FleetWorker)
+            .where(FleetWorker.state.in_(SERVICE_STATES))
+            .order_by(FleetWorker.heartbeat_at.desc())
+        )
+    )
 
 
 def items_by_id(db: Session, ids: list[int]) -> dict[int, SendItem]:

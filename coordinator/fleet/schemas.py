@@ -53,6 +53,16 @@ class WorkerOut(BaseModel):
     heartbeat_at: datetime
 
 
+class ServiceBeat(BaseModel):
+    """The dispatcher's or the sweeper's latest heartbeat; ``stale`` when it is too old or
+    there is none (the service is down: nothing is dispatched, or no time rule runs)."""
+
+    service: str
+    hostname: str | None
+    heartbeat_at: datetime | None
+    stale: bool
+
+
 class ReservationRate(BaseModel):
     reservation_id: int
     status: str
@@ -72,3 +82,4 @@ class FleetView(BaseModel):
     reservations: list[ReservationRate]
     outcomes: dict[str, dict[str, int]]  # status → reason ("" for none) → count, in the window
     in_doubt: int
+    services: list[ServiceBeat]

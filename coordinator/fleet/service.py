@@ -18,10 +18,12 @@ from coordinator.fleet.schemas import (
     ItemOut,
     ReservationRate,
     ResolveRequest,
+    ServiceBeat,
     WorkerOut,
 )
 from shared import clock, events, items
 from shared.enums import ItemState
+from shared.metrics import SERVICE_STATES
 from shared.models import FleetWorker, Reservation, SendItem
 
 LIVE_RATE_WINDOW = timedelta(minutes=1)
@@ -70,6 +72,27 @@ def workers(db: Session) -> list[FleetWorker]:
     return sorted(repository.workers(db), key=lambda w: w.heartbeat_at, reverse=True)
 
 
+SERVICE_STALE_AFTER = timedelta(seconds=30)  # six missed beats (coordinator/fleet/beats.py)
+
+
+def services(db: Session) -> list[ServiceBeat]:
+    """Each service's newest heartbeat; stale when older than SERVICE_STALE_AFTER or absent."""
+    newest: dict[str, FleetWorker] = {}
+    for row in repository.service_beats(db):
+        newest.setdefault(row.state, row)
+    stale_before = clock.now() - SERVICE_STALE_AFTER
+    return [
+        ServiceBeat(
+            service=name,
+            hostname=row.hostname if row else None,
+            heartbeat_at=row.heartbeat_at if row else None,
+            stale=row is None or row.heartbeat_at < stale_before,
+        )
+        for name in SERVICE_STATES
+        for row in [newest.get(name)]
+    ]
+
+
 def fleet_view(db: Session, minutes: int = 5) -> FleetView:
     now = clock.now()
     since = now - timedelta(minutes=minutes)
@@ -116,6 +139,7 @@ def fleet_view(db: Session, minutes: int = 5) -> FleetView:
         reservations=reservations,
         outcomes=repository.reasons_by_status(db, since=since),
         in_doubt=total,
+        services=services(db),
     )
 
 

@@ -167,6 +167,7 @@ def fleet_page(request: Request, db: WebDB, user: WebOperator) -> Response:
             ),
             "series": fleet.sends_per_minute(db),
             "outcomes": fleet.outcomes(db),
+            "services": fleet.services(db),
         },
     )
 

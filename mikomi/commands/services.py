@@ -45,11 +45,13 @@ def _refuse_unsafe_settings() -> None:
         raise typer.Exit(2)
 
 
-def _require_schema() -> None:
-    from shared import migrate
+def _require_schema(service: str) -> None:
+    from shared import logs, migrate
     from shared.db import get_engine
 
+    logs.configure(service)
     _refuse_unsafe_settings()
+    logs.log_start(service)
 
     try:
         migrate.ensure_current(get_engine())
@@ -66,13 +68,14 @@ def coordinator(
     """The coordinator (HTTP API and web UI)."""
     import uvicorn
 
-    _require_schema()
+    _require_schema("coordinator")
     uvicorn.run(
         "coordinator.app:app",
         host=host,
         port=port,
         workers=processes,
         log_level="info",
+        log_config=None,  # uvicorn's lines go through shared/logs.py like every other line
         proxy_headers=True,
     )
 
@@ -83,7 +86,7 @@ def worker(
     ),
 ) -> None:
     """Sending workers: RQ worker processes with a long-lived browser each."""
-    _require_schema()
+    _require_schema("worker")
     from worker.main import run
 
     run(processes)
@@ -91,7 +94,7 @@ def worker(
 
 def dispatcher(interval: float = typer.Option(1.0, help="seconds between ticks")) -> None:
     """Keeps each running reservation at `senders − in_flight` dispatched items; reaps leases."""
-    _require_schema()
+    _require_schema("dispatcher")
     from coordinator.fleet.dispatcher import run_forever
 
     run_forever(interval_s=interval)
@@ -99,7 +102,7 @@ def dispatcher(interval: float = typer.Option(1.0, help="seconds between ticks")
 
 def sweeper(interval: float = typer.Option(5.0, help="seconds between sweeps")) -> None:
     """Applies the time-based rules (pause auto-cancel, order expiry) and sends pending mail."""
-    _require_schema()
+    _require_schema("sweeper")
     from coordinator.sweeper import run_forever
 
     run_forever(interval_s=interval)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import clock, events, lifecycle, locks
+from shared import clock, events, lifecycle, locks, metrics
 from shared.config import get_settings
 from shared.enums import ITEM_IN_FLIGHT, ItemState, ReservationStatus
 from shared.models import MemberContact, Reservation, SendAttempt, SendItem
@@ -178,10 +178,14 @@ def finish_item(
     now: datetime,
     elapsed_ms: int | None = None,
 ) -> None:
-    """The item's final state and reason, and its attempt closed with them."""
+    """The item's final state and reason, and its attempt closed with them (and counted for
+    the fleet's metrics once this commits)."""
     move(reservation, item, status)
     item.reason = reason
     item.finished_at = now
     item.attempt_token = None
     item.lease_expires_at = None
     finish_attempt(db, item, token, status, reason, now, elapsed_ms)
+    metrics.record_send(
+        db, item.id, status, reason, None if elapsed_ms is None else elapsed_ms / 1000
+    )

@@ -53,6 +53,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,  # MIKOMI_METRICS_TOKEN closes it (tests/coordinator/test_metrics.py)
     # accounts
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("POST", "/api/v1/auth/session"): PUBLIC,
@@ -364,6 +365,7 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
         run(Case("GET", path, ok={"A": 200, "op": 200}, anonymous=200))
     # The health check reports the configured services (503 when one is away), never 401.
     run(Case("GET", "/healthz", ok={"A": (200, 503), "op": (200, 503)}, anonymous=(200, 503)))
+    run(Case("GET", "/metrics", ok={"A": 200, "op": 200}, anonymous=200))
     login = {"email": a.user.email, "password": PASSWORD}
     run(Case("POST", "/api/v1/auth/token", body=login, ok={"B": 200}, anonymous=200))
     run(Case("POST", "/api/v1/auth/session", body=login, anonymous=200))
