@@ -365,6 +365,21 @@ def test_pause_change_list_resume_and_addition(client, db, make_user) -> None:  
         assert detail.status_code == 200 and "結果の内訳" in detail.text
         csv_resp = client.get(f"/reservations/{reservation.id}/results.csv")
         assert csv_resp.status_code == 200 and csv_resp.text.startswith("\ufeff")
+        # the chat seen from both sides, and the operators' inbox
+        client.post(
+            f"/reservations/{reservation.id}/chat",
+            data={"csrf_token": token, "body": "リストの件でご相談です"},
+        )
+        inbox = op.get("/operator/chats")
+        assert inbox.status_code == 200 and f"/reservations/{reservation.id}/chat" in inbox.text
+        assert "リストの件でご相談です" in op.get(f"/reservations/{reservation.id}/chat").text
+        # an operator pauses through the member's route and comes back to the operator's page,
+        # whose history lists the member's pause and resume
+        resp = op.post(f"/reservations/{reservation.id}/pause", data={"csrf_token": op_token})
+        assert resp.url.path == f"/operator/reservations/{reservation.id}"
+        db.refresh(reservation)
+        assert reservation.status == "paused"
+        assert "再開しました" in resp.text and "一時停止しました" in resp.text
 
 
 def test_bank_transfer_is_confirmed_by_an_operator(client, make_user) -> None:  # type: ignore[no-untyped-def]
