@@ -1,4 +1,4 @@
-"""The append-only ticket ledger (SPEC §2): the only place a member's ticket balance lives.
+"""The append-only ticket ledger (docs/rules.md#ticket-ledger): the only place a member's ticket balance lives.
 
 Every row is positive; its kind gives the sign:
 

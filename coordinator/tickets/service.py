@@ -1,4 +1,4 @@
-"""Ticket orders (メール送信申込, SPEC §2): order, pay, confirm, expire, list with 残申込数.
+"""Ticket orders (メール送信申込, docs/rules.md#tickets): order, pay, confirm, expire, list with 残申込数.
 
 Orders record what was bought and paid; the tickets themselves live in :mod:`shared.ledger`.
 A paid order credits the ledger once. The 残申込数 of each order is derived from the ledger by

@@ -1,4 +1,4 @@
-"""The append-only ticket ledger (SPEC §2): balances after every operation, never negative."""
+"""The append-only ticket ledger: balances after every operation, never negative."""
 
 from __future__ import annotations
 

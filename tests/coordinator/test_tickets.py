@@ -1,4 +1,4 @@
-"""Ticket orders over the API (SPEC §2 tickets, §7b): boundaries, payment, expiry, listing."""
+"""Ticket orders over the API (docs/rules.md#tickets): boundaries, payment, expiry, listing."""
 
 from __future__ import annotations
 
