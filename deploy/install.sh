@@ -2,6 +2,9 @@
 # Installs what Mikomi needs on a Debian machine, idempotently:
 #   deploy/install.sh            the system (browser, redis-server, fonts, venv with the project)
 #   deploy/install.sh --test     also PostgreSQL, and makes sure Redis and PostgreSQL answer
+#   deploy/install.sh --role coordinator|worker|all
+#                                what this host runs (default all): a coordinator host gets no
+#                                browser and no redis-server, a worker host no redis-server
 #   deploy/install.sh --worker-db-role NAME
 #                                then creates (or updates) the sending workers' least-privilege
 #                                PostgreSQL role NAME in MIKOMI_DATABASE_URL's database, with the
@@ -12,14 +15,19 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 WANT_TEST=0
 WORKER_DB_ROLE=""
+ROLE=all
+usage() { echo "usage: deploy/install.sh [--test] [--role coordinator|worker|all] [--worker-db-role NAME]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --test) WANT_TEST=1 ;;
+        --role) ROLE="${2:-}"; shift ;;
         --worker-db-role) WORKER_DB_ROLE="${2:?--worker-db-role needs a role name}"; shift ;;
-        *) echo "usage: deploy/install.sh [--test] [--worker-db-role NAME]" >&2; exit 2 ;;
+        *) usage ;;
     esac
     shift
 done
+case "$ROLE" in coordinator|worker|all) ;; *) usage ;; esac
+[ $WANT_TEST -eq 1 ] && ROLE=all  # the tests run every part on this machine
 
 say() { printf '\033[1m[install]\033[0m %s\n' "$*"; }
 
@@ -53,9 +61,13 @@ PY=${PYTHON:-python3}
 command -v "$PY" >/dev/null 2>&1 || want_pkg python3
 install_queued
 if ! "$PY" -c "import venv, ensurepip" >/dev/null 2>&1; then want_pkg python3-venv; fi
-want_pkg chromium-headless-shell chromium
-want_pkg redis-server
-want_pkg fonts-noto-cjk
+if [ "$ROLE" != coordinator ]; then
+    want_pkg chromium-headless-shell chromium   # the sending browser
+fi
+if [ "$ROLE" = all ]; then
+    want_pkg redis-server                       # `mikomi up` starts its own
+fi
+want_pkg fonts-noto-cjk      # screenshots (workers), invoice PDFs (coordinators)
 want_pkg ca-certificates
 if [ $WANT_TEST -eq 1 ]; then
     want_pkg chromium              # the naive baseline of the benchmark and the UI tests' fallback
@@ -65,22 +77,26 @@ install_queued
 
 # The browser runs as this unprivileged user, with Chromium's sandbox on, when a worker is
 # started as root (worker/browser_user.py); without it, root workers fall back to --no-sandbox.
-if [ "$(id -u)" -eq 0 ] && ! id mikomi-browser >/dev/null 2>&1; then
+if [ "$ROLE" != coordinator ] && [ "$(id -u)" -eq 0 ] && ! id mikomi-browser >/dev/null 2>&1; then
     say "creating the unprivileged user mikomi-browser (the browser runs as it, sandboxed)"
     useradd --system --user-group --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin mikomi-browser
 fi
 
 # The virtual environment, reinstalled only when the project's dependencies changed.
+# Runtime dependencies only, unless the tests are wanted (the dev extras are a superset, so a
+# venv made for the tests serves `make run` as it is).
 STAMP=.venv/.mikomi-installed
-WANT_STAMP=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+DEPS=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+if [ $WANT_TEST -eq 1 ]; then WANT_STAMP="$DEPS+dev"; TARGET='.[dev]'; else WANT_STAMP="$DEPS"; TARGET='.'; fi
 if [ ! -x .venv/bin/python ]; then
     say "creating .venv"; "$PY" -m venv .venv
 fi
-if [ "$(cat $STAMP 2>/dev/null || true)" != "$WANT_STAMP" ]; then
-    say "installing the project into .venv"
+HAVE_STAMP=$(cat $STAMP 2>/dev/null || true)
+if [ "$HAVE_STAMP" != "$WANT_STAMP" ] && [ "$HAVE_STAMP" != "$DEPS+dev" ]; then
+    say "installing the project into .venv ($TARGET)"
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -c constraints.txt -e '.[dev]'
+    .venv/bin/pip install -q -c constraints.txt -e "$TARGET"
     echo "$WANT_STAMP" > $STAMP
 fi
 mkdir -p var
