@@ -49,6 +49,9 @@ _IDLE_TIMEOUT_S = 60.0
 MAX_PROXY_CONNECTIONS = 64
 # A CONNECT tunnel lives no longer than a send may, and carries no more than a page may weigh.
 MAX_TUNNEL_SECONDS = 120.0
+# A response's status line and headers arrive within this, whatever the pace of their bytes
+# (longer than any page load waits for them).
+MAX_HEAD_SECONDS = 30.0
 
 # A dedicated pool: getaddrinfo has no timeout of its own, and a hung resolver must not block
 # the send that asked (the thread finishes in the background).
@@ -232,10 +235,12 @@ class GuardProxy:
         *,
         max_connections: int = MAX_PROXY_CONNECTIONS,
         max_tunnel_seconds: float = MAX_TUNNEL_SECONDS,
+        max_head_seconds: float = MAX_HEAD_SECONDS,
     ) -> None:
         self.guard = guard
         self.max_response_bytes = max_response_bytes
         self.max_tunnel_seconds = max_tunnel_seconds
+        self.max_head_seconds = max_head_seconds
         self._slots = threading.BoundedSemaphore(max_connections)
         self.refused_busy = 0  # connections turned away at the cap
         self._server = socket.create_server(("127.0.0.1", 0), backlog=128)
@@ -330,7 +335,7 @@ class GuardProxy:
                 remaining -= len(chunk)
             # The response head is rewritten to close the connection: the browser must not
             # reuse a connection the proxy opened for one checked host.
-            resp_head, resp_rest = _read_head(upstream)
+            resp_head, resp_rest = _read_head(upstream, self.max_head_seconds)
             if resp_head is None:
                 return
             resp_lines = [
@@ -370,9 +375,19 @@ class GuardProxy:
         return None
 
 
-def _read_head(sock: socket.socket) -> tuple[bytes | None, bytes]:
+def _read_head(sock: socket.socket, max_seconds: float | None = None) -> tuple[bytes | None, bytes]:
+    """The head of a request or response and the bytes after it; None when the peer closes,
+    sends too much, or (``max_seconds``) takes too long: a server that drips its answer a byte
+    at a time (slowloris) would otherwise hold a proxy thread and one of its slots for days."""
     data = b""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    timeout = sock.gettimeout()
     while b"\r\n\r\n" not in data:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, b""
+            sock.settimeout(left if timeout is None else min(timeout, left))
         chunk = sock.recv(65536)
         if not chunk:
             return None, b""

@@ -100,3 +100,39 @@ def test_a_tunnel_ends_at_its_time_limit(endless_server: int) -> None:
             assert time.monotonic() - started < 5  # without the limit: never
     finally:
         proxy.stop()
+
+
+def test_a_response_head_that_drips_is_dropped_at_its_time_limit() -> None:
+    """Slowloris: one byte of the status line every 0.2 s would hold the proxy thread and one
+    of its slots for as long as the server likes."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    threading.Thread(target=drip, daemon=True).start()
+    proxy = GuardProxy(_public_loopback(), max_head_seconds=1.0).start()
+    port = server.getsockname()[1]
+    try:
+        with socket.create_connection(("127.0.0.1", proxy.port)) as conn:
+            conn.settimeout(20)
+            conn.sendall(f"GET http://127.0.0.1:{port}/ HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            started = time.monotonic()
+            received = b""
+            while chunk := conn.recv(65536):
+                received += chunk
+            assert time.monotonic() - started < 3  # the whole answer would take 9 s
+            assert received == b""
+    finally:
+        stop.set()
+        proxy.stop()
+        server.close()
