@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from coordinator import csv_export
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
-from coordinator.prospects import importer, repository, search
+from coordinator.prospects import import_reading, importer, repository, search
 from coordinator.prospects.schemas import ImportJobOut, ProspectOut, ProspectPage
 from formfill import PREFECTURES
 from shared import clock
@@ -94,7 +94,7 @@ def start_import(
     """Check the file's header and encoding (raising before anything is written), record the
     job, and hand the file to ``runner`` once the job row is committed."""
     try:
-        importer.inspect(path)
+        import_reading.inspect(path)
     except Exception:
         path.unlink(missing_ok=True)
         raise

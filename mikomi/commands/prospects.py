@@ -31,7 +31,7 @@ def import_csv(
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from coordinator.errors import AppError
-    from coordinator.prospects import importer
+    from coordinator.prospects import import_reading, importer
     from shared.db import get_engine, transaction
     from shared.migrate import ensure_current
 
@@ -42,7 +42,7 @@ def import_csv(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     try:
-        importer.inspect(file)
+        import_reading.inspect(file)
     except AppError as exc:
         console.print(f"[red]取り込めません:[/red] {exc.message}")
         raise typer.Exit(1) from None

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from coordinator import sweeper
 from coordinator.errors import AppError
-from coordinator.prospects import importer
+from coordinator.prospects import import_reading, importer
 from coordinator.prospects.router import get_import_runner
 from shared import clock
 from shared.db import transaction
@@ -103,7 +103,7 @@ def test_a_bad_header_is_refused_before_anything_is_written(
     path = tmp_path / "bad.csv"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(AppError) as caught:
-        importer.inspect(path)
+        import_reading.inspect(path)
     assert caught.value.code == code
     result = run(db, path)
     assert result.status == "failed" and result.imported == 0
@@ -115,7 +115,7 @@ def test_utf16_is_refused_clearly(db: Session, tmp_path: Path) -> None:
     path = tmp_path / "u16.csv"
     path.write_bytes((HEADER + GOOD).encode("utf-16"))
     with pytest.raises(AppError) as caught:
-        importer.inspect(path)
+        import_reading.inspect(path)
     assert caught.value.code == "unsupported_encoding"
 
 
