@@ -103,8 +103,8 @@ def script_not_found() -> AppError:
 def script_mismatch(expected: int) -> AppError:
     return AppError(
         "script_mismatch",
-        f"この予約のスクリプトID は {expected} です。1つの予約で使えるスクリプトは1つだけです"
-        "（別のスクリプトで送る場合は新しく予約してください）",
+        f"この予約のスクリプトID は {expected} です。送信中の予約のスクリプトは変更できません"
+        "（一時停止してから変更してください）",
         field="script_id",
         details={"expected": expected},
     )

@@ -17,7 +17,7 @@ from coordinator.reservations.schemas import (
     ReservationCreate,
     ReservationList,
     ReservationOut,
-    SendersUpdate,
+    ReservationPatch,
     TransferCreate,
     TransferResult,
 )
@@ -58,10 +58,12 @@ def get_reservation(reservation_id: int, user: CurrentUser, db: DB) -> Reservati
 
 
 @router.patch("/reservations/{reservation_id}", response_model=ReservationOut)
-def update_senders(
-    reservation_id: int, body: SendersUpdate, operator: Operator, db: DB
+def update_reservation(
+    reservation_id: int, body: ReservationPatch, user: CurrentUser, db: DB
 ) -> ReservationOut:
-    reservation = service.set_senders(db, operator, reservation_id, body.senders)
+    reservation = service.update(
+        db, user, reservation_id, body.model_dump(exclude_unset=True, exclude_none=True)
+    )
     return views.reservation_out(db, reservation)
 
 

@@ -13,8 +13,12 @@ class ReservationCreate(BaseModel):
     script_id: StrictInt
 
 
-class SendersUpdate(BaseModel):
-    senders: StrictInt
+class ReservationPatch(BaseModel):
+    """Operators set ``senders``; the owning member sets ``script_id`` (while 申請中 or
+    一時停止)."""
+
+    senders: StrictInt | None = None
+    script_id: StrictInt | None = None
 
 
 class PauseRequest(BaseModel):

@@ -224,6 +224,63 @@ def set_senders(db: Session, operator: Principal, reservation_id: int, senders: 
     return reservation
 
 
+# --- the member's changes --------------------------------------------------------------------
+
+# 「リストやスクリプトを変更したい時は一時停止」: the script changes only while nothing sends.
+SCRIPT_CHANGE_STATUSES = (_S.PENDING.value, _S.PAUSED.value)
+
+
+def update(
+    db: Session, principal: Principal, reservation_id: int, changes: dict[str, Any]
+) -> Reservation:
+    """PATCH: ``senders`` (operators), ``script_id`` (the owning member)."""
+    if not changes:
+        raise AppError("nothing_to_change", "変更する項目を指定してください")
+    # Another member's reservation does not exist, whatever the change asked for.
+    reservation = visible(db, principal, reservation_id)
+    if "senders" in changes:
+        reservation = set_senders(
+            db, access.operator_only(principal), reservation_id, changes["senders"]
+        )
+    if "script_id" in changes:
+        reservation = change_script(db, principal, reservation_id, changes["script_id"])
+    return reservation
+
+
+def _own_reservation(db: Session, principal: Principal, reservation_id: int) -> Reservation:
+    """The reservation, locked, if it is the principal's member's own (operators change
+    capacity, not a member's script or send window)."""
+    access.member_id_of(principal)
+    access.own(principal, repository.get(db, reservation_id), "予約")
+    return lock_reservation(db, reservation_id)
+
+
+def change_script(
+    db: Session, principal: Principal, reservation_id: int, script_id: int
+) -> Reservation:
+    """The member changes the reservation's script while 申請中 or 一時停止; every item not yet
+    started sends with the new one (a job reads the reservation's script when it starts), and
+    the history records the change."""
+    reservation = _own_reservation(db, principal, reservation_id)
+    _own_script(db, principal, script_id)
+    if script_id == reservation.script_id:
+        return reservation
+    if reservation.status not in SCRIPT_CHANGE_STATUSES:
+        raise errors.invalid_status("スクリプトを変更", reservation.status)
+    old = reservation.script_id
+    reservation.script_id = script_id
+    reservation.updated_at = clock.now()
+    lifecycle.record_history(
+        db,
+        reservation,
+        actor_user_id=principal.user_id,
+        reason=f"スクリプトを変更しました（スクリプトID {old} → {script_id}）",
+        from_status=reservation.status,
+    )
+    events.publish_after_commit(db, reservation)
+    return reservation
+
+
 # --- pause / resume / cancel ---------------------------------------------------------------------
 
 
@@ -328,9 +385,12 @@ def transfer(
     if not 1 <= count <= MAX_TRANSFER:
         raise errors.transfer_count_invalid(MAX_TRANSFER)
     if script_id != reservation.script_id:
-        if not principal.is_operator:
-            _own_script(db, principal, script_id)  # another member's script: "not found"
-        raise errors.script_mismatch(reservation.script_id)
+        if principal.is_operator or reservation.status not in SCRIPT_CHANGE_STATUSES:
+            if not principal.is_operator:
+                _own_script(db, principal, script_id)  # another member's script: "not found"
+            raise errors.script_mismatch(reservation.script_id)
+        # A list moved in while 申請中 or 一時停止 with another script changes the script.
+        change_script(db, principal, reservation_id, script_id)
     query = _parse_list(list_url)
     # The reservation's lock, then the member's (the order of shared.locks); the member's keeps
     # two lists of one member from taking the same prospects.

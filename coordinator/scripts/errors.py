@@ -35,6 +35,16 @@ def invalid_script(problems: list[str]) -> AppError:
     return AppError("invalid_script", problems[0], details={"problems": problems})
 
 
+def script_sending(reservation_ids: list[int]) -> AppError:
+    ids = "、".join(str(i) for i in reservation_ids)
+    return Conflict(
+        "script_sending",
+        f"このスクリプトは送信中の予約（予約ID: {ids}）で使われているため変更できません。"
+        "予約を一時停止してから変更してください",
+        details={"reservation_ids": reservation_ids},
+    )
+
+
 def script_in_use(reservation_ids: list[int]) -> AppError:
     ids = "、".join(str(i) for i in reservation_ids)
     return Conflict(

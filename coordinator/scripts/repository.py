@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from shared.enums import RESERVATION_FINAL
+from shared.enums import RESERVATION_FINAL, ReservationStatus
 from shared.models import Reservation, Script
 
 
@@ -29,10 +29,21 @@ def any_one(db: Session, script_id: int) -> Script | None:
 
 def open_reservations_using(db: Session, script_id: int) -> list[int]:
     final = [s.value for s in RESERVATION_FINAL]
+    return _reservations_using(db, script_id, Reservation.status.not_in(final))
+
+
+def sending_reservations_using(db: Session, script_id: int) -> list[int]:
+    """Approved reservations (sending now) that send with the script."""
+    return _reservations_using(
+        db, script_id, Reservation.status == ReservationStatus.APPROVED.value
+    )
+
+
+def _reservations_using(db: Session, script_id: int, status: ColumnElement[bool]) -> list[int]:
     return list(
         db.scalars(
             select(Reservation.id)
-            .where(Reservation.script_id == script_id, Reservation.status.not_in(final))
+            .where(Reservation.script_id == script_id, status)
             .order_by(Reservation.id)
         )
     )

@@ -209,7 +209,12 @@ def get_owned(db: Session, principal: Principal, script_id: int) -> Script:
 
 
 def update(db: Session, principal: Principal, script_id: int, patch: ScriptPatch) -> Script:
+    """Edit a script. Refused while an approved reservation sends with it: messages must not
+    change mid-flight (docs/rules.md, Scripts); pause the reservation first."""
     script = get_owned(db, principal, script_id)
+    sending = repository.sending_reservations_using(db, script.id)
+    if sending:
+        raise errors.script_sending(sending)
     content = dict(script.content)
     changes = patch.model_dump(exclude_unset=True, exclude_none=True)
     sender_changes = changes.pop("sender", None)

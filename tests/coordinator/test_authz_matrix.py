@@ -96,7 +96,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/reservations"): MEMBER,
     ("GET", "/api/v1/reservations"): USER,
     ("GET", "/api/v1/reservations/{reservation_id}"): USER,
-    ("PATCH", "/api/v1/reservations/{reservation_id}"): OPERATOR,
+    # senders: operators; script_id: the owning member (another member's: 404)
+    ("PATCH", "/api/v1/reservations/{reservation_id}"): USER,
     ("POST", "/api/v1/reservations/{reservation_id}/approve"): OPERATOR,
     ("POST", "/api/v1/reservations/{reservation_id}/pause"): USER,
     ("POST", "/api/v1/reservations/{reservation_id}/resume"): USER,
@@ -417,7 +418,6 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
         )
     )
 
-
     # --- scripts ---
     script_body = {
         "name": script_name,
@@ -604,6 +604,8 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
         )
     )
     run(Case("PATCH", "/api/v1/reservations/{reservation_id}", r, {"senders": 1}, ok={"op": 200}))
+    same_script = {"script_id": a.script.id}
+    run(Case("PATCH", "/api/v1/reservations/{reservation_id}", r, same_script, ok={"A": 200}))
     for who_pauses, who_resumes in (("A", "op"), ("op", "A")):
         run(
             Case("POST", "/api/v1/reservations/{reservation_id}/pause", r, {}, ok={who_pauses: 200})

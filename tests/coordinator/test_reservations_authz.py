@@ -55,13 +55,16 @@ def test_authorization_matrix(client, db, make_user) -> None:  # type: ignore[no
     # Operator-only actions: anonymous 401, members 403 (B is refused before it learns anything).
     for path, body, method in (
         (f"{base}/approve", None, "POST"),
-        (base, {"senders": 2}, "PATCH"),
         (f"/api/v1/additions/{add_id}/approve", None, "POST"),
         ("/api/v1/additions", None, "GET"),
     ):
         assert status(path, None, body, method) == 401
         assert status(path, a.headers, body, method) == 403
         assert status(path, b.headers, body, method) == 403
+    # Senders are the operators': A is refused, B does not see the reservation at all.
+    assert status(base, None, {"senders": 2}, "PATCH") == 401
+    assert status(base, a.headers, {"senders": 2}, "PATCH") == 403
+    assert status(base, b.headers, {"senders": 2}, "PATCH") == 404
     # Member writes on A's reservation: B gets 404, anonymous 401.
     for path, body in (
         (f"{base}/pause", {}),
