@@ -21,18 +21,21 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Sequence
 from multiprocessing.context import SpawnProcess
 from multiprocessing.sharedctypes import Synchronized
 
+from shared import fleet_control
 from shared.jobs import SEND_QUEUE
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUES = (SEND_QUEUE,)
 RESTART_BACKOFF_S = 1.0
+CONTROL_EVERY_S = 2.0  # how often the supervisor reads the operators' wish for this host
 TICK_S = 1.0
 
 
@@ -102,8 +105,34 @@ def run(processes: int, queues: Sequence[str] = DEFAULT_QUEUES) -> int:
         alive = ticks.get(proc.pid or 0)
         return alive is not None and time.monotonic() - alive.value > stall_s
 
+    host = socket.gethostname()
     slots: list[SpawnProcess] = [launch() for _ in range(processes)]
+    draining = False
+    next_look = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_look:
+            next_look = time.monotonic() + CONTROL_EVERY_S
+            wish = fleet_control.host_state(host)
+            if wish == "stop":
+                log.info("an operator stopped this host: draining, then exiting")
+                break
+            if wish == "drain" and not draining:
+                log.info(
+                    "an operator drains this host: finishing current sends, taking no new ones"
+                )
+                draining = True
+                _ask_to_stop(slots)
+            elif wish == "run" and draining:
+                log.info("an operator resumed this host")
+                draining = False
+                slots = [launch() for _ in range(processes)]
+        if draining:
+            for proc in slots:
+                if not proc.is_alive() and proc.exitcode is not None:
+                    proc.join(timeout=0)
+                    _forget_heartbeat(proc.pid)
+            stop.wait(0.5)
+            continue
         for i, proc in enumerate(slots):
             if stop.is_set():
                 break
@@ -127,9 +156,7 @@ def run(processes: int, queues: Sequence[str] = DEFAULT_QUEUES) -> int:
         stop.wait(0.5)
 
     log.info("stopping %d worker processes (each finishes its current job)", len(slots))
-    for proc in slots:
-        if proc.is_alive() and proc.pid is not None:
-            os.kill(proc.pid, signal.SIGTERM)
+    _ask_to_stop(slots)
     deadline = time.monotonic() + get_settings().send_timeout_s + 30
     for proc in slots:
         proc.join(timeout=max(0.1, deadline - time.monotonic()))
@@ -142,6 +169,14 @@ def run(processes: int, queues: Sequence[str] = DEFAULT_QUEUES) -> int:
     for pid in launched:
         _forget_heartbeat(pid)
     return 0
+
+
+def _ask_to_stop(slots: Sequence[SpawnProcess]) -> None:
+    """SIGTERM once to each live process: RQ's warm shutdown finishes the current job first."""
+    for proc in slots:
+        if proc.is_alive() and proc.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
 
 
 def _forget_heartbeat(pid: int | None) -> None:

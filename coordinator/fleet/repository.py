@@ -119,3 +119,13 @@ def in_doubt_items(db: Session, limit: int, offset: int) -> tuple[int, list[Send
         .offset(offset)
     )
     return total, list(rows)
+
+
+def approved_reservation_ids(db: Session) -> list[int]:
+    return list(
+        db.scalars(
+            select(Reservation.id)
+            .where(Reservation.status == ReservationStatus.APPROVED.value)
+            .order_by(Reservation.id)
+        )
+    )

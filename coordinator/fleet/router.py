@@ -8,9 +8,9 @@ import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import RedisError
@@ -22,9 +22,9 @@ from coordinator.database import get_db
 from coordinator.dependencies import DB, Operator, identified
 from coordinator.errors import AppError, Unauthorized
 from coordinator.fleet import service
-from coordinator.fleet.schemas import FleetView, InDoubtList, ItemOut, ResolveRequest
+from coordinator.fleet.schemas import FleetView, InDoubtList, ItemOut, ResolveRequest, StopAllOut
 from coordinator.reservations import service as reservations
-from shared import events
+from shared import events, fleet_control
 from shared.config import get_settings
 from shared.db import transaction
 
@@ -208,3 +208,26 @@ def fleet_in_doubt(
 def resolve_item(item_id: int, body: ResolveRequest, db: DB, operator: Operator) -> ItemOut:
     """Resolve an in-doubt send as sent (one ticket consumed) or failed."""
     return service.resolve(db, operator, item_id, body)
+
+
+HOST_ACTIONS: dict[str, fleet_control.HostState] = {
+    "drain": "drain",
+    "stop": "stop",
+    "resume": "run",
+}
+
+
+@router.post("/api/v1/fleet/hosts/{host}/{action}", status_code=204)
+def control_host(
+    host: str, action: Literal["drain", "stop", "resume"], operator: Operator
+) -> Response:
+    """drain: the host's workers finish their sends and take no new ones; stop: the same, then
+    its `mikomi worker` exits; resume: back to work."""
+    service.set_host_state(operator, host, HOST_ACTIONS[action])
+    return Response(status_code=204)
+
+
+@router.post("/api/v1/fleet/stop-all", response_model=StopAllOut)
+def stop_all(db: DB, operator: Operator) -> StopAllOut:
+    """全停止: every approved reservation paused as an operator pause."""
+    return StopAllOut(paused=service.stop_all(db, operator))

@@ -83,3 +83,7 @@ class FleetView(BaseModel):
     outcomes: dict[str, dict[str, int]]  # status → reason ("" for none) → count, in the window
     in_doubt: int
     services: list[ServiceBeat]
+
+
+class StopAllOut(BaseModel):
+    paused: int  # approved reservations paused by the 全停止

@@ -21,7 +21,7 @@ from coordinator.fleet.schemas import (
     ServiceBeat,
     WorkerOut,
 )
-from shared import clock, events, items
+from shared import clock, events, fleet_control, items
 from shared.enums import ItemState
 from shared.metrics import SERVICE_STATES
 from shared.models import FleetWorker, Reservation, SendItem
@@ -174,3 +174,40 @@ def resolve(db: Session, principal: Principal, item_id: int, body: ResolveReques
             raise ItemNotInDoubt() from exc
         raise InvalidResolution("失敗の理由が正しくありません") from exc
     return item_out(resolved)
+
+
+# --- operators' control of the fleet ----------------------------------------------------------
+
+
+def set_host_state(principal: Principal, host: str, state: fleet_control.HostState) -> None:
+    """Drain, stop or resume one worker host (its supervisor reads this every 2 s)."""
+    access.operator_only(principal)
+    host = host.strip()
+    if not host or len(host) > 200:
+        raise NotFound("ワーカーホスト")
+    fleet_control.set_host(host, state)
+
+
+def host_states(db: Session) -> list[tuple[str, str, int]]:
+    """(host, what the operators asked of it, its live worker processes) for every host that
+    has a live worker or a standing request."""
+    stale_before = clock.now() - WORKER_ALIVE_WITHIN
+    alive: dict[str, int] = {}
+    for w in repository.workers(db):
+        if w.heartbeat_at >= stale_before:
+            alive[w.hostname] = alive.get(w.hostname, 0) + 1
+    wishes = fleet_control.hosts()
+    return [(h, wishes.get(h, "run"), alive.get(h, 0)) for h in sorted(set(alive) | set(wishes))]
+
+
+def stop_all(db: Session, principal: Principal) -> int:
+    """全停止: every approved reservation paused as an operator pause (recorded with who and
+    when, resumed one by one); returns how many were paused."""
+    from coordinator.reservations import service as reservations
+
+    access.operator_only(principal)
+    paused = 0
+    for reservation_id in repository.approved_reservation_ids(db):
+        reservations.pause(db, principal, reservation_id)
+        paused += 1
+    return paused

@@ -29,7 +29,7 @@ from coordinator.web.forms import Refusal, attempt, errors_of, form_values, to_i
 from coordinator.web.links import see_other
 from coordinator.web.rendering import render
 from coordinator.web.session import WebDB, WebOperator, WebRoute
-from shared import clock, labels
+from shared import clock, fleet_control, labels
 from shared.config import get_settings
 from shared.enums import ReservationStatus
 from shared.suppression import SuppressionReason
@@ -168,8 +168,25 @@ def fleet_page(request: Request, db: WebDB, user: WebOperator) -> Response:
             "series": fleet.sends_per_minute(db),
             "outcomes": fleet.outcomes(db),
             "services": fleet.services(db),
+            "hosts": fleet.host_states(db),
         },
     )
+
+
+@router.post("/fleet/hosts/{host}/{action}")
+def fleet_host_action(user: WebOperator, host: str, action: str) -> Response:
+    states: dict[str, fleet_control.HostState] = {"drain": "drain", "stop": "stop", "resume": "run"}
+    if action not in states:
+        raise AppError("unknown_action", "その操作はできません", status_code=404)
+    fleet.set_host_state(user, host, states[action])
+    return see_other("/operator/fleet", f"host_{action}")
+
+
+@router.post("/fleet/stop-all")
+def fleet_stop_all(db: WebDB, user: WebOperator) -> Response:
+    with attempt(db):
+        fleet.stop_all(db, user)
+    return see_other("/operator/fleet", "stopped_all")
 
 
 @router.get("/in-doubt")

@@ -33,6 +33,7 @@ FLASH_MESSAGES = {
     "cancelled": "キャンセルしました",
     "addition_requested": "予約数の追加を申請しました（承認待ち）",
     "transferred": "リストを移行しました",
+    "script_changed": "スクリプトを変更しました（未送信分は新しいスクリプトで送信します）",
     "approved": "承認しました",
     "rejected": "却下しました",
     "senders_changed": "送信担当者数を変更しました",
@@ -42,6 +43,10 @@ FLASH_MESSAGES = {
     "unsuppressed": "配信停止リストから削除しました",
     "resolved": "判定を記録しました",
     "logged_out": "ログアウトしました",
+    "host_drain": "ワーカーホストを停止準備にしました（送信中の処理が終わると新しい送信を受けません）",
+    "host_stop": "ワーカーホストを停止しました（送信中の処理が終わると終了します）",
+    "host_resume": "ワーカーホストを再開しました",
+    "stopped_all": "全停止しました（承認済みの予約をすべて一時停止しました）",
 }
 
 

@@ -53,7 +53,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,  # MIKOMI_METRICS_TOKEN closes it (tests/coordinator/test_metrics.py)
+    ("GET", "/metrics"): PUBLIC,  # unless MIKOMI_METRICS_TOKEN is set (test_metrics.py)
     # accounts
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("POST", "/api/v1/auth/session"): PUBLIC,
@@ -123,6 +123,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/fleet"): OPERATOR,
     ("GET", "/api/v1/fleet/in-doubt"): OPERATOR,
     ("POST", "/api/v1/items/{item_id}/resolve"): OPERATOR,
+    ("POST", "/api/v1/fleet/hosts/{host}/{action}"): OPERATOR,
+    ("POST", "/api/v1/fleet/stop-all"): OPERATOR,
     # --- HTML pages (coordinator/web) ---
     ("GET", "/"): WEB_PUBLIC,
     ("GET", "/login"): WEB_PUBLIC,
@@ -165,6 +167,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/operator/additions/{addition_id}/reject"): WEB_OPERATOR,
     ("GET", "/operator/chats"): WEB_OPERATOR,
     ("GET", "/operator/fleet"): WEB_OPERATOR,
+    ("POST", "/operator/fleet/hosts/{host}/{action}"): WEB_OPERATOR,
+    ("POST", "/operator/fleet/stop-all"): WEB_OPERATOR,
     ("GET", "/operator/in-doubt"): WEB_OPERATOR,
     ("POST", "/operator/in-doubt/{item_id}"): WEB_OPERATOR,
     ("GET", "/operator/suppression"): WEB_OPERATOR,
@@ -630,6 +634,8 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
     assert doubt is not None
     run(Case("GET", "/api/v1/fleet", ok={"op": 200}, own_object=False))
     run(Case("GET", "/api/v1/fleet/in-doubt", ok={"op": 200}, own_object=False))
+    host = {"host": "matrix-host", "action": "resume"}
+    run(Case("POST", "/api/v1/fleet/hosts/{host}/{action}", host, ok={"op": 204}, own_object=False))
     run(
         Case(
             "POST",
@@ -710,6 +716,8 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
     done.add(("POST", "/api/v1/auth/logout"))
     # The matrix ran every API route.
     api_routes = {key for key, kind in ACCESS.items() if kind not in WEB_KINDS}
+    # 全停止 last: it pauses every approved reservation, A's among them.
+    run(Case("POST", "/api/v1/fleet/stop-all", ok={"op": 200}, own_object=False))
     assert api_routes - done == set()
 
 
@@ -780,13 +788,15 @@ def test_web_authorization_matrix(app, client, db, world: World) -> None:  # typ
         "order_id": order.json()["id"],
         "job_id": job.json()["id"],
         "name": shot,
+        "host": "matrix-host",
+        "action": "resume",
     }
     browsers = {
         "A": _browser(app, a.user),
         "B": _browser(app, b.user),
         "op": _browser(app, world.op_user),
     }
-    last = ("/cancel", "/logout")  # these end what the other routes still need
+    last = ("/cancel", "/stop-all", "/logout")  # these end what the other routes still need
 
     def order_of(key: tuple[str, str]) -> tuple[bool, bool, bool, str]:
         return key[0] == "POST", key[1].endswith(last), key[1] == "/logout", key[1]

@@ -158,3 +158,42 @@ def test_a_user_may_hold_only_a_few_live_streams(db: Session, app, client, make_
     assert served.status_code == 200
     assert served.headers["content-type"].startswith("text/event-stream")
     assert STREAM_SLOTS.open_for(op_user.id) == 0
+
+
+def test_operators_control_hosts_and_stop_everything(db: Session, client, make_user) -> None:  # type: ignore[no-untyped-def]
+    from shared import fleet_control
+    from shared.enums import ReservationStatus
+    from shared.models import Reservation, ReservationStatusChange
+
+    host = f"host-{id(db)}"
+    _, operator = make_user("operator")
+    _, member = make_user("member", company="他社")
+    try:
+        assert client.post(f"/api/v1/fleet/hosts/{host}/drain", headers=member).status_code == 403
+        assert client.post(f"/api/v1/fleet/hosts/{host}/drain").status_code == 401
+        assert fleet_control.host_state(host) == "run"
+        for action, state in (("drain", "drain"), ("stop", "stop"), ("resume", "run")):
+            resp = client.post(f"/api/v1/fleet/hosts/{host}/{action}", headers=operator)
+            assert resp.status_code == 204
+            assert fleet_control.host_state(host) == state
+        assert (
+            client.post(f"/api/v1/fleet/hosts/{host}/explode", headers=operator).status_code == 422
+        )
+    finally:
+        fleet_control.set_host(host, "run")
+    running = [make_reservation(db, items=1) for _ in range(2)]
+    pending = make_reservation(db, items=1, status="pending")
+    db.commit()
+    assert client.post("/api/v1/fleet/stop-all", headers=member).status_code == 403
+    resp = client.post("/api/v1/fleet/stop-all", headers=operator)
+    assert resp.status_code == 200 and resp.json()["paused"] >= 2
+    for r in running:
+        db.refresh(r)
+        assert r.status == ReservationStatus.PAUSED
+        change = (
+            db.query(ReservationStatusChange)
+            .filter_by(reservation_id=r.id, to_status="paused")
+            .one()
+        )
+        assert change.actor_user_id is not None  # an operator's pause, with who
+    assert db.get(Reservation, pending.id).status == "pending"
