@@ -20,6 +20,9 @@ Printed, and written to ``bench/results/wild_forms.json`` (figures only, nothing
   scripts open; a honeypot the engine reports as hidden counts as found);
 - a per-type table and the most frequent confusions.
 
+It also times the engine's text scanners on inputs built to make patterns backtrack (a
+multi-megabyte ``<style>`` without braces, ``{{`` followed by spaces).
+
 Published bar (Formasaurus' own 20-fold cross-validated figures): form type 0.889,
 contact/comment F1 0.91, fields 0.845.
 
@@ -355,6 +358,27 @@ def report(name: str, fig: dict[str, Any]) -> None:
     )
 
 
+def hostile_input_seconds() -> dict[str, float]:
+    """Seconds the engine's text scanners take on inputs built to make patterns backtrack."""
+    from formfill import classify_forms
+    from formfill._dom import style_rules
+    from formfill._message import find_placeholders
+
+    cases = {
+        "style_5mb_without_braces": lambda: style_rules("a" * 5_000_000),
+        "page_with_2mb_style": lambda: classify_forms(
+            f"<style>{'a' * 2_000_000}</style><form><input name=q></form>", ""
+        ),
+        "placeholder_open_then_100k_spaces": lambda: find_placeholders("{{" + " " * 100_000),
+    }
+    seconds = {}
+    for name, case in cases.items():
+        started = time.perf_counter()
+        case()
+        seconds[name] = round(time.perf_counter() - started, 3)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
@@ -385,6 +409,8 @@ def main() -> None:
     figures = {name: score.figures() for name, score in scores.items()}
     for name in ("all", "dev", "held"):
         report(name, figures[name])
+    hostile = hostile_input_seconds()
+    print("\nhostile inputs (s): " + ", ".join(f"{k} {v}" for k, v in hostile.items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -396,6 +422,7 @@ def main() -> None:
                 "published": PUBLISHED,
                 "targets": TARGETS,
                 "figures": figures,
+                "hostile_input_seconds": hostile,
             },
             indent=2,
         )

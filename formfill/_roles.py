@@ -120,7 +120,7 @@ _LAST = re.compile(
 )
 _FIRST = re.compile(
     r"名|メイ|めい|\bfirst\b|\bgiven\b|\bmei\b|\bfname\b|firstname|givenname|forename|prénom"
-    r"|vorname"
+    r"|vorname|jméno"
 )
 _KANA = re.compile(
     r"フリガナ|ふりがな|カナ|かな|ヨミ|よみ|\bkana\b|furigana|\byomi\b|\bruby\b|hurigana|\bfuri\b|セイ|メイ|せい|めい"
