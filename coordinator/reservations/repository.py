@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from coordinator.prospects import search
 from shared import clock
-from shared.enums import AdditionStatus, ItemState
+from shared.enums import AdditionStatus, ItemState, ReservationStatus
 from shared.models import (
     ChatMessage,
     ListTransfer,
@@ -83,6 +83,22 @@ def chat_counts(db: Session, reservation_ids: list[int]) -> dict[int, int]:
         .group_by(ChatMessage.reservation_id)
     )
     return {int(rid): int(n) for rid, n in rows}
+
+
+def approvers(db: Session, reservation_ids: list[int]) -> dict[int, str]:
+    """The name of the operator who approved each reservation (its 担当者)."""
+    if not reservation_ids:
+        return {}
+    rows = db.execute(
+        select(ReservationStatusChange.reservation_id, User.name)
+        .join(User, User.id == ReservationStatusChange.actor_user_id)
+        .where(
+            ReservationStatusChange.reservation_id.in_(reservation_ids),
+            ReservationStatusChange.from_status == ReservationStatus.PENDING.value,
+            ReservationStatusChange.to_status == ReservationStatus.APPROVED.value,
+        )
+    )
+    return {int(rid): name or "" for rid, name in rows}
 
 
 def additions(

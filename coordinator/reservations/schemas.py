@@ -74,7 +74,8 @@ class ReservationOut(BaseModel):
     no: int
     member_id: int
     company_name: str
-    contact_name: str
+    contact_name: str  # the member's user who made it
+    staff_name: str  # 担当者名: the operator who approved it, or 未割当
     status: str
     status_ja: str  # a system pause: システム確認中
     paused_by: str | None  # member | operator | system, while paused

@@ -31,6 +31,7 @@ MAX_PER_PAGE = 200
 PAGE_LIMIT = 300  # the pages list this many rows, newest first, without paging
 
 SYSTEM_ACTOR = "システム"
+UNASSIGNED = "未割当"  # 担当者名 of a reservation no operator has approved yet
 
 
 def pending_additions(
@@ -101,6 +102,7 @@ def _outs(
     ids = [r.id for r in rows]
     companies = repository.company_names(db, {r.member_id for r in rows})
     chats = repository.chat_counts(db, ids)
+    staff = repository.approvers(db, ids)
     pending: dict[int, list[AdditionOut]] = {}
     for a in repository.additions(db, ids, AdditionStatus.PENDING.value):
         pending.setdefault(a.reservation_id, []).append(addition_out(a))
@@ -112,6 +114,7 @@ def _outs(
             member_id=r.member_id,
             company_name=companies.get(r.member_id, ""),
             contact_name=r.contact_name,
+            staff_name=staff.get(r.id) or UNASSIGNED,
             status=r.status,
             status_ja=labels.reservation_status(r.status, r.paused_by),
             paused_by=r.paused_by,

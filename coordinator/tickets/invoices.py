@@ -119,7 +119,7 @@ def invoice_pdf(order: TicketOrder, issued_on: date) -> bytes:
     lines = [("決済方法", labels.label(labels.PAYMENT_METHOD, order.payment_method))]
     if bank:
         lines.append(("支払期限", _ymd(order.due_on)))
-        lines += [("振込先", line) for line in _split(settings.bank_account)]
+        lines += [("振込先", line) for line in bank_account_lines(settings)]
         lines.append(("", "振込手数料はお客様のご負担にてお願いいたします。"))
     elif order.paid_on:
         lines.append(("入金日", _ymd(order.paid_on)))
@@ -158,6 +158,12 @@ def receipt_pdf(order: TicketOrder, issued_on: date) -> bytes:
         ]
     )
     return doc.finish(f"領収書 {receipt_number(order)}")
+
+
+def bank_account_lines(settings: Settings | None = None) -> list[str]:
+    """振込先 (``MIKOMI_BANK_ACCOUNT``, lines separated by a newline or ``\\n``), as the invoice
+    and the order page show it."""
+    return _split((settings or get_settings()).bank_account)
 
 
 def _split(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from coordinator.reservations import service as reservations
 from coordinator.reservations import views as reservation_views
 from coordinator.scripts import service as scripts
 from coordinator.scripts.schemas import ScriptIn, ScriptPatch
-from coordinator.tickets import payments
+from coordinator.tickets import invoices, payments
 from coordinator.tickets import service as tickets
 from coordinator.tickets.gateway import PaymentGateway, get_gateway
 from coordinator.web.forms import Refusal, attempt, errors_of, form_values, to_int
@@ -68,6 +68,7 @@ def orders_page(request: Request, db: WebDB, user: WebMember) -> Response:
             "total": listing.total,
             "checkout": request.query_params.get("checkout", ""),
             "checkout_order": checkout_order,
+            "bank_account": invoices.bank_account_lines(),
         },
     )
 
@@ -461,6 +462,16 @@ def reservations_page(request: Request, db: WebDB, user: WebMember) -> Response:
     return render(
         request, "member/reservations.html", user, {"rows": reservation_views.newest(db, user)}
     )
+
+
+@router.post("/reservations/{reservation_id}/script")
+async def reservation_script(
+    request: Request, db: WebDB, user: WebMember, reservation_id: int
+) -> Response:
+    values = await form_values(request)
+    script_id = to_int(values, "script_id", _LABEL["script_id"])
+    reservations.change_script(db, user, reservation_id, script_id)
+    return see_other(f"/reservations/{reservation_id}", "script_changed")
 
 
 @router.post("/reservations/{reservation_id}/additions")

@@ -93,6 +93,9 @@ def move(reservation: Reservation, item: SendItem, to_state: str) -> None:
             setattr(reservation, before, getattr(reservation, before) - 1)
         if after is not None:
             setattr(reservation, after, getattr(reservation, after) + 1)
+        if after == _COUNTER_OF_STATE[ItemState.SENT.value]:
+            # 予約履歴's 更新日 moves with 送信済数 (docs/rules.md, Reservation statuses).
+            reservation.updated_at = clock.now()
     item.state = to_state
 
 

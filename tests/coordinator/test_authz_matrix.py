@@ -53,6 +53,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
+    ("GET", "/favicon.ico"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,  # unless MIKOMI_METRICS_TOKEN is set (test_metrics.py)
     # accounts
     ("POST", "/api/v1/auth/token"): PUBLIC,
@@ -150,6 +151,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/reservations/{reservation_id}/resume"): WEB_USER,
     ("POST", "/reservations/{reservation_id}/cancel"): WEB_USER,
     ("POST", "/reservations/{reservation_id}/additions"): WEB_MEMBER,
+    ("POST", "/reservations/{reservation_id}/script"): WEB_MEMBER,
     ("GET", "/reservations/{reservation_id}"): WEB_USER,
     ("GET", "/reservations/{reservation_id}/results.csv"): WEB_USER,
     ("GET", "/items/{item_id}"): WEB_USER,
@@ -371,6 +373,7 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
     # The health check reports the configured services (503 when one is away), never 401.
     run(Case("GET", "/healthz", ok={"A": (200, 503), "op": (200, 503)}, anonymous=(200, 503)))
     run(Case("GET", "/metrics", ok={"A": 200, "op": 200}, anonymous=200))
+    run(Case("GET", "/favicon.ico", ok={"A": 200, "op": 200}, anonymous=200))
     login = {"email": a.user.email, "password": PASSWORD}
     run(Case("POST", "/api/v1/auth/token", body=login, ok={"B": 200}, anonymous=200))
     run(Case("POST", "/api/v1/auth/session", body=login, anonymous=200))
@@ -814,6 +817,7 @@ def test_web_authorization_matrix(app, client, db, world: World) -> None:  # typ
 # Plausible form fields, so a refusal is about who asks, not about a missing field.
 _FORMS: dict[str, dict[str, str]] = {
     "/reservations/{reservation_id}/additions": {"count": "100"},
+    "/reservations/{reservation_id}/script": {"script_id": "{script_id}"},
     "/reservations/{reservation_id}/chat": {"body": "よろしくお願いします"},
     "/prospects/transfer": {
         "reservation_id": "{reservation_id}",
