@@ -35,7 +35,7 @@ _SEARCH_IDENT = re.compile(
 _SEARCH_WORDS = re.compile(
     r"検索|さがす|search|suche|recherch|busca|búsqueda|pesquis|cerca|ricerca|zoek|szuka|wyszuk"
     r"|hledat|vyhled|поиск|искать|найти|пошук|搜索|搜尋|검색|\bsök|\bsøg|\bhaku|keres|\bara\b"
-    r"|\bcari\b|\bfind\b|\blookup\b|such(?:e|en|string|begriff|wort)\b"
+    r"|\bcari\b|\bfind\b|\blookup\b|such(?:e|en|string|begriff|wort)\b|keyword|\bquery\b"
 )
 # Forms of lists only (no box to type in) that sort or filter what a page shows.
 _REFINE_WORDS = re.compile(
@@ -261,6 +261,8 @@ def _kind(
     ):
         return "comment", 0.0
     search_idents = [f for f in texts if _SEARCH_IDENT.match(ident_words(f.name))]
+    # Named a search (or a filter) by its own id, class or action: whatever it asks, even an
+    # author's name; otherwise a few boxes with search words and nobody's details.
     if (
         not long_message
         and not roles["email"]
@@ -268,11 +270,20 @@ def _kind(
             form.get("role") == "search"
             or any(f.type == "search" for f in fillable)
             or _SEARCH_WORDS.search(f"{attrs} {action_words}")
-            or (len(texts) <= 3 and _SEARCH_WORDS.search(f"{named} {field_words}"))
-            or (len(texts) <= 2 and search_idents)
-            or (not texts and fillable and _REFINE_WORDS.search(f"{named} {field_words} {text}"))
+            or (not person and _REFINE_WORDS.search(attrs))
+            or (
+                not person
+                and (
+                    (len(texts) <= 3 and _SEARCH_WORDS.search(f"{named} {field_words}"))
+                    or (len(texts) <= 2 and search_idents)
+                    or (
+                        not texts
+                        and fillable
+                        and _REFINE_WORDS.search(f"{named} {field_words} {text}")
+                    )
+                )
+            )
         )
-        and not person
     ):
         return "search", 0.0
     if not message and len(texts) <= 2:

@@ -28,6 +28,12 @@ def kinds(body: str) -> list[str]:
         "<button>OK</button></form>",
         '<form action="/s"><input name="kw" placeholder="サイト内検索"><button>検索</button></form>',
         '<form role="search"><input name="query"></form>',
+        '<form action="./search.php"><input name="keywords"> Author <input name="author">'
+        '<select name="sk"><option>Time</option></select><button>Go</button></form>',
+        '<form class="filter"><input type="checkbox" name="condition[]"> Price '
+        '<input name="priceFrom"> to <input name="priceTo"><button>Apply</button></form>',
+        '<form action="/jobs.aspx"><input name="txtKeyword"><input name="txtLocation">'
+        "<button>Find jobs</button></form>",
     ],
 )
 def test_search_boxes_in_many_languages(form: str) -> None:
