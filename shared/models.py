@@ -84,6 +84,8 @@ class Member(Base):
     __tablename__ = "members"
     id: Mapped[int] = mapped_column(primary_key=True)
     company_name: Mapped[str] = mapped_column(String(200))
+    # 送信時間帯 offered on the reservation form (shared.send_window; None: any time).
+    default_send_window: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = _ts()
     users: Mapped[list[User]] = relationship(back_populates="member")
 

@@ -15,7 +15,6 @@ import threading
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -27,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from coordinator.fleet import beats
-from shared import clock, events, items
+from shared import clock, events, items, send_window
 from shared.config import get_settings
 from shared.db import transaction
 from shared.enums import ItemState, ReservationStatus
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 # (flushed, restarted without persistence): give it a new token and a new job.
 LOST_JOB_GRACE = timedelta(seconds=3)
 JOB_TIMEOUT_S = 900  # far above the send deadline: the job enforces its own time limits
-TOKYO = ZoneInfo("Asia/Tokyo")
 MIN_TICK_GAP_S = 0.1  # ticks woken by events: never more than 10 a second
 _DONE_JOB_STATUSES = {b"finished", b"failed", b"stopped", b"canceled"}
 
@@ -68,20 +66,8 @@ def enqueue(queue: Queue, item_id: int, token: str) -> None:
 
 
 def in_send_window(window: dict[str, Any] | None, now: datetime) -> bool:
-    """A reservation's optional send window, in Japan time.
-
-    ``{"weekdays": [0, 1, 2, 3, 4], "start_hour": 9, "end_hour": 18}`` (Monday = 0, hours
-    [start, end)); None or {} means always.
-    """
-    if not window:
-        return True
-    local = now.astimezone(TOKYO)
-    weekdays = window.get("weekdays")
-    if weekdays is not None and local.weekday() not in set(weekdays):
-        return False
-    start = int(window.get("start_hour", 0))
-    end = int(window.get("end_hour", 24))
-    return start <= local.hour < end
+    """A reservation's optional send window, in Japan time (``shared.send_window``)."""
+    return send_window.is_open(window, now)
 
 
 def tick(

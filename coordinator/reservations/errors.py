@@ -110,6 +110,10 @@ def script_mismatch(expected: int) -> AppError:
     )
 
 
+def send_window_invalid(message: str) -> AppError:
+    return AppError("send_window_invalid", message, field="send_window")
+
+
 def transfer_count_invalid(maximum: int) -> AppError:
     return AppError(
         "transfer_count_invalid",

@@ -27,6 +27,12 @@ _INSERT_BATCH = 5_000
 _SEND_ITEMS = cast(Table, SendItem.__table__)
 
 
+def member(db: Session, member_id: int) -> Member:
+    row = db.get(Member, member_id)
+    assert row is not None  # a principal's member exists
+    return row
+
+
 def get(db: Session, reservation_id: int) -> Reservation | None:
     return db.get(Reservation, reservation_id)
 

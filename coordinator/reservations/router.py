@@ -34,6 +34,9 @@ def create_reservation(body: ReservationCreate, member: Member, db: DB) -> Reser
         senders=body.senders,
         list_url=body.list_url,
         script_id=body.script_id,
+        send_window=body.send_window.model_dump() if body.send_window else None,
+        window_given="send_window" in body.model_fields_set,
+        remember_window=body.remember_send_window,
     )
     return views.reservation_out(db, reservation)
 
@@ -61,9 +64,7 @@ def get_reservation(reservation_id: int, user: CurrentUser, db: DB) -> Reservati
 def update_reservation(
     reservation_id: int, body: ReservationPatch, user: CurrentUser, db: DB
 ) -> ReservationOut:
-    reservation = service.update(
-        db, user, reservation_id, body.model_dump(exclude_unset=True, exclude_none=True)
-    )
+    reservation = service.update(db, user, reservation_id, body.model_dump(exclude_unset=True))
     return views.reservation_out(db, reservation)
 
 

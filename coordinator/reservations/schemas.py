@@ -6,11 +6,23 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 
+class SendWindow(BaseModel):
+    """送信時間帯 in Japan time: the days (1 = Monday … 7 = Sunday) and [start, end) hours;
+    an end before the start runs past midnight."""
+
+    days: Annotated[list[StrictInt], Field(min_length=1, max_length=7)]
+    start: Annotated[str, Field(pattern=r"^\d\d:\d\d$", examples=["09:00"])]
+    end: Annotated[str, Field(pattern=r"^\d\d:\d\d$", examples=["18:00"])]
+
+
 class ReservationCreate(BaseModel):
     count: StrictInt
     senders: StrictInt
     list_url: Annotated[str, Field(max_length=10_000)]
     script_id: StrictInt
+    # Omitted: the member's default; null: any time.
+    send_window: SendWindow | None = None
+    remember_send_window: StrictBool = False  # make this window the member's default
 
 
 class ReservationPatch(BaseModel):
@@ -19,6 +31,7 @@ class ReservationPatch(BaseModel):
 
     senders: StrictInt | None = None
     script_id: StrictInt | None = None
+    send_window: SendWindow | None = None  # null: any time
 
 
 class PauseRequest(BaseModel):
@@ -90,6 +103,9 @@ class ReservationOut(BaseModel):
     senders: int
     max_member_senders: int  # floor(count / 500), at least 1
     script_id: int
+    send_window: dict[str, Any] | None
+    send_window_ja: str
+    next_window_at: datetime | None  # outside its window (not finished): when it opens next
     list_url: str
     list_notice_active: bool
     chat_messages: int

@@ -31,7 +31,7 @@ from coordinator.errors import AppError, NotFound
 from coordinator.prospects import search
 from coordinator.reservations import errors, repository
 from coordinator.scripts import service as scripts
-from shared import clock, events, ledger, lifecycle
+from shared import clock, events, ledger, lifecycle, send_window
 from shared.config import get_settings
 from shared.enums import AdditionStatus, NotificationKind, PausedBy, ReservationStatus
 from shared.locks import lock_member, lock_reservation
@@ -127,12 +127,22 @@ def create(
     senders: int,
     list_url: str,
     script_id: int,
+    send_window: dict[str, Any] | None = None,
+    window_given: bool = False,
+    remember_window: bool = False,
 ) -> Reservation:
-    """A member's reservation (申請中): validated, ``count`` tickets held, the queue filled."""
+    """A member's reservation (申請中): validated, ``count`` tickets held, the queue filled.
+
+    The send window is ``send_window`` when ``window_given`` (None: any time), else the
+    member's default; ``remember_window`` makes the given one the member's default."""
     member_id = access.member_id_of(principal)
     _check_count(count)
     _check_member_senders(count, senders)
     _own_script(db, principal, script_id)
+    member = repository.member(db, member_id)
+    window = _window(send_window) if window_given else member.default_send_window
+    if remember_window and window_given:
+        member.default_send_window = window
     query = _parse_list(list_url)
     # Holds of one member are serialized from here on (and so are their queue fills, which
     # must not pick the same prospect twice).
@@ -155,6 +165,7 @@ def create(
         count=count,
         senders=senders,
         status=_S.PENDING.value,
+        send_window=window,
         created_at=now,
         updated_at=now,
     )
@@ -226,14 +237,24 @@ def set_senders(db: Session, operator: Principal, reservation_id: int, senders: 
 
 # --- the member's changes --------------------------------------------------------------------
 
-# 「リストやスクリプトを変更したい時は一時停止」: the script changes only while nothing sends.
+# 「リストやスクリプトを変更したい時は一時停止」: the script (and the send window) change only
+# while nothing sends.
 SCRIPT_CHANGE_STATUSES = (_S.PENDING.value, _S.PAUSED.value)
+
+
+def _window(window: dict[str, Any] | None) -> dict[str, Any] | None:
+    try:
+        return send_window.normalize(window)
+    except ValueError as exc:
+        raise errors.send_window_invalid(str(exc)) from None
 
 
 def update(
     db: Session, principal: Principal, reservation_id: int, changes: dict[str, Any]
 ) -> Reservation:
-    """PATCH: ``senders`` (operators), ``script_id`` (the owning member)."""
+    """PATCH: ``senders`` (operators), ``script_id`` and ``send_window`` (the owning member)."""
+    # null means "any time" for the send window only; elsewhere it is no change.
+    changes = {k: v for k, v in changes.items() if v is not None or k == "send_window"}
     if not changes:
         raise AppError("nothing_to_change", "変更する項目を指定してください")
     # Another member's reservation does not exist, whatever the change asked for.
@@ -244,6 +265,37 @@ def update(
         )
     if "script_id" in changes:
         reservation = change_script(db, principal, reservation_id, changes["script_id"])
+    if "send_window" in changes:
+        reservation = set_send_window(db, principal, reservation_id, changes["send_window"])
+    return reservation
+
+
+def set_send_window(
+    db: Session, principal: Principal, reservation_id: int, window: dict[str, Any] | None
+) -> Reservation:
+    """The member sets the send window (JST; None: any time) while 申請中 or 一時停止; the
+    dispatcher sends only inside it after the resume, and the history records it."""
+    reservation = _own_reservation(db, principal, reservation_id)
+    window = _window(window)
+    if window != reservation.send_window:
+        detail = f"（{send_window.describe(window)}）"
+        _change_while_stopped(db, principal, reservation, "送信時間帯", detail)
+        reservation.send_window = window
+    return reservation
+
+
+def change_script(
+    db: Session, principal: Principal, reservation_id: int, script_id: int
+) -> Reservation:
+    """The member changes the reservation's script while 申請中 or 一時停止; every item not yet
+    started sends with the new one (a job reads the reservation's script when it starts), and
+    the history records the change."""
+    reservation = _own_reservation(db, principal, reservation_id)
+    _own_script(db, principal, script_id)
+    if script_id != reservation.script_id:
+        detail = f"（スクリプトID {reservation.script_id} → {script_id}）"
+        _change_while_stopped(db, principal, reservation, "スクリプト", detail)
+        reservation.script_id = script_id
     return reservation
 
 
@@ -255,30 +307,22 @@ def _own_reservation(db: Session, principal: Principal, reservation_id: int) -> 
     return lock_reservation(db, reservation_id)
 
 
-def change_script(
-    db: Session, principal: Principal, reservation_id: int, script_id: int
-) -> Reservation:
-    """The member changes the reservation's script while 申請中 or 一時停止; every item not yet
-    started sends with the new one (a job reads the reservation's script when it starts), and
-    the history records the change."""
-    reservation = _own_reservation(db, principal, reservation_id)
-    _own_script(db, principal, script_id)
-    if script_id == reservation.script_id:
-        return reservation
+def _change_while_stopped(
+    db: Session, principal: Principal, reservation: Reservation, what: str, detail: str
+) -> None:
+    """A change of ``what`` that only 申請中 or 一時停止 allow: refused otherwise, else recorded
+    in the history (the caller then makes it, in this transaction)."""
     if reservation.status not in SCRIPT_CHANGE_STATUSES:
-        raise errors.invalid_status("スクリプトを変更", reservation.status)
-    old = reservation.script_id
-    reservation.script_id = script_id
+        raise errors.invalid_status(f"{what}を変更", reservation.status)
     reservation.updated_at = clock.now()
     lifecycle.record_history(
         db,
         reservation,
         actor_user_id=principal.user_id,
-        reason=f"スクリプトを変更しました（スクリプトID {old} → {script_id}）",
+        reason=f"{what}を変更しました{detail}",
         from_status=reservation.status,
     )
     events.publish_after_commit(db, reservation)
-    return reservation
 
 
 # --- pause / resume / cancel ---------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -21,8 +22,8 @@ from coordinator.reservations.schemas import (
     TransferOut,
 )
 from coordinator.reservations.service import visible
-from shared import labels
-from shared.enums import AdditionStatus, ReservationStatus
+from shared import clock, labels, send_window
+from shared.enums import RESERVATION_FINAL, AdditionStatus, ReservationStatus
 from shared.models import ListTransfer, Reservation, ReservationAddition
 from shared.rules import max_senders
 
@@ -103,6 +104,7 @@ def _outs(
     companies = repository.company_names(db, {r.member_id for r in rows})
     chats = repository.chat_counts(db, ids)
     staff = repository.approvers(db, ids)
+    now = clock.now()
     pending: dict[int, list[AdditionOut]] = {}
     for a in repository.additions(db, ids, AdditionStatus.PENDING.value):
         pending.setdefault(a.reservation_id, []).append(addition_out(a))
@@ -129,6 +131,13 @@ def _outs(
             senders=r.senders,
             max_member_senders=max_senders(r.count),
             script_id=r.script_id,
+            send_window=r.send_window,
+            send_window_ja=send_window.describe(r.send_window),
+            next_window_at=(
+                send_window.next_opening(r.send_window, now)
+                if r.status not in RESERVATION_FINAL
+                else None
+            ),
             list_url=r.list_query,
             list_notice_active=r.list_notice_active,
             chat_messages=chats.get(r.id, 0),
@@ -193,6 +202,11 @@ def newest(
         db, member_id=access.member_scope(principal), statuses=statuses, offset=0, limit=limit
     )
     return _outs(db, rows)
+
+
+def default_send_window(db: Session, principal: Principal) -> dict[str, Any] | None:
+    """The member's default 送信時間帯 (offered on the reservation form)."""
+    return repository.member(db, access.member_id_of(principal)).default_send_window
 
 
 def additions(db: Session, principal: Principal, reservation_id: int) -> list[AdditionOut]:

@@ -22,7 +22,7 @@ from coordinator.web.forms import Refusal, attempt, errors_of, form_values, to_i
 from coordinator.web.links import list_url_of, see_other
 from coordinator.web.rendering import render
 from coordinator.web.session import WebDB, WebMember, WebRoute
-from shared import clock, ledger
+from shared import clock, ledger, send_window
 from shared.enums import OrderStatus, PaymentMethod
 from shared.models import Script
 from shared.rules import order_amount_jpy
@@ -406,6 +406,7 @@ def _reservation_form(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Response:
+    default_window = reservation_views.default_send_window(db, user)
     return render(
         request,
         "member/reservation_new.html",
@@ -415,6 +416,7 @@ def _reservation_form(
             "errors": errors,
             "available": ledger.balance(db, user.member_id).available,
             "scripts": _newest_scripts(db, user),
+            "window": _window_of(values) if "window_mode" in values else default_window,
         },
         status_code=status_code,
     )
@@ -448,6 +450,9 @@ async def reservation_new(request: Request, db: WebDB, user: WebMember) -> Respo
                 senders=numbers["senders"],
                 list_url=values.get("list_url", ""),
                 script_id=numbers["script_id"],
+                send_window=_window_of(values),
+                window_given=True,
+                remember_window=bool(values.get("window_default")),
             )
     except Refusal as exc:
         return _reservation_form(request, db, user, values, errors_of(exc), 400)
@@ -472,6 +477,26 @@ async def reservation_script(
     script_id = to_int(values, "script_id", _LABEL["script_id"])
     reservations.change_script(db, user, reservation_id, script_id)
     return see_other(f"/reservations/{reservation_id}", "script_changed")
+
+
+def _window_of(values: dict[str, str]) -> dict[str, Any] | None:
+    """The 送信時間帯 fields (send_window_fields.html) as the API's window; None: any time."""
+    if values.get("window_mode") != "window":
+        return None
+    return {
+        "days": [d for d in send_window.DAY_LABELS if values.get(f"window_day_{d}")],
+        "start": values.get("window_start", ""),
+        "end": values.get("window_end", ""),
+    }
+
+
+@router.post("/reservations/{reservation_id}/send-window")
+async def reservation_send_window(
+    request: Request, db: WebDB, user: WebMember, reservation_id: int
+) -> Response:
+    values = await form_values(request)
+    reservations.set_send_window(db, user, reservation_id, _window_of(values))
+    return see_other(f"/reservations/{reservation_id}", "window_changed")
 
 
 @router.post("/reservations/{reservation_id}/additions")

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from coordinator.accounts.service import Principal
-from shared import labels
+from shared import labels, send_window
 from shared.config import get_settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -33,6 +33,7 @@ FLASH_MESSAGES = {
     "cancelled": "キャンセルしました",
     "addition_requested": "予約数の追加を申請しました（承認待ち）",
     "transferred": "リストを移行しました",
+    "window_changed": "送信時間帯を変更しました",
     "script_changed": "スクリプトを変更しました（未送信分は新しいスクリプトで送信します）",
     "approved": "承認しました",
     "rejected": "却下しました",
@@ -119,6 +120,7 @@ def demo_mode() -> bool:
 
 
 templates.env.globals["demo_mode"] = demo_mode
+templates.env.globals["day_labels"] = send_window.DAY_LABELS  # 送信時間帯's 月…日
 
 
 def payment_mode() -> str:

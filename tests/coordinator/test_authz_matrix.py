@@ -152,6 +152,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/reservations/{reservation_id}/cancel"): WEB_USER,
     ("POST", "/reservations/{reservation_id}/additions"): WEB_MEMBER,
     ("POST", "/reservations/{reservation_id}/script"): WEB_MEMBER,
+    ("POST", "/reservations/{reservation_id}/send-window"): WEB_MEMBER,
     ("GET", "/reservations/{reservation_id}"): WEB_USER,
     ("GET", "/reservations/{reservation_id}/results.csv"): WEB_USER,
     ("GET", "/items/{item_id}"): WEB_USER,

@@ -83,7 +83,7 @@ def test_tick_reaps_expired_leases(db: Session, queue: Queue) -> None:
 
 
 def test_send_window_in_japan_time(db: Session, queue: Queue) -> None:
-    window = {"weekdays": [0, 1, 2, 3, 4], "start_hour": 9, "end_hour": 18}
+    window = {"days": [1, 2, 3, 4, 5], "start": "09:00", "end": "18:00"}  # the API's form
     monday_10_jst = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
     assert dispatcher.in_send_window(window, monday_10_jst)
     assert not dispatcher.in_send_window(window, monday_10_jst + timedelta(hours=8))  # 18:00
