@@ -120,6 +120,7 @@ class Driver:
         self._playwright: Playwright | None = None
         self._browser: Any = None
         self._proxy: GuardProxy | None = None
+        self.browser_pid: int | None = None  # for the watchdog (worker/page_limits.py)
         self._slot: _Slot | None = None
         self.reuse_context = reuse_context
 
@@ -147,6 +148,7 @@ class Driver:
             proxy=proxy,  # type: ignore[arg-type]
             timeout=30_000,
         )
+        self.browser_pid = page_limits.browser_pid(self._browser)
 
     def close(self) -> None:
         if self._slot is not None:

@@ -166,7 +166,9 @@ class Sender:
             before_submit=before_submit,
             deadline=_Deadline(deadline_s or self.settings.send_timeout_s),
         )
-        with BrowserWatchdog(run.deadline.remaining_s()) as watchdog:
+        with BrowserWatchdog(
+            run.deadline.remaining_s(), lambda: self.driver.browser_pid
+        ) as watchdog:
             status, reason = run.execute()
         if watchdog.fired and status != SendStatus.SENT:
             # The page held the browser past the deadline; the watchdog killed the browser.

@@ -11,10 +11,10 @@ Two parts:
   navigation events a second and held a send for minutes).
 - :class:`BrowserWatchdog`: a page that spins in JavaScript (a busy loop, a dialog loop made
   harmless by the budget) never answers the worker's next call, and Playwright's calls into a
-  page have no time limit of their own. Past the send's deadline the watchdog kills this
-  process's Chromium (killing only the renderer is not enough: a DevTools call to a crashed
-  page never returns): every pending call fails, the send ends as a timeout, and the driver
-  starts a new browser for the next send.
+  page have no time limit of their own. Past the send's deadline the watchdog kills the send's
+  Chromium (killing only the renderer is not enough: a DevTools call to a crashed page never
+  returns): every pending call fails, the send ends as a timeout, and the driver starts a new
+  browser for the next send. Only that browser: ``mikomi engine qa`` runs one per thread.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Error as PlaywrightError
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +75,32 @@ PAGE_LIMITS_JS = f"""
 """
 
 
-class BrowserWatchdog:
-    """Kills this process's Chromium if a send runs ``grace_s`` past ``deadline_s``::
+def browser_pid(browser: Any) -> int | None:
+    """The process id of a launched Chromium (None if it cannot say)."""
+    try:
+        session = browser.new_browser_cdp_session()
+        info = session.send("SystemInfo.getProcessInfo")
+        session.detach()
+        return next(int(p["id"]) for p in info["processInfo"] if p["type"] == "browser")
+    except (PlaywrightError, StopIteration, KeyError, TypeError, ValueError):
+        return None
 
-    with BrowserWatchdog(90.0) as dog:
-        ...  # the send
-    dog.fired  # True when the browser was killed
+
+class BrowserWatchdog:
+    """Kills the send's Chromium if the send runs ``grace_s`` past ``deadline_s``.
+
+    ``pid`` says which browser when the time comes (None: every Chromium of this process);
+    ``fired`` is True once the browser was killed.
     """
 
-    def __init__(self, deadline_s: float, grace_s: float = WATCHDOG_GRACE_S) -> None:
+    def __init__(
+        self,
+        deadline_s: float,
+        pid: Callable[[], int | None],
+        grace_s: float = WATCHDOG_GRACE_S,
+    ) -> None:
         self.wait_s = max(0.0, deadline_s) + grace_s
+        self.pid = pid
         self.fired = False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mikomi-watchdog", daemon=True)
@@ -97,13 +117,12 @@ class BrowserWatchdog:
         if self._done.wait(self.wait_s):
             return
         self.fired = True
-        killed = kill_browsers(os.getpid())
+        pid = self.pid()
+        killed = kill_browsers(os.getpid()) if pid is None else kill_tree(pid)
         log.warning("send over its deadline: killed the browser %s", killed)
 
 
-def kill_browsers(root_pid: int) -> list[int]:
-    """SIGKILL every Chromium process descended from ``root_pid`` (not Playwright's driver);
-    their pids."""
+def _children() -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -112,6 +131,25 @@ def kill_browsers(root_pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
             parent = int(stat.rsplit(")", 1)[1].split()[1])
             children.setdefault(parent, []).append(int(entry.name))
+    return children
+
+
+def kill_tree(pid: int) -> list[int]:
+    """SIGKILL a process and every process descended from it; their pids."""
+    children = _children()
+    doomed = [pid]
+    for parent in doomed:
+        doomed.extend(children.get(parent, []))
+    for each in doomed:
+        with contextlib.suppress(OSError):
+            os.kill(each, signal.SIGKILL)
+    return doomed
+
+
+def kill_browsers(root_pid: int) -> list[int]:
+    """SIGKILL every Chromium process descended from ``root_pid`` (not Playwright's driver);
+    their pids."""
+    children = _children()
     killed: list[int] = []
     stack = list(children.get(root_pid, []))
     while stack:

@@ -4,13 +4,16 @@ each ends within its bound and the next ordinary send still goes through."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from fixtures.server import FixtureServer
 from shared.config import PROJECT_ROOT, Settings, unsafe_setting
+from worker.driver import Driver
 from worker.engine import Sender
 from worker.netguard import NetGuard
 from worker.page_limits import WATCHDOG_GRACE_S
@@ -39,11 +42,41 @@ def test_the_test_network_is_refused_outside_the_demo() -> None:
     assert unsafe_setting(Settings(demo=True, **TEST_NETWORK)) is None
 
 
+class _Bystander:
+    """Another browser of the same process, in a thread of its own (as in `mikomi engine qa`,
+    one per thread): the watchdog must kill the overrunning send's browser only."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.pid: int | None = None
+        self._ready, self._done = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
+        self._thread.start()
+        assert self._ready.wait(60) and self.pid is not None
+
+    def _run(self, settings: Settings) -> None:
+        with Driver(settings) as driver:
+            self.pid = driver.browser_pid
+            self._ready.set()
+            self._done.wait()
+
+    def alive(self) -> bool:
+        assert self.pid is not None
+        return Path(f"/proc/{self.pid}").exists()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=30)
+
+
 @pytest.fixture(scope="module")
-def sender() -> Iterator[tuple[Sender, FixtureServer]]:
+def sender() -> Iterator[tuple[Sender, FixtureServer, _Bystander]]:
     settings = Settings(allow_private=False, demo=True, send_timeout_s=6, **TEST_NETWORK)
-    with FixtureServer() as server, Sender(settings) as engine:
-        yield engine, server
+    bystander = _Bystander(settings)
+    try:
+        with FixtureServer() as server, Sender(settings) as engine:
+            yield engine, server, bystander
+    finally:
+        bystander.stop()
 
 
 def _send(engine: Sender, server: FixtureServer, name: str) -> tuple[str, str | None, float]:
@@ -68,9 +101,13 @@ def _send(engine: Sender, server: FixtureServer, name: str) -> tuple[str, str | 
     ],
 )
 def test_a_hostile_page_ends_in_time_and_the_next_send_goes_through(
-    sender: tuple[Sender, FixtureServer], name: str, outcome: tuple[str, str | None], bound_s: float
+    sender: tuple[Sender, FixtureServer, _Bystander],
+    name: str,
+    outcome: tuple[str, str | None],
+    bound_s: float,
 ) -> None:
-    engine, server = sender
+    engine, server, bystander = sender
     status, reason, spent = _send(engine, server, name)
     assert (status, reason) == outcome and spent < bound_s, (status, reason, spent)
     assert _send(engine, server, "cf7-basic")[:2] == ("sent", None)
+    assert bystander.alive()
