@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from coordinator.accounts import access
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
 from coordinator.suppression import repository
-from coordinator.suppression.errors import InvalidDomain, InvalidReason
+from coordinator.suppression.errors import InvalidDomain, InvalidReason, NgImportTooLarge
 from coordinator.suppression.schemas import SuppressionList, SuppressionOut
 from shared import suppression
 from shared.domains import normalize_domain
@@ -102,6 +107,59 @@ def add_ng(db: Session, principal: Principal, domain: str, *, note: str = "") ->
         member_id=principal.member_id, note=note,
     )  # fmt: skip
     return SuppressionOut.model_validate(entry)
+
+
+# The NG list as a CSV file: one domain (or URL) per row, with an optional note.
+NG_CSV_HEADER = ("domain", "note", "created_at")
+MAX_NG_IMPORT_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class NgImport:
+    added: int  # new entries
+    kept: int  # already on the list
+    rejected: list[tuple[int, str]]  # (line, value) that is no domain
+
+
+def import_ng(db: Session, principal: Principal, text: str) -> NgImport:
+    """Add every domain of a CSV file (a ``domain`` column, or the first column; an optional
+    ``note``) to the member's NG list; a header row and empty rows are skipped."""
+    member_id = access.member_id_of(principal)
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    if len(rows) > MAX_NG_IMPORT_ROWS + 1:
+        raise NgImportTooLarge(MAX_NG_IMPORT_ROWS)
+    header = [cell.strip().lower() for cell in rows[0]] if rows else []
+    has_header = "domain" in header
+    domain_at = header.index("domain") if has_header else 0
+    note_at = header.index("note") if has_header and "note" in header else None
+    before = repository.list_entries(db, member_id, limit=0)[0]
+    rejected: list[tuple[int, str]] = []
+    seen = 0
+    for line, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
+        value = row[domain_at].strip() if len(row) > domain_at else ""
+        if not value:
+            continue
+        note = row[note_at].strip() if note_at is not None and len(row) > note_at else ""
+        try:
+            add_ng(db, principal, value, note=note)
+        except InvalidDomain:
+            rejected.append((line, value[:100]))
+            continue
+        seen += 1
+    added = repository.list_entries(db, member_id, limit=0)[0] - before
+    return NgImport(added=added, kept=seen - added, rejected=rejected)
+
+
+def ng_csv_batches(db: Session, principal: Principal) -> Iterator[list[tuple[object, ...]]]:
+    """The member's whole NG list in batches of CSV rows (NG_CSV_HEADER), newest first."""
+    member_id = access.member_id_of(principal)
+    offset = 0
+    while True:
+        _, rows = repository.list_entries(db, member_id, limit=1_000, offset=offset)
+        if not rows:
+            return
+        yield [(r.domain, r.note, r.created_at.isoformat()) for r in rows]
+        offset += len(rows)
 
 
 def remove_ng(db: Session, principal: Principal, entry_id: int) -> None:

@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import UploadFile
 
+from coordinator import csv_export
 from coordinator.accounts import service as accounts
 from coordinator.errors import AppError
 from coordinator.prospects import search as prospect_search
@@ -15,6 +17,7 @@ from coordinator.reservations import service as reservations
 from coordinator.reservations import views as reservation_views
 from coordinator.scripts import service as scripts
 from coordinator.scripts.schemas import ScriptIn, ScriptPatch
+from coordinator.suppression import service as suppression
 from coordinator.tickets import invoices, payments
 from coordinator.tickets import service as tickets
 from coordinator.tickets.gateway import PaymentGateway, get_gateway
@@ -393,6 +396,94 @@ async def prospects_transfer(request: Request, db: WebDB, user: WebMember) -> Re
             request, db, user, values=values, errors={"transfer": message}, status_code=400
         )
     return see_other("/reservations", "transferred")
+
+
+# --- NGリスト (the member's own do-not-contact domains) ---------------------------------------
+
+NG_PER_PAGE = 200  # the service's page
+
+
+def _ng_page(
+    request: Request,
+    db: WebDB,
+    user: Any,
+    *,
+    q: str = "",
+    page: int = 1,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    report: suppression.NgImport | None = None,
+    status_code: int = 200,
+) -> Response:
+    page = max(1, page)
+    listing = suppression.list_ng(db, user, contains=q, page=page)
+    return render(
+        request,
+        "member/ng_domains.html",
+        user,
+        {
+            "rows": listing.items,
+            "total": listing.total,
+            "q": q,
+            "page": page,
+            "per_page": NG_PER_PAGE,
+            "values": values or {},
+            "errors": errors or {},
+            "report": report,
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/ng-domains")
+def ng_domains_page(
+    request: Request, db: WebDB, user: WebMember, q: str = "", page: int = 1
+) -> Response:
+    return _ng_page(request, db, user, q=q, page=page)
+
+
+@router.post("/ng-domains")
+async def ng_domain_add(request: Request, db: WebDB, user: WebMember) -> Response:
+    values = await form_values(request)
+    try:
+        with attempt(db):
+            suppression.add_ng(db, user, values.get("domain", ""), note=values.get("note", ""))
+    except Refusal as exc:
+        return _ng_page(request, db, user, values=values, errors=errors_of(exc), status_code=400)
+    return see_other("/ng-domains", "ng_added")
+
+
+@router.post("/ng-domains/{entry_id}/delete")
+def ng_domain_delete(db: WebDB, user: WebMember, entry_id: int) -> Response:
+    suppression.remove_ng(db, user, entry_id)
+    return see_other("/ng-domains", "ng_removed")
+
+
+@router.post("/ng-domains/import")
+async def ng_domains_import(request: Request, db: WebDB, user: WebMember) -> Response:
+    form = await request.form()  # parsed (and size-limited) already for the CSRF check
+    uploaded = form.get("file")
+    if not isinstance(uploaded, UploadFile) or not uploaded.filename:
+        errors = {"file": "CSVファイルを選択してください"}
+        return _ng_page(request, db, user, errors=errors, status_code=400)
+    raw = await uploaded.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp932", errors="replace")  # Excel's Japanese CSV
+    try:
+        with attempt(db):
+            report = suppression.import_ng(db, user, text)
+    except Refusal as exc:
+        return _ng_page(request, db, user, errors=errors_of(exc), status_code=400)
+    return _ng_page(request, db, user, report=report)
+
+
+@router.get("/ng-domains.csv")
+def ng_domains_csv(db: WebDB, user: WebMember) -> Response:
+    return csv_export.response(
+        suppression.NG_CSV_HEADER, suppression.ng_csv_batches(db, user), "ng_domains.csv"
+    )
 
 
 # --- 予約代行フォーム / 予約履歴 ------------------------------------------------------------------

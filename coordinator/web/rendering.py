@@ -33,6 +33,8 @@ FLASH_MESSAGES = {
     "cancelled": "キャンセルしました",
     "addition_requested": "予約数の追加を申請しました（承認待ち）",
     "transferred": "リストを移行しました",
+    "ng_added": "NGリストに追加しました",
+    "ng_removed": "NGリストから削除しました",
     "window_changed": "送信時間帯を変更しました",
     "script_changed": "スクリプトを変更しました（未送信分は新しいスクリプトで送信します）",
     "approved": "承認しました",

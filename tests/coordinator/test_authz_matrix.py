@@ -153,6 +153,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/reservations/{reservation_id}/additions"): WEB_MEMBER,
     ("POST", "/reservations/{reservation_id}/script"): WEB_MEMBER,
     ("POST", "/reservations/{reservation_id}/send-window"): WEB_MEMBER,
+    ("GET", "/ng-domains"): WEB_MEMBER,
+    ("POST", "/ng-domains"): WEB_MEMBER,
+    ("POST", "/ng-domains/{entry_id}/delete"): WEB_MEMBER,
+    ("POST", "/ng-domains/import"): WEB_MEMBER,
+    ("GET", "/ng-domains.csv"): WEB_MEMBER,
     ("GET", "/reservations/{reservation_id}"): WEB_USER,
     ("GET", "/reservations/{reservation_id}/results.csv"): WEB_USER,
     ("GET", "/items/{item_id}"): WEB_USER,
@@ -784,7 +789,10 @@ def test_web_authorization_matrix(app, client, db, world: World) -> None:  # typ
     folder = evidence_dir(rid, item_id)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / shot).write_bytes(b"\x89PNG\r\n\x1a\n")
+    ng = client.post("/api/v1/ng-domains", json={"domain": "ng-web.example.jp"}, headers=a.headers)
+    assert ng.status_code == 201, ng.text
     values = {
+        "entry_id": ng.json()["id"],
         "reservation_id": rid,
         "script_id": a.script.id,
         "item_id": item_id,
@@ -819,6 +827,7 @@ def test_web_authorization_matrix(app, client, db, world: World) -> None:  # typ
 _FORMS: dict[str, dict[str, str]] = {
     "/reservations/{reservation_id}/additions": {"count": "100"},
     "/reservations/{reservation_id}/script": {"script_id": "{script_id}"},
+    "/ng-domains": {"domain": "ng-form.example.jp"},
     "/reservations/{reservation_id}/chat": {"body": "よろしくお願いします"},
     "/prospects/transfer": {
         "reservation_id": "{reservation_id}",
