@@ -80,7 +80,8 @@ PREFECTURES: tuple[str, ...] = (
 )
 
 _STRONG_HONEYPOT = re.compile(
-    r"_formrun_gotcha|honeypot|honey[-_]?pot|bot[-_]?field|gotcha|ohnohoney|leave[-_]?(?:this[-_]?)?blank|nospam|no[-_]spam|anti[-_]?spam|_wpcf7_ak_hp|fax[-_]?only|contact_me_by_fax",
+    r"_formrun_gotcha|honeypot|honey[-_]?pot|bot[-_]?field|gotcha|ohnohoney|leave[-_]?(?:this[-_]?)?blank|nospam|no[-_]spam|anti[-_]?spam|_wpcf7_ak_hp|fax[-_]?only|contact_me_by_fax"
+    r"|(?:^|[-_\s]|tasty)honey(?:$|[-_\s])",
     re.I,
 )
 _WEAK_HONEYPOT = re.compile(
@@ -98,6 +99,19 @@ _EMAIL_SAMPLE = re.compile(r"@|\.co\.jp|\.com\b")
 _PHONE_SAMPLE = re.compile(r"\d{2,4}[-ー－]\d{2,4}[-ー－]\d{3,4}|^0\d{9,10}$")
 _POSTAL_SAMPLE = re.compile(r"^(?:例[:：)）]?\s*)?〒?\d{3}[-ー－]\d{4}$")
 _CAPTCHA_NAME = re.compile(r"captcha|^recaptcha_(?:challenge|response)_field$", re.I)
+# The box for someone else's address (send to a friend, a share form): an e-mail of its own,
+# never the confirmation of the sender's.
+_RECIPIENT = re.compile(
+    r"recipient|destinataire|empfänger|destinatari|friend|\bami\b|^to\b|宛先|送り先|送信先"
+)
+_MAILISH = re.compile(r"mail")
+# A box asking to join a mailing list: ticking it is no part of sending a message.
+_OPT_IN = re.compile(
+    r"newsletter|mailing ?list|subscribe|keep me (?:updated|informed)|send me (?:news|updates|offers)"
+    r"|infolettre|メルマガ|メールマガジン|ニュースレター|配信を希望"
+)
+# Numbered boxes of one question (Gravity Forms' input_6.1, input_6.2 …): their common stem.
+_CHOICE_STEM = re.compile(r"[._-]?\d+\]?$")
 _CHOICE_ROLES: frozenset[Role] = frozenset({"prefecture", "inquiry_type", "consent", "other"})
 
 
@@ -448,6 +462,9 @@ def _classify(doc: Doc, f: _Field) -> None:
         # A CAPTCHA's own box, shown or not (a widget reveals it): never filled, never a trap.
         f.role = "captcha"
         return
+    if _is_captcha_question(f):
+        f.role = "captcha"
+        return
     if _is_honeypot(doc, f):
         f.role = "honeypot"
         return
@@ -508,9 +525,17 @@ def _text_role(f: _Field) -> tuple[Role, str]:
     return "other", ""
 
 
+# A label that is only 「Number」 (or 「Contact number」) on a form for people: the phone number.
+_NUMBER_LABEL = re.compile(
+    r"^(?:your |contact |mobile )?(?:number|no\.?)\s*(?:\*|\(required\)|:)?\s*$"
+)
+
+
 def _role_of_label(text: str) -> Role | None:
     t = norm(text)
     role = role_from_text(t)
+    if role is None and _NUMBER_LABEL.match(t):
+        return "phone"
     if role is None and len(compact(t)) <= 12 and part_from_text(t):
         return "name"
     return role
@@ -580,6 +605,26 @@ def _name_role(part: Part, kana: bool) -> Role:
     return "first_name_kana" if kana else "first_name"
 
 
+def _required_by_markup(f: _Field, raw_ident: str) -> bool:
+    """A hidden box the markup itself requires (``required``, ``aria-required``) is a question a
+    script opens: a trap can never be required, or nobody could send the form. The engine types
+    into visible boxes only, so it still leaves this one alone."""
+    return (
+        f.el.get("required") is not None or f.el.get("aria-required") == "true"
+    ) and not _WEAK_HONEYPOT.search(raw_ident)
+
+
+def _is_captcha_question(f: _Field) -> bool:
+    """A box whose own label puts a CAPTCHA question (「číslo z obrázku」, 「3 + 4 =」): a
+    CAPTCHA even while a script still hides it, never a trap to leave empty."""
+    if f.tag != "textarea" and f.type in ("radio", "checkbox", "select", "file", "password"):
+        return False
+    raw_ident = " ".join(x for x in (f.name, f.el.get("id") or "", f.el.get("class") or "") if x)
+    if _STRONG_HONEYPOT.search(raw_ident):
+        return False
+    return role_from_text(norm(" ".join([f.own, *f.near[:1]]))) == "captcha"
+
+
 def _is_honeypot(doc: Doc, f: _Field) -> bool:
     raw_ident = " ".join(x for x in (f.name, f.el.get("id") or "", f.el.get("class") or "") if x)
     if _STRONG_HONEYPOT.search(raw_ident):
@@ -587,7 +632,7 @@ def _is_honeypot(doc: Doc, f: _Field) -> bool:
     text_like = f.tag == "textarea" or f.type not in ("radio", "checkbox", "select", "file")
     if f.tag == "select":
         text_like = False
-    if text_like and not f.shown:
+    if text_like and not f.shown and not _required_by_markup(f, raw_ident):
         return True
     if role_from_text(norm(" ".join([f.own, *f.near[:1]]))) == "honeypot":
         return True
@@ -595,6 +640,13 @@ def _is_honeypot(doc: Doc, f: _Field) -> bool:
         f.el.get("tabindex") == "-1" or (f.el.get("autocomplete") or "") in ("off", "nope")
     ):
         return True
+    if (
+        _WEAK_HONEYPOT.search(raw_ident)
+        and text_like
+        and not f.required
+        and not (f.own or f.near or f.row or f.placeholder or f.el.get("title"))
+    ):
+        return True  # a box named 「field_hp」 with no words at all for a person to read
     if f.type == "checkbox" and not f.shown:
         return True
     return bool(
@@ -615,6 +667,13 @@ def _choice_role(f: _Field) -> Role:
     label_texts += [*(f.near[:2]), f.row]
     labels = norm(" ".join(t for t in label_texts if t))
     own_and_options = norm(" ".join([f.own, f.after, *(o.text for o in f.options)]))
+    if (
+        f.type == "checkbox"
+        and len(f.inputs) == 1
+        and not f.required
+        and _OPT_IN.search(norm(" ".join([f.own, *(o.text for o in f.options)]) or f.after))
+    ):
+        return "other"  # 「Add me to the mailing list」: left as it is
     if (
         f.type == "checkbox"
         and (_CONSENT.search(own_and_options) or _CONSENT.search(labels))
@@ -657,8 +716,12 @@ _FAMILY: dict[str, str] = {
 
 def _form_level_rules(fields: list[_Field]) -> None:
     _split_groups(fields)
+    _hidden_choice_groups(fields)
     seen_email = False
     for f in fields:
+        if _is_recipient(f):
+            f.role = "email"
+            continue
         if f.role == "email":
             if seen_email:
                 f.role = "email_confirm"
@@ -688,6 +751,43 @@ def _form_level_rules(fields: list[_Field]) -> None:
         for f in messages:
             if f is not best:
                 f.role = "other"
+
+
+def _is_recipient(f: _Field) -> bool:
+    """Whether ``f`` asks for someone else's e-mail address (「To」, 「Vos destinataires」,
+    ``recipient_email``): an address of its own, not the sender's typed again."""
+    if f.tag == "select" or f.type in ("radio", "checkbox"):
+        return False
+    texts = [norm(t) for t in (f.own, *f.near[:1], f.row, f.placeholder) if t]
+    mailish = f.role in ("email", "email_confirm") or bool(_MAILISH.search(f.ident))
+    return mailish and (
+        any(_RECIPIENT.search(t) for t in texts) or bool(_RECIPIENT.search(f.ident))
+    )
+
+
+def _hidden_choice_groups(fields: list[_Field]) -> None:
+    """Hidden check boxes that answer one question together (several boxes of one name, or
+    numbered names such as input_6.1, input_6.2, each with its own words) are a question a
+    script opens, not a trap. They become ``other`` only when optional: an unknown optional
+    box is never ticked, so the engine still fills nothing a script hides."""
+    hidden = [
+        f
+        for f in fields
+        if f.role == "honeypot"
+        and f.type == "checkbox"
+        and not f.shown
+        and not f.required
+        and f.own
+        and not _STRONG_HONEYPOT.search(f.name)
+    ]
+    stems: dict[str, int] = {}
+    for f in hidden:
+        stem = _CHOICE_STEM.sub("", f.name)
+        if stem != f.name:
+            stems[stem] = stems.get(stem, 0) + 1
+    for f in hidden:
+        if len(f.inputs) >= 2 or stems.get(_CHOICE_STEM.sub("", f.name), 0) >= 2:
+            f.role = "other"
 
 
 def _message_strength(f: _Field) -> tuple[int, int]:

@@ -91,7 +91,9 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
     (
         "subject",
         r"件名|題名|タイトル|表題|subject|\btitle\b|\bkenmei\b|\bsujet\b|betreff|asunto|oggetto"
-        r"|\bтема\b|onderwerp|\btemat\b|předmět|assunto|主题|제목|\bkonu\b|\bemne\b|ämne|\baihe\b",
+        r"|\bтема\b|onderwerp|\btemat\b|předmět|assunto|主题|제목|\bkonu\b|\bemne\b|ämne|\baihe\b"
+        # French 「Objet」, Romanian, Indonesian, Hungarian, Greek, Chinese, Vietnamese, Hebrew, Arabic.
+        r"|\bobjet\b|\bsubiect|\bsubjek|\bperihal\b|\btárgy|θέμα|主旨|標題|tiêu đề|נושא|الموضوع",
     ),
     (
         "inquiry_type",
@@ -163,6 +165,9 @@ def compact(text: str) -> str:
     return text.replace(" ", "")
 
 
+_CITY_TOO = re.compile(r"\bcity\b|\btown\b")
+
+
 # Labels, row headers and names repeat across the fields of a page and across pages: cached.
 @lru_cache(maxsize=8192)
 def role_from_text(text: str) -> Role | None:
@@ -174,6 +179,8 @@ def role_from_text(text: str) -> Role | None:
         if pattern.search(text) or (joined != text and pattern.search(joined)):
             if role == "building" and re.search(r"住所|番地", text):
                 return "address"
+            if role == "prefecture" and _CITY_TOO.search(text):
+                return "city"  # 「Location (City/State)」: one box for a place, not a state list
             return role
     return None
 
