@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     # A worker process silent this long (no tick from its liveness thread) is killed and replaced.
     worker_stall_seconds: float = 60.0
 
-    # Card payments (docs/operations.md, Payments): "stripe", "test" (the Luhn test gateway,
+    # Card payments (docs/operations.md#payments): "stripe", "test" (the Luhn test gateway,
     # honoured only with ``demo`` or under the tests) or "" (card orders are refused).
     payments: Literal["", "stripe", "test"] = ""
     stripe_secret_key: str = ""

@@ -26,7 +26,7 @@ class PaymentMethod(StrEnum):
 
 
 class PaymentGatewayName(StrEnum):
-    """Who took a card payment (docs/rules.md, Payments)."""
+    """Who took a card payment (docs/rules.md#payments)."""
 
     STRIPE = "stripe"
     TEST = "test"  # the Luhn test gateway of the demo and the tests
@@ -60,7 +60,7 @@ class ReservationStatus(StrEnum):
 
 
 class PausedBy(StrEnum):
-    """Who paused a reservation (docs/rules.md, Reservation statuses): a pause by a member or an
+    """Who paused a reservation (docs/rules.md#reservation-statuses): a pause by a member or an
     operator ends in 自動キャンセル after 12 hours; a ``system`` pause (the error threshold) never
     does, it waits for an operator."""
 

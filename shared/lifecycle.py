@@ -1,4 +1,4 @@
-"""The rules of a reservation's life (SPEC §2), shared by the coordinator and the workers.
+"""The rules of a reservation's life (docs/rules.md#reservations), shared by the coordinator and the workers.
 
 * :func:`change_status` — every status change goes through here: it records who, why and
   when (``reservation_status_changes``) and keeps the timestamps of the row right.
@@ -360,7 +360,7 @@ def after_item_change(db: Session, reservation: Reservation, now: datetime | Non
 def auto_cancel_stale_pauses(db: Session, now: datetime | None = None) -> int:
     """Auto-cancel every reservation paused by a member or an operator for *more than* 12
     hours (12 h exactly stays). A system pause is never auto-cancelled: it waits for an
-    operator (docs/rules.md, Reservation statuses)."""
+    operator (docs/rules.md#reservation-statuses)."""
     now = now or clock.now()
     cutoff = now - PAUSE_AUTO_CANCEL_AFTER
     ids = list(

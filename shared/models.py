@@ -137,7 +137,7 @@ class TicketOrder(Base):
     payment_reference: Mapped[str] = mapped_column(String(100), default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = _ts()
-    # Card payments (docs/rules.md, Payments): the gateway that took it (shared.enums
+    # Card payments (docs/rules.md#payments): the gateway that took it (shared.enums
     # .PaymentGatewayName), its Checkout Session and PaymentIntent, and where it stands there.
     gateway: Mapped[str] = mapped_column(String(20), default="", server_default="")
     checkout_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
@@ -180,13 +180,13 @@ class TicketLedgerEntry(Base):
 
 
 class Script(Base):
-    """A member's message script (SPEC §6): sender profile + message."""
+    """A member's message script (docs/rules.md#scripts): sender profile + message."""
 
     __tablename__ = "scripts"
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
-    content: Mapped[dict[str, Any]] = mapped_column(JSON)  # the §6 JSON
+    content: Mapped[dict[str, Any]] = mapped_column(JSON)  # the script JSON: docs/rules.md#scripts
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = _ts()
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -454,13 +454,13 @@ class ListTransfer(Base):
 
 
 class SendItem(Base):
-    """One prospect of a reservation's queue, through the state machine of SPEC §3."""
+    """One prospect of a reservation's queue, through docs/architecture.md#the-item-state-machine."""
 
     __tablename__ = "send_items"
     __table_args__ = (
         Index("ix_send_items_reservation_state", "reservation_id", "state"),
         Index("ix_send_items_state_lease", "state", "lease_expires_at"),
-        # Per-domain politeness (SPEC §4) held by the database itself: at most one item per
+        # Per-domain politeness (docs/rules.md#per-domain-politeness) held by the database itself: at most one item per
         # domain in flight across the whole fleet, whatever the dispatchers do.
         Index(
             "uq_send_items_domain_in_flight",

@@ -1,4 +1,4 @@
-"""The numbers of SPEC §2, each named once and used where its rule is enforced."""
+"""The numbers of docs/rules.md, each named once and used where its rule is enforced."""
 
 from __future__ import annotations
 

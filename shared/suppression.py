@@ -1,4 +1,4 @@
-"""Do-not-contact checks shared by the coordinator and the workers (SPEC §4).
+"""Do-not-contact checks shared by the coordinator and the workers (docs/rules.md#suppression).
 
 A domain is suppressed for a member when it is on the global list (``member_id`` NULL: opt-outs,
 refusals, complaints) or on that member's own NG list. Both are checked before dispatch and
