@@ -1,4 +1,5 @@
-"""The sweeper (``mikomi sweeper``): the time-based rules of SPEC §2, applied every few seconds.
+"""The sweeper (``mikomi sweeper``): the time-based rules, applied every few seconds
+(docs/rules.md#auto-cancel, docs/rules.md#tickets).
 
 Each rule runs in its own transaction, so one failing rule (an SMTP outage, say) does not hold
 back the others, and each is safe to run from two sweepers at once (they lock what they change).

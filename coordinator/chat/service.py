@@ -1,4 +1,4 @@
-"""Chat: one thread per reservation between its member and the operators (SPEC §2).
+"""Chat: one thread per reservation between its member and the operators (docs/rules.md#chat).
 
 Posting tells the other side in-app (and by e-mail through shared.notify) and rings the
 reservation's live channel, so open pages fetch the new message at once."""

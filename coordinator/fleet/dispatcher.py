@@ -1,4 +1,5 @@
-"""The dispatcher: admission control for the sending fleet (SPEC §8).
+"""The dispatcher: admission control for the sending fleet
+(docs/architecture.md#one-send-from-reservation-to-ledger).
 
 Each tick it reaps expired leases, keeps every approved reservation at ``senders − in_flight``
 dispatched items (see :func:`shared.items.capacity`), optionally only inside the reservation's

@@ -1,4 +1,5 @@
-"""Prospect search: the conditions of SPEC §2, the list URL (a saved search) and its queries.
+"""Prospect search: the conditions of docs/rules.md#prospects, the list URL (a saved search)
+and its queries.
 
 A list URL is the query string of a search; :func:`parse_list_url` and
 :func:`to_query_string` are exact inverses, so a reservation can store the string and get back

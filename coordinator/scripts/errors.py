@@ -1,4 +1,5 @@
-"""Errors of scripts: stable codes; ``field`` is the §6 JSON path of the offending value."""
+"""Errors of scripts: stable codes; ``field`` is the path of the offending value in the script
+JSON (docs/rules.md#scripts)."""
 
 from __future__ import annotations
 

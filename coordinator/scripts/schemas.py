@@ -1,4 +1,5 @@
-"""The script JSON of SPEC §6, exactly; unknown keys are refused so typos do not vanish."""
+"""The script JSON of docs/rules.md#scripts, exactly; unknown keys are refused so typos do not
+vanish."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
-"""Scripts (SPEC §6): the sender profile and the message, validated and normalized on save.
+"""Scripts (docs/rules.md#scripts): the sender profile and the message, validated and
+normalized on save.
 
-Every saved body carries the opt-out link: if the member left ``{{optout_url}}`` out, a line
-with it is appended (SPEC §4). Rendering and the generic checks are the form engine's
-(:func:`formfill.render_message`, :func:`formfill.validate_script`), so the preview shows
-exactly what the workers will type.
+Every saved body carries the opt-out link (docs/rules.md#opt-out-link): if the member left
+``{{optout_url}}`` out, a line with it is appended. Rendering and the generic checks are the
+form engine's (:func:`formfill.render_message`, :func:`formfill.validate_script`), so the
+preview shows exactly what the workers will type.
 """
 
 from __future__ import annotations
@@ -210,7 +211,7 @@ def get_owned(db: Session, principal: Principal, script_id: int) -> Script:
 
 def update(db: Session, principal: Principal, script_id: int, patch: ScriptPatch) -> Script:
     """Edit a script. Refused while an approved reservation sends with it: messages must not
-    change mid-flight (docs/rules.md, Scripts); pause the reservation first."""
+    change mid-flight (docs/rules.md#scripts); pause the reservation first."""
     script = get_owned(db, principal, script_id)
     sending = repository.sending_reservations_using(db, script.id)
     if sending:

@@ -75,7 +75,7 @@ def confirm_opt_out(token: str, db: DB) -> HTMLResponse:
     """The link in every message: a confirmation page that changes nothing.
 
     Mail scanners and link previews follow links with GET; only the button (a POST) opts the
-    domain out (docs/rules.md, guardrails).
+    domain out (docs/rules.md#opt-out-link).
     """
     item = service.find_opt_out(db, token)
     if item is None:

@@ -77,7 +77,7 @@ def paid_on_before_applied() -> AppError:
     return AppError("paid_on_before_applied", "入金日が申込日より前になっています", field="paid_on")
 
 
-# --- card payments and refunds (docs/rules.md, Payments) -------------------------------------
+# --- card payments and refunds (docs/rules.md#payments) --------------------------------------
 
 
 def card_payments_unavailable() -> AppError:

@@ -1,4 +1,4 @@
-"""Card payments behind a small interface (see docs/rules.md, Payments), chosen by
+"""Card payments behind a small interface (see docs/rules.md#payments), chosen by
 ``MIKOMI_PAYMENTS``:
 
 * :class:`StripeGateway` — a Stripe Checkout Session in JPY per order: the member pays on
@@ -237,7 +237,7 @@ def _stripe_gateway(secret_key: str, api_base: str) -> StripeGateway:
 
 
 def configured_gateway() -> PaymentGateway | None:
-    """The gateway of the settings (docs/operations.md, Payments), or None: no card payments."""
+    """The gateway of the settings (docs/operations.md#payments), or None: no card payments."""
     settings = get_settings()
     mode = settings.payment_mode
     if mode == "stripe":

@@ -1,6 +1,6 @@
 """Qualified invoices (適格請求書) and receipts (領収書) of ticket orders, as PDF.
 
-What an invoice carries (see docs/rules.md, Payments): the issuer and its registration number
+What an invoice carries (see docs/rules.md#payments): the issuer and its registration number
 (``MIKOMI_INVOICE_ISSUER``, ``MIKOMI_INVOICE_REGISTRATION_NO``), the invoice number, the dates,
 quantity × unit price, the subtotal of the 10% rate and its consumption tax (rounded once per
 invoice), the total and, for a bank transfer, the account to pay into (``MIKOMI_BANK_ACCOUNT``)

@@ -1,4 +1,4 @@
-"""What the payment gateway tells us, applied to orders (see docs/rules.md, Payments).
+"""What the payment gateway tells us, applied to orders (see docs/rules.md#payments).
 
 A Stripe webhook is applied **once per event id**: the id is recorded in ``payment_events`` in
 the same transaction as its effect, so a replay (Stripe retries, an attacker resending a

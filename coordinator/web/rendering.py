@@ -126,7 +126,7 @@ templates.env.globals["day_labels"] = send_window.DAY_LABELS  # 送信時間帯'
 
 
 def payment_mode() -> str:
-    """How card orders are paid (docs/rules.md, Payments): "stripe", "test" (every page then
+    """How card orders are paid (docs/rules.md#payments): "stripe", "test" (every page then
     says テスト決済) or "none" (card orders are refused)."""
     return get_settings().payment_mode
 
