@@ -323,7 +323,7 @@ def _kind(
         return "contact", score
     if long_message and not person and len(texts) <= 3:
         # A post, a reply, a feedback box: no one to answer, so a comment form, never filled
-        # (see docs/rules.md, F2).
+        # (see docs/rules.md#form-filling, F2).
         return "comment", score
     if len(texts) <= 2 and _LOGIN_WORDS.search(named):
         return "login", score

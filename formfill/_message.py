@@ -1,4 +1,4 @@
-"""Script rendering and validation (SPEC §6)."""
+"""Script rendering and validation (docs/rules.md#scripts)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def render_message(script: Mapping[str, Any], company: str, optout_url: str) -> 
 
     ``{{company}}`` becomes the prospect's name, ``{{sender_company}}`` and ``{{sender_name}}``
     the sender's, ``{{optout_url}}`` the per-prospect opt-out link. The opt-out link is appended
-    when the body forgot it: every message must carry one (SPEC §4).
+    when the body forgot it: every message must carry one (docs/rules.md#opt-out-link).
     """
     sender = script.get("sender") or {}
     values = {

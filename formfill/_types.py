@@ -122,7 +122,7 @@ class OptionInfo:
 
 @dataclass(frozen=True, slots=True)
 class FieldInfo:
-    """One logical field of a form, classified into a role of SPEC §5.
+    """One logical field of a form, classified into a role of docs/rules.md#form-filling (F1).
 
     Radio and checkbox groups sharing a ``name`` are one field whose ``options`` carry each
     input's selector. ``part``/``group_size`` describe split fields (姓/名, phone in three boxes,

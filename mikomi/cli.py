@@ -1,5 +1,5 @@
-"""The ``mikomi`` command (SPEC §7). Each area keeps its commands in ``mikomi/commands/``;
-heavy imports happen inside the commands so ``mikomi --help`` stays fast."""
+"""The ``mikomi`` command (docs/operations.md#command-line). Each area keeps its commands in
+``mikomi/commands/``; heavy imports happen inside the commands so ``mikomi --help`` stays fast."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ def run_up(*, port: int, workers: int, demo: bool, demo_prospects: int) -> int:
         env["MIKOMI_DEMO"] = "1"
         env["MIKOMI_ALLOW_PRIVATE"] = "1"
         # Card orders settle at once through the test gateway (every page says テスト決済), and
-        # the demo's invoices have an issuer (docs/operations.md, Payments).
+        # the demo's invoices have an issuer (docs/operations.md#payments).
         env.setdefault("MIKOMI_PAYMENTS", "test")
         env.setdefault("MIKOMI_INVOICE_ISSUER", "Mikomi デモ株式会社")
         env.setdefault("MIKOMI_INVOICE_REGISTRATION_NO", "T0000000000000")

@@ -9,7 +9,7 @@ root process whose environment holds the database URL. So:
   and drops to it (``setpriv``) before exec; the sandbox is on;
 * as any other user, the browser runs as that user with the sandbox on;
 * only as root *without* the browser user does ``--no-sandbox`` remain, with a warning at every
-  launch (docs/operations.md says how to create the user).
+  launch (docs/operations.md#browser-sandbox says how to create the user).
 
 In every case the browser gets a minimal environment: no ``MIKOMI_*`` setting, no secret.
 """

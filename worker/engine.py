@@ -1,4 +1,5 @@
-"""One send, start to finish: the flow of SPEC §3 on top of the driver and :mod:`formfill`.
+"""One send, start to finish, on top of the driver and :mod:`formfill`: the flow of
+docs/architecture.md#one-send-from-reservation-to-ledger.
 
 :class:`Sender` is kept for the life of a worker process (it owns the long-lived browser) and
 runs one send at a time. The flow:
@@ -57,7 +58,7 @@ CANCELLED = "cancelled"  # before_submit said no: nothing was submitted
 
 @dataclass
 class SendResult:
-    """The outcome of one send (SPEC §3) and its evidence."""
+    """The outcome of one send (docs/rules.md#outcomes) and its evidence."""
 
     status: str
     reason: str | None = None
@@ -69,7 +70,8 @@ class SendResult:
     submitted: bool = False
 
     def summary(self) -> dict[str, Any]:
-        """The JSON object of ``mikomi send --json`` (SPEC §7), exactly these keys."""
+        """The JSON object of ``mikomi send --json`` (docs/operations.md#command-line), exactly
+        these keys."""
         return {
             "status": self.status,
             "reason": self.reason,

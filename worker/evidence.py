@@ -1,4 +1,5 @@
-"""What a finished send keeps as proof (SPEC §3): field map, screenshots, pages, timings, worker."""
+"""What a finished send keeps as proof (docs/rules.md#evidence): field map, screenshots, pages,
+timings, worker."""
 
 from __future__ import annotations
 

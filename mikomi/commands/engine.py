@@ -1,4 +1,5 @@
-"""``mikomi send`` and ``mikomi qa`` (SPEC §7): one real send, and the fixture corpus as QA."""
+"""``mikomi send`` and ``mikomi qa`` (docs/operations.md#command-line): one real send, and the
+fixture corpus as QA."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def _load_script(path: Path) -> dict[str, Any]:
 
 def send(
     url: Annotated[str, typer.Argument(help="The prospect's website (top page or contact page)")],
-    script: Annotated[Path, typer.Option("--script", help="Script JSON (SPEC §6)")],
+    script: Annotated[Path, typer.Option("--script", help="Script JSON (docs/rules.md#scripts)")],
     company: Annotated[
         str, typer.Option("--company", help="The prospect's company name ({{company}})")
     ] = "貴社",

@@ -22,7 +22,7 @@ def serve(
         None, "--log", help="Append every final submission here (JSON lines)"
     ),
     export_prospects: Path | None = typer.Option(
-        None, "--export-prospects", help="Write the served sites as a prospect CSV (SPEC §7 header)"
+        None, "--export-prospects", help="Write the served sites as a prospect CSV"
     ),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (0: a free one)"),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),

@@ -1,4 +1,5 @@
-"""``mikomi formfill …``: static analysis of saved pages with the form engine (SPEC §7)."""
+"""``mikomi formfill …``: static analysis of saved pages with the form engine
+(docs/operations.md#command-line)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def _group() -> None:
 
 
 def classify_file(path: str, url: str) -> dict[str, Any]:
-    """The SPEC §7 record of one saved page: its forms with their named, visible fields."""
+    """The record of one saved page (docs/operations.md#command-line): its forms with their
+    named, visible fields."""
     from formfill import classify_forms
 
     html = Path(path).read_bytes().decode("utf-8", errors="replace")
