@@ -1,4 +1,4 @@
-"""Card payments (docs/rules.md, Payments): Stripe Checkout through the official library against a
+"""Card payments (docs/rules.md#payments): Stripe Checkout through the official library against a
 local server that answers the Stripe endpoints we call, webhooks signed exactly as Stripe signs
 them, the test gateway only in the demo and the tests, and no card payments without either."""
 

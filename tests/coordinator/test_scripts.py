@@ -1,4 +1,5 @@
-"""Scripts over the API (SPEC §6): the §6 JSON, validation, placeholders, opt-out link, preview."""
+"""Scripts over the API (docs/rules.md#scripts): the script JSON, validation, placeholders,
+opt-out link, preview."""
 
 from __future__ import annotations
 

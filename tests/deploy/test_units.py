@@ -1,6 +1,7 @@
 """The systemd units and the compose file describe the same installation: the same commands,
 stop timeouts that outlast the worker's drain, SIGTERM before SIGKILL. (Neither can be run on
-these test machines: no systemd as PID 1, no container runtime; docs/operations.md says so.)"""
+these test machines: no systemd as PID 1, no container runtime;
+docs/operations.md#several-machines says so.)"""
 
 from __future__ import annotations
 

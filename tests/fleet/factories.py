@@ -30,7 +30,8 @@ from shared.models import (
     TicketOrder,
 )
 
-# The QA script of the fixture sites (SPEC §6 form): what the fleet sends in its tests.
+# The QA script of the fixture sites (script JSON, docs/rules.md#scripts): what the fleet sends
+# in its tests.
 SCRIPT: dict[str, Any] = json.loads(
     (PROJECT_ROOT / "fixtures" / "scripts" / "qa.json").read_text(encoding="utf-8")
 )
@@ -136,7 +137,8 @@ def state_counts(db: Session, reservation_id: int) -> dict[str, int]:
 
 
 def assert_counters_add_up(db: Session, reservation_id: int) -> dict[str, int]:
-    """The reservation's counters equal the item states they count (SPEC §8)."""
+    """The reservation's counters equal the item states they count
+    (docs/architecture.md#the-item-state-machine)."""
     reservation = db.execute(
         select(Reservation)
         .where(Reservation.id == reservation_id)

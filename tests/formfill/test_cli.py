@@ -1,4 +1,5 @@
-"""`mikomi formfill classify` (SPEC §7): one JSON line per file, thousands of files in seconds."""
+"""`mikomi formfill classify` (docs/operations.md#command-line): one JSON line per file,
+thousands of files in seconds."""
 
 from __future__ import annotations
 

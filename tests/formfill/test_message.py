@@ -1,4 +1,4 @@
-"""Script rendering and validation (SPEC §6)."""
+"""Script rendering and validation (docs/rules.md#scripts)."""
 
 from __future__ import annotations
 
