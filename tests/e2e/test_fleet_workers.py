@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from shared.metrics import SERVICE_STATES
 from shared.models import FleetWorker
 from tests.fleet.harness import Fleet, alive, wait_until
 
@@ -39,6 +40,8 @@ def test_supervisor_restarts_a_killed_worker_and_stops_cleanly(fleet: Fleet) -> 
     assert fleet.workers.wait(timeout=60) == 0
     with fleet.session() as db:
         rows = db.scalar(
-            select(func.count()).select_from(FleetWorker).where(FleetWorker.pid != victim)
+            select(func.count())
+            .select_from(FleetWorker)
+            .where(FleetWorker.pid != victim, FleetWorker.state.not_in(SERVICE_STATES))
         )
     assert rows == 0  # each stopped worker removed its heartbeat row

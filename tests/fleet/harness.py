@@ -29,6 +29,7 @@ from shared import migrate
 from shared.config import PROJECT_ROOT, get_settings
 from shared.db import make_engine, reset_engine, transaction
 from shared.locks import lock_reservation
+from shared.metrics import SERVICE_STATES
 from shared.models import FleetWorker, Reservation, SendItem
 from tests.fleet.factories import make_member, make_reservation
 
@@ -253,7 +254,13 @@ class Fleet:
 
     def worker_pids(self, alive_only: bool = True) -> list[int]:
         with self.session() as db:
-            pids = [w.pid for w in db.scalars(select(FleetWorker))]
+            # Worker processes only: the dispatcher this harness runs in a thread beats too.
+            pids = [
+                w.pid
+                for w in db.scalars(
+                    select(FleetWorker).where(FleetWorker.state.not_in(SERVICE_STATES))
+                )
+            ]
         return [p for p in pids if not alive_only or alive(p)]
 
     def wait_for_workers(self, n: int, timeout: float = 60) -> None:
