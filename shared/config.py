@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     max_page_bytes: int = 5_000_000
     lease_seconds: int = 120
 
+    # Where screenshots go: file:///path (default var/evidence) or s3://bucket/prefix
+    # (shared/evidence_store.py); an S3-compatible store's address, if not AWS itself.
+    evidence_url: str = ""
+    s3_endpoint_url: str = ""
+
     # GET /metrics asks for this bearer token when it is set (docs/operations.md).
     metrics_token: str = ""
     # text | json: the format of every service's log lines (shared/logs.py).

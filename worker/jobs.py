@@ -22,6 +22,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from shared import items, logs
 from shared.config import get_settings
 from shared.db import transaction
 from shared.enums import FailReason, SendStatus
+from shared.evidence_store import EvidenceStore, get_store
 from shared.models import Reservation, Script
 from worker import heartbeat
 
@@ -160,6 +163,18 @@ class _LeaseRenewer:
         self._thread.join(timeout=5)
 
 
+def _store_evidence(store: EvidenceStore, reservation_id: int, item_id: int, folder: Path) -> None:
+    """Put the send's files in the evidence store (a lost screenshot never fails a send)."""
+    if store.local_folder(reservation_id, item_id) == folder or not folder.is_dir():
+        return
+    try:
+        store.put_folder(reservation_id, item_id, folder)
+    except Exception:
+        log.exception("item %s: the evidence could not be stored", item_id)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def send_item(item_id: int, attempt_token: str) -> dict[str, Any]:
     """The RQ job. Returns a small summary (kept briefly by RQ; the database has the truth).
     Every log line of the job carries the item and its attempt token (shared/logs.py)."""
@@ -189,7 +204,11 @@ def _send_item(item_id: int, attempt_token: str) -> dict[str, Any]:
         return ok
 
     settings = get_settings()
-    evidence_dir = Path(settings.var_dir) / "evidence" / str(work.reservation_id) / str(item_id)
+    store = get_store()
+    # A file store is written in place; another store gets the files once the send is over.
+    evidence_dir = store.local_folder(work.reservation_id, item_id) or Path(
+        tempfile.mkdtemp(prefix=f"mikomi-evidence-{item_id}-")
+    )
     result: Any
     try:
         with _LeaseRenewer(item_id, attempt_token):
@@ -214,6 +233,7 @@ def _send_item(item_id: int, attempt_token: str) -> dict[str, Any]:
             )
     finally:
         status.set("idle", None)
+        _store_evidence(store, work.reservation_id, item_id, evidence_dir)
     recorded = _in_transaction(lambda db: items.record_outcome(db, item_id, attempt_token, result))
     if recorded is not None and str(result.status) == SendStatus.SENT:
         status.count_send()

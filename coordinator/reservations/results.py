@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from coordinator import csv_export
@@ -22,6 +22,7 @@ from coordinator.reservations.views import DEFAULT_PER_PAGE, paging
 from shared import labels
 from shared.config import get_settings
 from shared.enums import REASONS_BY_STATUS, ItemState
+from shared.evidence_store import content_type, get_store
 from shared.models import SendItem
 
 _REASONS = frozenset().union(*REASONS_BY_STATUS.values())
@@ -37,18 +38,15 @@ def _check_item_filters(state: str | None, reason: str | None) -> None:
 
 
 def evidence_dir(reservation_id: int, item_id: int) -> Path:
-    """Where the worker keeps an item's screenshots (worker.jobs writes them there)."""
+    """The folder of an item's files in the default (file) evidence store."""
     return Path(get_settings().var_dir) / "evidence" / str(reservation_id) / str(item_id)
 
 
 def evidence_names(item: SendItem) -> list[str]:
-    """The files the worker left for an item (the names :func:`evidence_file` serves)."""
-    folder = evidence_dir(item.reservation_id, item.id)
-    if not folder.is_dir():
-        return []
-    return [
-        p.name for p in sorted(folder.iterdir()) if p.is_file() and _EVIDENCE_NAME.match(p.name)
-    ]
+    """The files the worker left for an item in the evidence store (whichever host wrote them),
+    the names :func:`evidence_file` serves."""
+    names = get_store().names(item.reservation_id, item.id)
+    return [n for n in names if _EVIDENCE_NAME.match(n)]
 
 
 def screenshots(item: SendItem) -> list[str]:
@@ -197,11 +195,13 @@ def item(db: Session, principal: Principal, item_id: int) -> SendItem:
 
 def evidence_file(
     db: Session, principal: Principal, reservation_id: int, item_id: int, name: str
-) -> Path:
+) -> Response:
+    """One of an item's evidence files, from the evidence store, for whoever may see its
+    reservation."""
     visible(db, principal, reservation_id)
     if repository.item_of(db, reservation_id, item_id) is None or not _EVIDENCE_NAME.match(name):
         raise NotFound("証跡")
-    path = evidence_dir(reservation_id, item_id) / name
-    if not path.is_file():
+    body = get_store().read(reservation_id, item_id, name)
+    if body is None:
         raise NotFound("証跡")
-    return path
+    return Response(body, media_type=content_type(name))

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
-from fastapi.responses import FileResponse
 
 from coordinator.dependencies import DB, CurrentUser, Member, Operator
 from coordinator.reservations import results, service, views
@@ -178,5 +177,5 @@ def reservation_items_csv(
 @router.get("/reservations/{reservation_id}/items/{item_id}/evidence/{name}")
 def item_evidence(
     reservation_id: int, item_id: int, name: str, user: CurrentUser, db: DB
-) -> FileResponse:
-    return FileResponse(results.evidence_file(db, user, reservation_id, item_id, name))
+) -> Response:
+    return results.evidence_file(db, user, reservation_id, item_id, name)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
 
 from coordinator.chat import service as chat
 from coordinator.fleet import service as fleet
@@ -130,9 +129,7 @@ def item_page(request: Request, db: WebDB, user: WebUser, item_id: int) -> Respo
 @router.get("/items/{item_id}/evidence/{name}")
 def item_evidence(db: WebDB, user: WebUser, item_id: int, name: str) -> Response:
     item = reservation_results.item(db, user, item_id)
-    return FileResponse(
-        reservation_results.evidence_file(db, user, item.reservation_id, item.id, name)
-    )
+    return reservation_results.evidence_file(db, user, item.reservation_id, item.id, name)
 
 
 @router.get("/reservations/{reservation_id}/chat")
