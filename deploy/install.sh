@@ -8,7 +8,8 @@
 #   deploy/install.sh --worker-db-role NAME
 #                                then creates (or updates) the sending workers' least-privilege
 #                                PostgreSQL role NAME in MIKOMI_DATABASE_URL's database, with the
-#                                password in MIKOMI_WORKER_DB_PASSWORD (docs/operations.md)
+#                                password in MIKOMI_WORKER_DB_PASSWORD
+#                                (docs/operations.md#a-least-privilege-database-role-for-workers)
 # A second run skips everything already in place and takes a second or two.
 set -eu
 cd "$(dirname "$0")/.."

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     redis_url: str = ""
 
     # Workers may reach loopback and private addresses: for the demo and the tests only, and
-    # refused at the start of every service unless ``demo`` is on too (docs/operations.md).
+    # refused at the start of every service unless ``demo`` is on too (docs/operations.md#settings).
     allow_private: bool = False
     # The demo (``make run``): demo sites and accounts, every page says デモ.
     demo: bool = False
@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     evidence_url: str = ""
     s3_endpoint_url: str = ""
 
-    # GET /metrics asks for this bearer token when it is set (docs/operations.md).
+    # GET /metrics asks for this bearer token when it is set (docs/operations.md#metrics).
     metrics_token: str = ""
     # text | json: the format of every service's log lines (shared/logs.py).
     log_format: str = "text"

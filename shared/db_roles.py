@@ -1,4 +1,5 @@
-"""The least-privilege PostgreSQL role of the sending workers (docs/operations.md).
+"""The least-privilege PostgreSQL role of the sending workers
+(docs/operations.md#a-least-privilege-database-role-for-workers).
 
 A worker host opens untrusted web pages all day; if one is ever taken over, the database role
 it finds should be able to do as little as possible. A worker reads the item it was handed and

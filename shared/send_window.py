@@ -1,4 +1,4 @@
-"""送信時間帯: when a reservation may send, in Japan time (docs/rules.md, Send windows).
+"""送信時間帯: when a reservation may send, in Japan time (docs/rules.md#send-windows).
 
 A window is ``{"days": [1-7, Monday = 1], "start": "HH:MM", "end": "HH:MM"}``; ``None`` means
 any time. The hours are ``[start, end)`` of each chosen day; an ``end`` before ``start`` runs

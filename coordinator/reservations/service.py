@@ -1,5 +1,5 @@
-"""Reservations (予約代行): the commands — creation with every rule of docs/rules.md
-(Reservations), approval, senders, pause / resume / cancel, list transfers (送信代行) and
+"""Reservations (予約代行): the commands — creation with every rule of
+docs/rules.md#reservations, approval, senders, pause / resume / cancel, list transfers (送信代行) and
 予約数を追加. What a reservation looks like to a reader is in ``views``; its results, the
 results CSV and the evidence files are in ``results``.
 

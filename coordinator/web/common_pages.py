@@ -79,7 +79,8 @@ def reservation_detail(
         {
             "r": r,
             "script": script,
-            # A member may change the script while 申請中 or 一時停止 (docs/rules.md, R24).
+            # A member may change the script while 申請中 or 一時停止
+            # (docs/rules.md#pause-list-change-and-add-list, R24).
             "my_scripts": [] if user.is_operator else list(reversed(scripts.list_for(db, user))),
             "list_url": list_url_of(r.list_url),
             "additions": reservation_views.additions(db, user, r.id),

@@ -193,7 +193,7 @@ def requeue_for_retry(
     """Back to the queue after a failure *before* submitting, to be retried after a backoff.
 
     Never for an item that reached ``submitting``: what may have been delivered is never sent
-    again (see docs/rules.md)."""
+    again (docs/rules.md#retries)."""
     if item.state != ItemState.RUNNING:
         raise ValueError(f"only a running item is retried, not a {item.state} one")
     now = now_or(now)

@@ -57,7 +57,7 @@ def claim(
     items waiting out a retry backoff and items whose domain already has an item in flight
     anywhere in the fleet (and never claims two items of one domain at once). Items whose
     domain is suppressed or already contacted by the member are finished as skipped on the
-    way (the before-dispatch check, see docs/rules.md). Returns ``(item_id, attempt_token)``
+    way (the before-dispatch check, docs/rules.md#suppression). Returns ``(item_id, attempt_token)``
     pairs; the caller commits and only then enqueues one job per pair. On SQLite call it first
     thing in a transaction (it takes the writer lock before reading).
     """

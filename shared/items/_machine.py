@@ -94,7 +94,7 @@ def move(reservation: Reservation, item: SendItem, to_state: str) -> None:
         if after is not None:
             setattr(reservation, after, getattr(reservation, after) + 1)
         if after == _COUNTER_OF_STATE[ItemState.SENT.value]:
-            # 予約履歴's 更新日 moves with 送信済数 (docs/rules.md, Reservation statuses).
+            # 予約履歴's 更新日 moves with 送信済数 (docs/rules.md#reservation-statuses).
             reservation.updated_at = clock.now()
     item.state = to_state
 
