@@ -27,7 +27,9 @@ SOURCE_DIRS += ("bench", "deploy", "docs")
 ROOT_FILES = ("README.md", "Makefile", "pyproject.toml")
 SUFFIXES = frozenset(
     {".py", ".html", ".js", ".css", ".md", ".toml", ".sh", ".service", ".example", ".mako"}
+    | {".yaml", ".yml", ".ini"}
 )
+NAMES = frozenset({"Dockerfile", "Makefile"})
 # Fixture sites are imitations of other people's websites, not our source.
 SKIP_PARTS = frozenset({"__pycache__", ".venv", "node_modules", "sites"})
 THIS_FILE = Path(__file__).resolve()
@@ -47,7 +49,7 @@ def source_files() -> list[Path]:
     found = [ROOT / name for name in ROOT_FILES if (ROOT / name).is_file()]
     for top in SOURCE_DIRS:
         for path in sorted((ROOT / top).rglob("*")):
-            if not path.is_file() or path.suffix not in SUFFIXES:
+            if not path.is_file() or (path.suffix not in SUFFIXES and path.name not in NAMES):
                 continue
             if SKIP_PARTS.intersection(path.relative_to(ROOT).parts) or path == THIS_FILE:
                 continue
