@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from coordinator.prospects import search
@@ -56,12 +56,24 @@ def page(
     statuses: Sequence[str],
     offset: int,
     limit: int,
+    search: str = "",
 ) -> tuple[int, list[Reservation]]:
+    """A page of reservations, newest first; ``search`` is a No (予約ID, digits alone) or part of
+    the member's company name or of the name of who made it."""
     where: list[Any] = []
     if member_id is not None:
         where.append(Reservation.member_id == member_id)
     if statuses:
         where.append(Reservation.status.in_(list(statuses)))
+    if search:
+        text = or_(
+            Reservation.contact_name.contains(search, autoescape=True),
+            Reservation.member_id.in_(
+                select(Member.id).where(Member.company_name.contains(search, autoescape=True))
+            ),
+        )
+        # Digits alone are a No: 「12」 finds 予約No.12, not every name with a 12 in it.
+        where.append(Reservation.id == int(search) if search.isdigit() else text)
     total = int(db.scalar(select(func.count()).select_from(Reservation).where(*where)) or 0)
     rows = db.scalars(
         select(Reservation)

@@ -11,6 +11,7 @@ from coordinator.reservations.schemas import (
     AdditionOut,
     HistoryOut,
     ItemPage,
+    LiveCounters,
     PauseRequest,
     PauseResult,
     ReservationCreate,
@@ -48,10 +49,22 @@ def list_reservations(
     member_id: Annotated[int | None, Query(description="operators: one member")] = None,
     page: int = 1,
     per_page: int = views.DEFAULT_PER_PAGE,
+    q: Annotated[str, Query(max_length=100, description="a No, or part of a name")] = "",
 ) -> ReservationList:
     return views.list_reservations(
-        db, user, statuses=status or [], member_id=member_id, page=page, per_page=per_page
+        db, user, statuses=status or [], member_id=member_id, page=page, per_page=per_page, search=q
     )
+
+
+@router.get("/reservations/live", response_model=LiveCounters)
+def live_counters(
+    user: CurrentUser,
+    db: DB,
+    ids: Annotated[list[int], Query(description="the rows of the page")],
+) -> LiveCounters:
+    """One request for the live counters of every row of a list page (instead of a stream
+    per row); rows the caller may not see are left out."""
+    return LiveCounters(reservations=views.live(db, user, ids))
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut)

@@ -119,6 +119,12 @@ class ReservationOut(BaseModel):
     transfers: list[TransferOut] | None = None
 
 
+class LiveCounters(BaseModel):
+    """The counters of every row of a list page (``GET /reservations/live?ids=…``)."""
+
+    reservations: list[dict[str, Any]]
+
+
 class ReservationList(BaseModel):
     total: int
     page: int

@@ -22,7 +22,7 @@ from coordinator.reservations.schemas import (
     TransferOut,
 )
 from coordinator.reservations.service import visible
-from shared import clock, labels, send_window
+from shared import clock, events, labels, send_window
 from shared.enums import RESERVATION_FINAL, AdditionStatus, ReservationStatus
 from shared.models import ListTransfer, Reservation, ReservationAddition
 from shared.rules import max_senders
@@ -161,6 +161,19 @@ def reservation_out(
     return _outs(db, [reservation], detail=detail)[0]
 
 
+MAX_LIVE = 300  # rows of one page asked for at once
+
+
+def live(db: Session, principal: Principal, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The live counters (as the event stream carries them) of the reservations among ``ids``
+    that the principal may see: one request for every row of a list page."""
+    if len(ids) > MAX_LIVE:
+        raise AppError("too_many_ids", f"一度に指定できる予約は{MAX_LIVE}件までです", field="ids")
+    scope = access.member_scope(principal)
+    rows = repository.by_ids(db, set(ids))
+    return [events.counters(r) for r in rows if scope is None or r.member_id == scope]
+
+
 def get(
     db: Session, principal: Principal, reservation_id: int, *, detail: bool = True
 ) -> ReservationOut:
@@ -175,8 +188,10 @@ def list_reservations(
     member_id: int | None = None,
     page: int = 1,
     per_page: int = DEFAULT_PER_PAGE,
+    search: str = "",
 ) -> ReservationList:
-    """A member's reservations (an operator: everybody's, or one member's), newest first."""
+    """A member's reservations (an operator: everybody's, or one member's), newest first;
+    ``search``: a No or part of a company's or a person's name."""
     page, per_page = paging(page, per_page)
     for status in statuses:
         if status not in {s.value for s in ReservationStatus}:
@@ -189,6 +204,7 @@ def list_reservations(
         statuses=statuses,
         offset=(page - 1) * per_page,
         limit=per_page,
+        search=search.strip()[:9] if search.strip().isdigit() else search.strip()[:100],
     )
     return ReservationList(total=total, page=page, per_page=per_page, reservations=_outs(db, rows))
 

@@ -87,6 +87,7 @@ function liveReservation(root) {
       .catch(() => {});
   };
   const startPolling = () => { if (!polling) { poll(); polling = setInterval(poll, 3000); } };
+  const stopPolling = () => { if (polling) { clearInterval(polling); polling = null; } };
   // A slow poll backs the stream up: a change that published no event still shows.
   setInterval(poll, 15000);
   if (window.EventSource && streams < MAX_STREAMS) {
@@ -98,22 +99,47 @@ function liveReservation(root) {
     source.addEventListener("counters", (event) => {
       try { update(JSON.parse(event.data)); } catch (e) { /* ignore */ }
     });
-    // Closed for good or reconnecting by itself: either way the counters keep coming by polling.
+    // Closed for good or reconnecting by itself: the counters keep coming by polling until
+    // the stream is back.
     source.onerror = startPolling;
+    source.onopen = stopPolling;
   } else {
     startPolling();
   }
 }
 
-// Browsers allow about six connections per host: a few rows stream, the rest poll.
-const MAX_STREAMS = 3;
+// Browsers allow about six connections per host: a page streams one reservation at most.
+const MAX_STREAMS = 1;
 let streams = 0;
 
+// A list page (予約一覧, 予約履歴): one request for every live row every few seconds, instead
+// of a stream per row.
+function liveRows(roots) {
+  const byId = new Map(roots.map((root) => [root.dataset.live, root]));
+  const query = [...byId.keys()].map((id) => "ids=" + encodeURIComponent(id)).join("&");
+  const poll = () => {
+    if (document.hidden) return;
+    fetch(`/api/v1/reservations/live?${query}`, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((data) => {
+        if (!data) return;
+        for (const row of data.reservations) {
+          const root = byId.get(String(row.reservation_id));
+          if (root) applyCounters(root, row);
+        }
+      })
+      .catch(() => {});
+  };
+  setInterval(poll, 3000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
-  for (const root of document.querySelectorAll("[data-live]")) {
-    const finished = ["completed", "cancelled", "auto_cancelled"].includes(root.dataset.status);
-    if (!finished) liveReservation(root);
-  }
+  const finished = ["completed", "cancelled", "auto_cancelled"];
+  const roots = [...document.querySelectorAll("[data-live]")].filter(
+    (root) => !finished.includes(root.dataset.status)
+  );
+  if (roots.length === 1) liveReservation(roots[0]);
+  else if (roots.length > 1) liveRows(roots);
   // The reservation form's 見込客リストから検索 returns here with ?list_url=…; nothing to do.
   const chat = document.querySelector(".chat");
   if (chat) chat.scrollTop = chat.scrollHeight;
@@ -153,6 +179,65 @@ document.addEventListener("DOMContentLoaded", () => {
       sessionStorage.setItem(key, JSON.stringify(values));
     });
   }
+});
+
+// 見込客インポート: the upload goes by XHR so its progress bar shows how much of the file has
+// reached the coordinator; then the page the server answered with is followed (the job's
+// progress) or its error is shown beside the file field. Without XHR the form posts as usual.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("import-form");
+  const box = document.getElementById("upload-progress");
+  if (!form || !box || !window.XMLHttpRequest || !window.FormData) return;
+  const bar = box.querySelector("span");
+  form.addEventListener("submit", (event) => {
+    const file = form.elements.namedItem("file");
+    if (!file || !file.files || !file.files.length) return;
+    event.preventDefault();
+    const button = form.querySelector('button[type="submit"]');
+    if (button) button.disabled = true;
+    box.hidden = false;
+    box.setAttribute("role", "progressbar");
+    box.setAttribute("aria-valuemin", "0");
+    box.setAttribute("aria-valuemax", "100");
+    const show = (pct) => {
+      bar.style.width = pct.toFixed(1) + "%";
+      box.setAttribute("aria-valuenow", String(Math.round(pct)));
+      box.dataset.percent = String(Math.round(pct));
+    };
+    show(0);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable && e.total) show((e.loaded * 100) / e.total);
+    });
+    xhr.upload.addEventListener("load", () => show(100));
+    xhr.addEventListener("load", () => {
+      if (xhr.status < 400) {
+        window.location.assign(xhr.responseURL || form.action);
+        return;
+      }
+      if (button) button.disabled = false;
+      box.hidden = true;
+      const answer = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      const error = answer.getElementById("err-file");
+      const field = file.closest(".field");
+      let shown = document.getElementById("err-file");
+      if (!shown && field) {
+        shown = document.createElement("p");
+        shown.id = "err-file";
+        shown.className = "field-error";
+        shown.setAttribute("role", "alert");
+        field.append(shown);
+      }
+      if (field) field.classList.add("has-error");
+      if (shown) shown.textContent = error ? error.textContent : "アップロードできませんでした（" + xhr.status + "）";
+    });
+    xhr.addEventListener("error", () => {
+      if (button) button.disabled = false;
+      box.hidden = true;
+    });
+    xhr.send(new FormData(form));
+  });
 });
 
 // Prospect imports in progress: poll the job and move its progress bar.
@@ -226,4 +311,29 @@ document.addEventListener("DOMContentLoaded", () => {
 document.addEventListener("DOMContentLoaded", () => {
   const marked = document.querySelector("[data-refresh]");
   if (marked) setTimeout(() => window.location.reload(), Number(marked.dataset.refresh) * 1000);
+});
+
+// お知らせ: the number of unread notifications beside the menu entry, kept fresh.
+document.addEventListener("DOMContentLoaded", () => {
+  const link = document.querySelector('.nav a[href="/notifications"]');
+  if (!link) return;
+  const badge = document.createElement("span");
+  badge.className = "badge";
+  badge.id = "unread-badge";
+  badge.hidden = true;
+  link.append(badge);
+  const refresh = () => {
+    fetch("/api/v1/notifications?per_page=1", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((data) => {
+        if (!data) return;
+        const unread = Number(data.unread || 0);
+        badge.textContent = unread > 99 ? "99+" : String(unread);
+        badge.hidden = unread === 0;
+        badge.setAttribute("aria-label", `未読${unread}件`);
+      })
+      .catch(() => {});
+  };
+  refresh();
+  setInterval(refresh, 30000);
 });

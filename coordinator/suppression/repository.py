@@ -7,15 +7,19 @@ from sqlalchemy.orm import Session
 
 from shared.models import SendItem, Suppression
 
+EVERY_LIST = -1  # list_entries' member_id for the global list and every NG list together
+
 
 def list_entries(
     db: Session, member_id: int | None, *, contains: str = "", limit: int = 200, offset: int = 0
 ) -> tuple[int, list[Suppression]]:
-    """The global list (``member_id`` None) or one member's NG list, newest first."""
-    scope = (
-        Suppression.member_id.is_(None) if member_id is None else Suppression.member_id == member_id
-    )
-    where = [scope]
+    """The global list (``member_id`` None), one member's NG list, or all of them together
+    (``EVERY_LIST``), newest first, with how many match."""
+    where = []
+    if member_id is None:
+        where.append(Suppression.member_id.is_(None))
+    elif member_id != EVERY_LIST:
+        where.append(Suppression.member_id == member_id)
     if contains:
         where.append(Suppression.domain.contains(contains, autoescape=True))
     total = db.execute(select(func.count()).select_from(Suppression).where(*where)).scalar_one()
@@ -27,10 +31,6 @@ def list_entries(
         .offset(offset)
     )
     return int(total), list(rows)
-
-
-def every_entry(db: Session, limit: int) -> list[Suppression]:
-    return list(db.scalars(select(Suppression).order_by(Suppression.id.desc()).limit(limit)))
 
 
 def get_entry(db: Session, entry_id: int) -> Suppression | None:

@@ -70,9 +70,14 @@ REASONS = (
 )
 
 
-def every_entry(db: Session, limit: int = 300) -> list[Suppression]:
-    """The newest entries of the global list and of every member's NG list together."""
-    return repository.every_entry(db, limit)
+def every_entry(
+    db: Session, *, contains: str = "", limit: int = 200, offset: int = 0
+) -> tuple[int, list[Suppression]]:
+    """A page of the global list and of every member's NG list together, newest first, with
+    how many match; ``contains``: part of a domain."""
+    return repository.list_entries(
+        db, repository.EVERY_LIST, contains=contains.strip().lower(), limit=limit, offset=offset
+    )
 
 
 def add(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -36,7 +37,8 @@ from shared.suppression import SuppressionReason
 
 router = APIRouter(prefix="/operator", route_class=WebRoute)
 
-IN_DOUBT_LIMIT = 500
+IN_DOUBT_LIMIT = 200  # rows of one page
+SUPPRESSION_PER_PAGE = 200
 IMPORT_JOBS_SHOWN = 20
 
 # The reasons an operator may pick on the page (manual entries through the API say "manual").
@@ -65,15 +67,30 @@ def approvals_page(request: Request, db: WebDB, user: WebOperator) -> Response:
     )
 
 
+RESERVATIONS_PER_PAGE = 100
+
+
 @router.get("/reservations")
-def reservations_page(request: Request, db: WebDB, user: WebOperator, status: str = "") -> Response:
+def reservations_page(
+    request: Request, db: WebDB, user: WebOperator, status: str = "", q: str = "", page: int = 1
+) -> Response:
+    statuses = [status] if status in labels.RESERVATION_STATUS else []
+    listing = reservation_views.list_reservations(
+        db, user, statuses=statuses, page=max(1, page), per_page=RESERVATIONS_PER_PAGE, search=q
+    )
+    query = "&".join(f"{k}={quote(v)}" for k, v in (("status", status), ("q", q)) if v)
     return render(
         request,
         "operator/reservations.html",
         user,
         {
-            "rows": reservation_views.newest(db, user, statuses=[status] if status else []),
+            "rows": listing.reservations,
+            "total": listing.total,
+            "page": listing.page,
+            "per_page": listing.per_page,
+            "pager_base": "/operator/reservations?" + (query + "&" if query else ""),
             "status": status,
+            "q": q,
             "statuses": list(labels.RESERVATION_STATUS.items()),
         },
     )
@@ -190,12 +207,14 @@ def fleet_stop_all(db: WebDB, user: WebOperator) -> Response:
 
 
 @router.get("/in-doubt")
-def in_doubt_page(request: Request, db: WebDB, user: WebOperator) -> Response:
+def in_doubt_page(request: Request, db: WebDB, user: WebOperator, page: int = 1) -> Response:
+    page = max(1, page)
+    listing = fleet.in_doubt(db, limit=IN_DOUBT_LIMIT, offset=(page - 1) * IN_DOUBT_LIMIT)
     return render(
         request,
         "operator/in_doubt.html",
         user,
-        {"items": fleet.in_doubt(db, limit=IN_DOUBT_LIMIT).items},
+        {"items": listing.items, "total": listing.total, "page": page, "per_page": IN_DOUBT_LIMIT},
     )
 
 
@@ -224,14 +243,24 @@ def _suppression_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    q: str = "",
+    page: int = 1,
 ) -> Response:
     members = accounts.members(db)
+    page = max(1, page)
+    total, rows = suppression.every_entry(
+        db, contains=q, limit=SUPPRESSION_PER_PAGE, offset=(page - 1) * SUPPRESSION_PER_PAGE
+    )
     return render(
         request,
         "operator/suppression.html",
         user,
         {
-            "rows": suppression.every_entry(db),
+            "rows": rows,
+            "total": total,
+            "q": q,
+            "page": page,
+            "per_page": SUPPRESSION_PER_PAGE,
             "members": members,
             "member_names": {m.id: m.company_name for m in members},
             "reasons": SUPPRESSION_REASONS,
@@ -243,8 +272,10 @@ def _suppression_page(
 
 
 @router.get("/suppression")
-def suppression_page(request: Request, db: WebDB, user: WebOperator) -> Response:
-    return _suppression_page(request, db, user)
+def suppression_page(
+    request: Request, db: WebDB, user: WebOperator, q: str = "", page: int = 1
+) -> Response:
+    return _suppression_page(request, db, user, q=q, page=page)
 
 
 @router.post("/suppression")

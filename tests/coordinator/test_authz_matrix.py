@@ -96,6 +96,7 @@ ACCESS: dict[tuple[str, str], str] = {
     # reservations
     ("POST", "/api/v1/reservations"): MEMBER,
     ("GET", "/api/v1/reservations"): USER,
+    ("GET", "/api/v1/reservations/live"): USER,
     ("GET", "/api/v1/reservations/{reservation_id}"): USER,
     # senders: operators; script_id: the owning member (another member's: 404)
     ("PATCH", "/api/v1/reservations/{reservation_id}"): USER,
@@ -617,6 +618,16 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
         )
     )
     run(Case("PATCH", "/api/v1/reservations/{reservation_id}", r, {"senders": 1}, ok={"op": 200}))
+    live = {"ids": [rid]}
+    run(
+        Case(
+            "GET",
+            "/api/v1/reservations/live",
+            ok={"A": 200, "B": 200, "op": 200},
+            own_object=False,
+            params=live,
+        )
+    )
     same_script = {"script_id": a.script.id}
     run(Case("PATCH", "/api/v1/reservations/{reservation_id}", r, same_script, ok={"A": 200}))
     for who_pauses, who_resumes in (("A", "op"), ("op", "A")):

@@ -402,6 +402,9 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
     shot(op, "17-operator-fleet", phone=True)
 
     # --- 5. pause → remove the list → change the list → resume ----------------------------------
+    # The page was drawn while 申請中, which offers no 一時停止: the approved row offers it.
+    expect(page.locator(f"#reservation-{rid} button:has-text('一時停止')")).to_have_count(0)
+    page.reload()
     page.click(f"#reservation-{rid} button:has-text('一時停止')")
     dialog = page.locator("#pause-dialog")
     expect(dialog).to_contain_text("現在のリストを送信担当者から削除しますか？")
