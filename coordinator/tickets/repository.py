@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.enums import LedgerKind, OrderStatus
@@ -17,6 +17,28 @@ def orders(db: Session, member_id: int | None) -> Sequence[TicketOrder]:
     if member_id is not None:
         query = query.where(TicketOrder.member_id == member_id)
     return db.scalars(query).all()
+
+
+def orders_page(
+    db: Session, *, search: str, status: str, offset: int, limit: int
+) -> tuple[int, Sequence[TicketOrder]]:
+    """Every member's orders, newest first: ``search`` is an order No (digits alone) or part
+    of the company's or the person's name; ``status`` one status (or "")."""
+    where = []
+    if search.isdigit():
+        where.append(TicketOrder.id == int(search[:9]))
+    elif search:
+        where.append(
+            or_(
+                TicketOrder.company_name.contains(search, autoescape=True),
+                TicketOrder.contact_name.contains(search, autoescape=True),
+            )
+        )
+    if status:
+        where.append(TicketOrder.status == status)
+    total = int(db.scalar(select(func.count()).select_from(TicketOrder).where(*where)) or 0)
+    query = select(TicketOrder).where(*where).order_by(TicketOrder.id.desc())
+    return total, db.scalars(query.offset(offset).limit(limit)).all()
 
 
 def count_with_status(db: Session, status: str, payment_method: str | None = None) -> int:

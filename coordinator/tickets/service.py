@@ -8,6 +8,7 @@ an order whose tickets are all *consumed* is 完了 (completed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -230,6 +231,20 @@ def list_orders(db: Session, principal: Principal, member_id: int | None = None)
     """A member's orders (an operator: everybody's, or one member's) with 残申込数 and 申込合計."""
     member_id = access.member_scope(principal, member_id)
     rows = repository.orders(db, member_id)
+    views = _views(db, rows)
+    if member_id is not None:
+        remaining_total = ledger.balance(db, member_id).available
+    else:
+        remaining_total = sum(v.remaining for v in views)
+    # Expired and refunded orders bought nothing.
+    uncounted = (OrderStatus.EXPIRED.value, OrderStatus.REFUNDED.value)
+    total = sum(o.quantity for o in rows if o.status not in uncounted)
+    db.flush()
+    return OrderListing(orders=views, remaining=remaining_total, total=total)
+
+
+def _views(db: Session, rows: Sequence[TicketOrder]) -> list[OrderView]:
+    """Each order with its 残申込数 (the ledger's allocation over its member's orders)."""
     allocation: dict[int, tuple[int, bool]] = {}
     for mid in sorted({o.member_id for o in rows}):
         allocation.update(allocate_remaining(db, mid))
@@ -240,15 +255,28 @@ def list_orders(db: Session, principal: Principal, member_id: int | None = None)
         if used_up and order.status == OrderStatus.ACTIVE.value:
             order.status = OrderStatus.COMPLETED.value
         views.append(OrderView(order=order, remaining=remaining))
-    if member_id is not None:
-        remaining_total = ledger.balance(db, member_id).available
-    else:
-        remaining_total = sum(v.remaining for v in views)
-    # Expired and refunded orders bought nothing.
-    uncounted = (OrderStatus.EXPIRED.value, OrderStatus.REFUNDED.value)
-    total = sum(o.quantity for o in rows if o.status not in uncounted)
     db.flush()
-    return OrderListing(orders=views, remaining=remaining_total, total=total)
+    return views
+
+
+def orders_page(
+    db: Session,
+    operator: Principal,
+    *,
+    search: str = "",
+    status: str = "",
+    page: int = 1,
+    per_page: int = 100,
+) -> tuple[int, list[OrderView]]:
+    """入金確認: a page of every member's orders (searched by No or name), newest first."""
+    access.operator_only(operator)
+    if status and status not in {s.value for s in OrderStatus}:
+        status = "__none__"  # a status that does not exist matches nothing
+    total, rows = repository.orders_page(
+        db, search=search.strip()[:100], status=status,
+        offset=(max(1, page) - 1) * per_page, limit=per_page,
+    )  # fmt: skip
+    return total, _views(db, rows)
 
 
 def awaiting_payment(db: Session) -> int:

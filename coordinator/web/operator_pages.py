@@ -376,10 +376,33 @@ def import_progress(db: WebDB, user: WebOperator, job_id: int) -> Response:
 # --- bank-transfer confirmation --------------------------------------------------------------------
 
 
+ORDERS_PER_PAGE = 100
+
+
 @router.get("/orders")
-def orders_page(request: Request, db: WebDB, user: WebOperator) -> Response:
-    listing = tickets.list_orders(db, user)
-    return render(request, "operator/orders.html", user, {"orders": listing.orders})
+def orders_page(
+    request: Request, db: WebDB, user: WebOperator, q: str = "", status: str = "", page: int = 1
+) -> Response:
+    page = max(1, page)
+    total, orders = tickets.orders_page(
+        db, user, search=q, status=status, page=page, per_page=ORDERS_PER_PAGE
+    )
+    query = "&".join(f"{k}={quote(v)}" for k, v in (("status", status), ("q", q)) if v)
+    return render(
+        request,
+        "operator/orders.html",
+        user,
+        {
+            "orders": orders,
+            "total": total,
+            "page": page,
+            "per_page": ORDERS_PER_PAGE,
+            "pager_base": "/operator/orders?" + (query + "&" if query else ""),
+            "q": q,
+            "status": status,
+            "statuses": list(labels.ORDER_STATUS.items()),
+        },
+    )
 
 
 @router.post("/orders/{order_id}/confirm-payment")

@@ -91,3 +91,32 @@ def test_suppression_and_in_doubt_lists_are_paged(
         )
     )
     assert {str(i.id) for i in items} <= shown
+
+
+def test_orders_list_is_paged_and_searchable(client, db: Session, make_user, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    made = []
+    for company in ("検索甲商事", "検索乙商事", "検索乙商事"):
+        user, headers = make_user("member", company=company)
+        body = {
+            "quantity": 1000,
+            "company_name": company,
+            "contact_name": "申込 太郎",
+            "payment_method": "bank_transfer",
+        }
+        resp = client.post("/api/v1/orders", json=body, headers=headers)
+        assert resp.status_code == 201, resp.text
+        made.append(resp.json()["id"])
+    operator, _ = make_operator(db, make_user)
+    login(client, operator)
+    monkeypatch.setattr(operator_pages, "ORDERS_PER_PAGE", 1)
+
+    def shown(params: dict[str, str]) -> tuple[list[int], str]:
+        html = client.get("/operator/orders", params=params).text
+        return [int(n) for n in re.findall(r'<tr id="order-(\d+)"', html)], html
+
+    rows, html = shown({"q": "検索乙"})
+    assert rows == [made[2]] and "q=%E6%A4%9C%E7%B4%A2%E4%B9%99&amp;page=2" in html
+    assert shown({"q": "検索乙", "page": "2"})[0] == [made[1]]
+    assert shown({"q": str(made[0])})[0] == [made[0]]
+    assert shown({"status": "active", "q": "検索"})[0] == []
+    assert shown({"status": "awaiting_payment", "q": "検索甲"})[0] == [made[0]]
