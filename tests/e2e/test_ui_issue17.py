@@ -21,11 +21,12 @@ from tests.e2e.test_ui_flow import (
     Stack,
     _assert_no_page_overflow,
     _login,
+    _record_sends,
     browser,  # noqa: F401  (the fixtures of the UI walk)
     stack,  # noqa: F401
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 class Console:
@@ -129,6 +130,14 @@ def test_member_and_operator_pages_of_issue_17(stack: Stack, browser: Browser) -
     expect(_row(page, ids["other"])).to_contain_text("キャンセル")
     expect(_row(page, ids["other"]).locator("button")).to_have_count(0)
     _phone(browser, page, "/reservations", console)
+
+    # The detail page's sends-per-minute chart follows a send without a reload.
+    page.goto(f"/reservations/{ids['approved']}")
+    page.evaluate("window.__sameDocument = true")
+    page.wait_for_timeout(1_500)  # the stream is open
+    assert _record_sends(stack.fleet, ids["approved"], 1) == 1
+    expect(page.locator("#spm-chart title", has_text="1件")).to_have_count(1, timeout=80_000)
+    assert page.evaluate("window.__sameDocument === true")
 
     # NGリスト: upload a CSV, search, download it back.
     csv_path = stack.tmp / "ng.csv"
