@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
+from tests.coordinator.test_web import MEMBER_PAGES, OPERATOR_PAGES
 from tests.e2e.test_ui_flow import (
     DESKTOP,
     MEMBER_EMAIL,
@@ -154,6 +155,9 @@ def test_member_and_operator_pages_of_issue_17(stack: Stack, browser: Browser) -
     text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert "ng-one.example.jp,取引先" in text and "ng-two.example.jp" in text
     _phone(browser, page, "/ng-domains", console)
+    for path in MEMBER_PAGES:  # every member page, for console errors
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
     # Headless Chromium asks for no icon by itself: the page names it, and it is there.
     assert page.locator('link[rel="icon"]').get_attribute("href") == "/favicon.ico"
     icon = page.request.get("/favicon.ico")
@@ -190,6 +194,9 @@ def test_member_and_operator_pages_of_issue_17(stack: Stack, browser: Browser) -
     expect(op.locator("#unread-badge")).to_be_visible()
     assert int(op.locator("#unread-badge").inner_text()) >= 3  # three 予約申請
     _phone(browser, op, "/operator/reservations", console)
+    for path in [*OPERATOR_PAGES, f"/operator/reservations/{ids['approved']}"]:
+        op.goto(path)
+        op.wait_for_load_state("networkidle")
     op_ctx.close()
 
     assert console.errors == []
