@@ -1,5 +1,5 @@
 """Where the screenshots and files of each send are kept, so that every coordinator can serve
-what any worker host wrote (docs/operations.md):
+what any worker host wrote (docs/operations.md#several-machines):
 
 * ``MIKOMI_EVIDENCE_URL=file:///path`` (default ``<MIKOMI_VAR_DIR>/evidence``): a directory,
   local or a mount shared by the hosts;
