@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from shared.models import SendItem, Suppression
@@ -15,7 +15,7 @@ def list_entries(
 ) -> tuple[int, list[Suppression]]:
     """The global list (``member_id`` None), one member's NG list, or all of them together
     (``EVERY_LIST``), newest first, with how many match."""
-    where = []
+    where: list[ColumnElement[bool]] = []
     if member_id is None:
         where.append(Suppression.member_id.is_(None))
     elif member_id != EVERY_LIST:
