@@ -98,7 +98,8 @@ _GROUP_SUFFIX = re.compile(r"(?:\[\d*\]|[-_]?\d+|[-_](?:sei|mei|last|first|1st|2
 _EMAIL_SAMPLE = re.compile(r"@|\.co\.jp|\.com\b")
 _PHONE_SAMPLE = re.compile(r"\d{2,4}[-ー－]\d{2,4}[-ー－]\d{3,4}|^0\d{9,10}$")
 _POSTAL_SAMPLE = re.compile(r"^(?:例[:：)）]?\s*)?〒?\d{3}[-ー－]\d{4}$")
-_CAPTCHA_NAME = re.compile(r"captcha|^recaptcha_(?:challenge|response)_field$", re.I)
+# ``quiz``: Contact Form 7's quiz tag and its kin, a question only a person should answer.
+_CAPTCHA_NAME = re.compile(r"captcha|quiz|^recaptcha_(?:challenge|response)_field$", re.I)
 # The box for someone else's address (send to a friend, a share form): an e-mail of its own,
 # never the confirmation of the sender's.
 _RECIPIENT = re.compile(
@@ -620,7 +621,9 @@ def _is_captcha_question(f: _Field) -> bool:
     if f.tag != "textarea" and f.type in ("radio", "checkbox", "select", "file", "password"):
         return False
     raw_ident = " ".join(x for x in (f.name, f.el.get("id") or "", f.el.get("class") or "") if x)
-    if _STRONG_HONEYPOT.search(raw_ident):
+    # A trap's name (「antispam」) does not make a shown box whose label asks a question a
+    # trap: a person is asked to answer it, so the form is one the engine must not send.
+    if _STRONG_HONEYPOT.search(raw_ident) and not f.shown:
         return False
     return role_from_text(norm(" ".join([f.own, *f.near[:1]]))) == "captcha"
 

@@ -25,7 +25,10 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         r"|sicherheitscode|sicherheitsüberprüfung|code de sécurité|código de seguridad"
         r"|код безопасности|проверочн|verification code|human verification|image verification"
         r"|are you (?:a )?human|validation du formulaire|z obrázku|с картинки|on the image"
-        r"|\d+\s*[+*×x-]\s*\d*\s*=|what is \d+ (?:plus|\+|minus|times)",
+        r"|\d+\s*[+*×x-]\s*\d*\s*=|what is \d+ (?:plus|\+|minus|times)"
+        # Questions put to tell people from bots in words: 「ロボットでないことの確認」, quizzes.
+        r"|ロボット(?:では|で)?(?:ない|ありません)|ロボット(?:対策|判定|確認)|人間であることの確認"
+        r"|スパム(?:防止|対策)の(?:ため|質問)|クイズ|\bquiz\b|not a robot|are you a robot",
     ),
     (
         "honeypot",

@@ -331,7 +331,15 @@ class _Send:
                 snapshot, text = tab.look()
                 self._guardrails(snapshot, text)
                 choice = formfill.find_inquiry_form(snapshot)
+        self._refuse_captcha(choice, snapshot.url)
         return choice, snapshot
+
+    def _refuse_captcha(self, choice: FormChoice | None, url: str) -> None:
+        """A form that asks a question to tell people from bots (a sum, a word from a picture)
+        is never sent, its answer box empty or not (docs/rules.md#guardrails)."""
+        if choice is not None and choice.form.has_captcha:
+            self.evidence.note(f"the form on {url} puts a question to tell people from bots")
+            raise _Done(SendStatus.SKIPPED, SkipReason.CAPTCHA)
 
     def _find_form(self, tab: Tab) -> tuple[FormChoice, PageSnapshot]:
         visited = {_key(self.url), _key(tab.url)}
@@ -396,9 +404,11 @@ class _Send:
             if tab.click(choice.frame_index, plan.next_selector) != "clicked":
                 break
             tab.settle(choice.frame_index, before, WIZARD_STEP_S)
-            again = formfill.find_inquiry_form(tab.snapshot())
+            step = tab.snapshot()
+            again = formfill.find_inquiry_form(step)
             if again is None or again.frame_index != choice.frame_index:
                 break
+            self._refuse_captcha(again, step.url)  # a question on a later step
             self.evidence.note("wizard: next step")
             choice = again
         if plan.next_selector is not None:

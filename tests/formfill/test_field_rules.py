@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from formfill import build_fill_plan, render_message
+from formfill import build_fill_plan, classify_forms, render_message
 from tests.formfill.conftest import contact_form, roles
 
 MESSAGE = '<p><label for="msg">Message</label><textarea id="msg" name="msg"></textarea></p>'
@@ -167,3 +167,27 @@ def test_hidden_questions_and_opt_ins_are_never_filled(qa_script: dict[str, Any]
     touched = {action.name for action in plan.actions}
     assert touched >= {"input_1", "input_2", "msg"}
     assert not touched & {"input_6.1", "input_6.2", "policy", "sum", "news"}
+
+
+@pytest.mark.parametrize(
+    ("box", "label"),
+    [
+        ('<input type="text" name="antispam" required>', "スパム対策 3＋4＝"),
+        (
+            '<input type="text" name="quiz-robot" class="wpcf7-quiz">',
+            "確認：「さくら」をカタカナで",
+        ),
+        ('<input type="text" name="check">', "ロボットでないことの確認のため「いぬ」と入力"),
+        ('<input type="text" name="q">', "Are you a robot? Type the word blue"),
+    ],
+)
+def test_a_question_put_to_tell_people_from_bots_is_a_captcha(box: str, label: str) -> None:
+    # The engine skips a form with a CAPTCHA; it sent two such forms with the answer empty.
+    html = (
+        "<html><body><form><label>お名前<input name='n'></label>"
+        "<textarea name='m'></textarea><input name='mail' type='email'>"
+        f"<label>{label}{box}</label><button>送信</button></form></body></html>"
+    )
+    [form] = classify_forms(html, "https://example.jp/contact/")
+    assert form.has_captcha
+    assert [f.role for f in form.fields if f.name not in ("n", "m", "mail")] == ["captcha"]
