@@ -1,7 +1,8 @@
 """The project's own docs (docs/*.md) stay the thing the code cites, and stay true to the code.
 
-* No source file cites an outside specification ("SPEC §2", "§6", SPEC.md): the repository must
-  be readable on its own, so rules are cited as ``docs/rules.md#<heading>``.
+* No source file cites an outside specification (the handbook's spec by name or by section
+  sign and number): the repository must be readable on its own, so rules are cited as
+  ``docs/rules.md#<heading>``.
 * Every ``docs/<file>.md#<anchor>`` cited anywhere (code, templates, the docs themselves) names
   a heading that exists, with GitHub's anchor rules.
 * What the docs point at exists: repository paths in backticks, the names written right after
@@ -34,7 +35,8 @@ NAMES = frozenset({"Dockerfile", "Makefile"})
 SKIP_PARTS = frozenset({"__pycache__", ".venv", "node_modules", "sites"})
 THIS_FILE = Path(__file__).resolve()
 
-# "SPEC §2", "SPEC.md", a bare "§6": citations of a document that is not in the repository.
+# The spec's name followed by a section sign, its file name, or a bare section sign and number:
+# citations of a document that is not in the repository.
 OUTSIDE_CITATION = re.compile("|".join((r"\bSPEC\b\s*§", r"\bSPEC\.md\b", r"§\s*\d")))
 DOC_LINK = re.compile(r"docs/([\w-]+\.md)(?:#([\w-]+))?")
 RELATIVE_LINK = re.compile(r"\]\((?:([\w-]+\.md))?#([\w-]+)\)")
