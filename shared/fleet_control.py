@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 KEY = "mikomi:control:hosts"
 HostState = Literal["run", "drain", "stop"]
 HOST_STATES: tuple[HostState, ...] = ("run", "drain", "stop")
+# What an operator asks (the API's and the page's words) → the state a host is put in.
+ACTIONS: dict[str, HostState] = {"drain": "drain", "stop": "stop", "resume": "run"}
 
 
 def set_host(host: str, state: HostState) -> None:

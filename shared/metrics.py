@@ -37,6 +37,8 @@ SENDS_KEY = "mikomi:metrics:sends"
 DURATION_KEY = "mikomi:metrics:send_duration"
 # Seconds; a send loads three to five pages, on loopback about a second, on the web tens.
 DURATION_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 90.0, 120.0)
+# A worker process is alive while its heartbeat (every 2 s, worker/heartbeat.py) is this
+# fresh: the fleet view and the metrics use this one window.
 ALIVE_WITHIN = timedelta(seconds=15)
 # Heartbeat rows of the services that are not workers (coordinator/fleet/dispatcher.py,
 # coordinator/sweeper.py) carry these states.

@@ -2,7 +2,7 @@
 
 The send job updates :data:`STATUS` in memory (no database write per state change); a
 background thread publishes it. A process that dies stops beating, and the fleet view shows
-it gone once its heartbeat is older than ``ALIVE_WITHIN``.
+it gone once its heartbeat is older than ``shared.metrics.ALIVE_WITHIN``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import delete, update
 
@@ -23,7 +23,6 @@ from shared.models import FleetWorker
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 2.0
-ALIVE_WITHIN = timedelta(seconds=15)
 
 
 @dataclass

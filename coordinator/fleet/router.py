@@ -210,20 +210,13 @@ def resolve_item(item_id: int, body: ResolveRequest, db: DB, operator: Operator)
     return service.resolve(db, operator, item_id, body)
 
 
-HOST_ACTIONS: dict[str, fleet_control.HostState] = {
-    "drain": "drain",
-    "stop": "stop",
-    "resume": "run",
-}
-
-
 @router.post("/api/v1/fleet/hosts/{host}/{action}", status_code=204)
 def control_host(
     host: str, action: Literal["drain", "stop", "resume"], operator: Operator
 ) -> Response:
     """drain: the host's workers finish their sends and take no new ones; stop: the same, then
     its `mikomi worker` exits; resume: back to work."""
-    service.set_host_state(operator, host, HOST_ACTIONS[action])
+    service.set_host_state(operator, host, fleet_control.ACTIONS[action])
     return Response(status_code=204)
 
 

@@ -23,11 +23,10 @@ from coordinator.fleet.schemas import (
 )
 from shared import clock, events, fleet_control, items
 from shared.enums import ItemState
-from shared.metrics import SERVICE_STATES
+from shared.metrics import ALIVE_WITHIN, SERVICE_STATES
 from shared.models import FleetWorker, Reservation, SendItem
 
 LIVE_RATE_WINDOW = timedelta(minutes=1)
-WORKER_ALIVE_WITHIN = timedelta(seconds=15)
 
 
 def live_snapshot(db: Session, reservation_id: int) -> dict[str, Any] | None:
@@ -98,7 +97,7 @@ def fleet_view(db: Session, minutes: int = 5) -> FleetView:
     since = now - timedelta(minutes=minutes)
     rows = repository.workers(db)
     current = repository.items_by_id(db, [w.current_item_id for w in rows if w.current_item_id])
-    alive = [w for w in rows if w.heartbeat_at >= now - WORKER_ALIVE_WITHIN]
+    alive = [w for w in rows if w.heartbeat_at >= now - ALIVE_WITHIN]
     workers = []
     for w in alive:
         item = current.get(w.current_item_id) if w.current_item_id else None
@@ -191,7 +190,7 @@ def set_host_state(principal: Principal, host: str, state: fleet_control.HostSta
 def host_states(db: Session) -> list[tuple[str, str, int]]:
     """(host, what the operators asked of it, its live worker processes) for every host that
     has a live worker or a standing request."""
-    stale_before = clock.now() - WORKER_ALIVE_WITHIN
+    stale_before = clock.now() - ALIVE_WITHIN
     alive: dict[str, int] = {}
     for w in repository.workers(db):
         if w.heartbeat_at >= stale_before:

@@ -192,10 +192,9 @@ def fleet_page(request: Request, db: WebDB, user: WebOperator) -> Response:
 
 @router.post("/fleet/hosts/{host}/{action}")
 def fleet_host_action(user: WebOperator, host: str, action: str) -> Response:
-    states: dict[str, fleet_control.HostState] = {"drain": "drain", "stop": "stop", "resume": "run"}
-    if action not in states:
+    if action not in fleet_control.ACTIONS:
         raise AppError("unknown_action", "その操作はできません", status_code=404)
-    fleet.set_host_state(user, host, states[action])
+    fleet.set_host_state(user, host, fleet_control.ACTIONS[action])
     return see_other("/operator/fleet", f"host_{action}")
 
 
