@@ -413,6 +413,13 @@ class Reservation(Base):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paused_by: Mapped[str | None] = mapped_column(String(10))  # PausedBy while paused
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A/B (docs/rules.md#responses): a second script; items alternate between the two.
+    script_b_id: Mapped[int | None] = mapped_column(ForeignKey("scripts.id"))
+    # 反響 counters (docs/rules.md#responses), changed with the response they count.
+    auto_replies: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    replies: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refusals: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ReservationStatusChange(Base):
@@ -494,6 +501,42 @@ class SendItem(Base):
     submitting_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The script this item is sent with when it differs from the reservation's (A/B).
+    script_id: Mapped[int | None] = mapped_column(ForeignKey("scripts.id"))
+    # The item's own reply address r-<reply_token>@MIKOMI_REPLY_DOMAIN (docs/rules.md#responses).
+    reply_token: Mapped[str | None] = mapped_column(String(32), unique=True)
+    first_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Response(Base):
+    """A mail received for an item's reply address: 自動返信, a reply, or a bounce."""
+
+    __tablename__ = "responses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("send_items.id"), index=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # auto_reply | reply | bounce
+    refusal: Mapped[bool] = mapped_column(Boolean, default=False)
+    mail_from: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message_id: Mapped[str] = mapped_column(String(500), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TrackedLink(Base):
+    """A URL of an item's message rewritten to <public base>/r/<token> (track_clicks)."""
+
+    __tablename__ = "tracked_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(40), unique=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("send_items.id"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    first_click_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MemberContact(Base):
