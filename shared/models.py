@@ -228,6 +228,8 @@ def prospect_fingerprint(
 
 def _fingerprint_default(context: Any) -> str | None:
     params = context.get_current_parameters()
+    if params.get("corporate_number"):
+        return None  # the corporate number identifies it
     return prospect_fingerprint(
         params.get("domain"),
         params.get("company") or "",
@@ -240,6 +242,7 @@ def _fingerprint_default(context: Any) -> str | None:
 
 _HAS_URL = text("domain IS NOT NULL")
 _HAS_FINGERPRINT = text("fingerprint IS NOT NULL")
+_HAS_NUMBER = text("corporate_number IS NOT NULL")
 
 
 class Prospect(Base):
@@ -282,6 +285,14 @@ class Prospect(Base):
             sqlite_where=_HAS_FINGERPRINT,
             postgresql_where=_HAS_FINGERPRINT,
         ),
+        # The 法人番号: the identity of a registry row (a company without one has none).
+        Index(
+            "ix_prospects_corporate_number",
+            "corporate_number",
+            unique=True,
+            sqlite_where=_HAS_NUMBER,
+            postgresql_where=_HAS_NUMBER,
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     company: Mapped[str] = mapped_column(String(300))
@@ -300,6 +311,12 @@ class Prospect(Base):
     tags: Mapped[str] = mapped_column(String(500), default="")
     search_text: Mapped[str] = mapped_column(Text, default=_search_text_default)
     created_at: Mapped[datetime] = _ts()
+    # 法人番号 (13 digits): the company's identity where known (docs/rules.md#prospects).
+    corporate_number: Mapped[str | None] = mapped_column(String(13))
+    # The registry says the corporation is closed (閉鎖, merged away, erased): kept, never queued.
+    closed_at: Mapped[date | None] = mapped_column(Date)
+    # The registry's update date of the row last applied (an older file never overwrites it).
+    registry_updated: Mapped[date | None] = mapped_column(Date)
 
 
 class ProspectGram(Base):
@@ -622,6 +639,11 @@ class ImportJob(Base):
     __tablename__ = "import_jobs"
     id: Mapped[int] = mapped_column(primary_key=True)
     filename: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(20), default="csv", server_default="csv")  # | registry
+    # A registry import: the file's identity (size and digest of its start) and where, in its
+    # decompressed bytes, the last committed batch ended, so running it again resumes there.
+    source_key: Mapped[str | None] = mapped_column(String(100), index=True)
+    resume_offset: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(20))  # running | done | failed
     rows_total: Mapped[int] = mapped_column(Integer, default=0)
     rows_imported: Mapped[int] = mapped_column(Integer, default=0)

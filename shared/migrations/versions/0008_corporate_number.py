@@ -1,0 +1,58 @@
+"""prospects carry the 法人番号 (corporate number) and a closed date; registry imports resume
+
+Revision ID: 0008_corporate_number
+Revises: 0007_responses
+Create Date: 2026-12-04 02:30:00
+
+Columns are added (no table copy on SQLite: ADD COLUMN only) and the corporate number gets a
+partial unique index, so an existing list of a million rows migrates in seconds.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008_corporate_number"
+down_revision = "0007_responses"
+branch_labels = None
+depends_on = None
+
+_HAS_NUMBER = sa.text("corporate_number IS NOT NULL")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("prospects") as batch:
+        batch.add_column(sa.Column("corporate_number", sa.String(length=13), nullable=True))
+        batch.add_column(sa.Column("closed_at", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("registry_updated", sa.Date(), nullable=True))
+    op.create_index(
+        "ix_prospects_corporate_number",
+        "prospects",
+        ["corporate_number"],
+        unique=True,
+        sqlite_where=_HAS_NUMBER,
+        postgresql_where=_HAS_NUMBER,
+    )
+    with op.batch_alter_table("import_jobs") as batch:
+        batch.add_column(
+            sa.Column("kind", sa.String(length=20), nullable=False, server_default="csv")
+        )
+        batch.add_column(sa.Column("source_key", sa.String(length=100), nullable=True))
+        batch.add_column(
+            sa.Column("resume_offset", sa.BigInteger(), nullable=False, server_default="0")
+        )
+    op.create_index("ix_import_jobs_source_key", "import_jobs", ["source_key"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_import_jobs_source_key", table_name="import_jobs")
+    with op.batch_alter_table("import_jobs") as batch:
+        batch.drop_column("resume_offset")
+        batch.drop_column("source_key")
+        batch.drop_column("kind")
+    op.drop_index("ix_prospects_corporate_number", table_name="prospects")
+    with op.batch_alter_table("prospects") as batch:
+        batch.drop_column("registry_updated")
+        batch.drop_column("closed_at")
+        batch.drop_column("corporate_number")
