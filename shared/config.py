@@ -64,6 +64,12 @@ class Settings(BaseSettings):
 
     public_base_url: str = "http://127.0.0.1:8000"
 
+    # 反響 (docs/rules.md#responses): the domain of the items' reply addresses
+    # r-<token>@<reply_domain> (empty: no reply addresses, no mailin), and the largest message
+    # `mikomi mailin` accepts (bytes; larger ones are refused at SMTP time).
+    reply_domain: str = ""
+    mailin_max_bytes: int = 1_000_000
+
     # Sending limits
     page_timeout_ms: int = 15000
     send_timeout_s: float = 90.0
