@@ -26,12 +26,17 @@ def serve(
     ),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (0: a free one)"),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),
+    latency_ms: int = typer.Option(
+        0, "--latency-ms", min=0, help="Delay every answer of every site this many ms"
+    ),
 ) -> None:
     """Serve every fixture site on <site>.localhost:<port> until Ctrl-C or SIGTERM."""
     from fixtures.corpus import PROSPECT_CSV_HEADER
     from fixtures.server import FixtureServer
 
-    server = FixtureServer(generated=generated, log_path=log, host=host, port=port).start()
+    server = FixtureServer(
+        generated=generated, log_path=log, host=host, port=port, latency_ms=latency_ms
+    ).start()
     sites = server.sites
     if export_prospects is not None:
         # Written aside and renamed: whoever waits for the file (mikomi up) never reads half.
@@ -44,6 +49,8 @@ def serve(
     fixed = sum(1 for s in sites if not s.generated)
     typer.echo(f"port {server.port}")
     typer.echo(f"serving {len(sites)} sites ({fixed} fixture, {len(sites) - fixed} generated)")
+    if latency_ms:
+        typer.echo(f"every answer delayed {latency_ms} ms")
     typer.echo(f"  e.g. {sites[0].url}   control: {server.control_url}/__fixtures/submissions")
     if export_prospects is not None:
         typer.echo(f"prospects written to {export_prospects}")
