@@ -15,6 +15,7 @@ from coordinator import health
 from coordinator import metrics as metrics_endpoint
 from coordinator.accounts import router as accounts
 from coordinator.chat import router as chat
+from coordinator.clicks import router as clicks
 from coordinator.errors import (
     declare_error_responses,
     http_error_response,
@@ -139,6 +140,7 @@ def create_app() -> FastAPI:
         suppression,
         reservations,
         chat,
+        clicks,
         notifications,
         fleet,
         web,

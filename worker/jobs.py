@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from shared import items, logs
+from shared import items, logs, tracking
 from shared.config import get_settings
 from shared.db import transaction
 from shared.enums import FailReason, SendStatus
@@ -123,14 +123,26 @@ def _begin(item_id: int, token: str) -> _Work | None:
         if item is None:
             return None
         reservation = db.get(Reservation, item.reservation_id)
-        script = db.get(Script, reservation.script_id) if reservation else None
-        base = get_settings().public_base_url.rstrip("/")
+        # An A/B item names its script; the others send with the reservation's (which a
+        # member may have changed while paused).
+        script_id = item.script_id or (reservation.script_id if reservation else None)
+        script = db.get(Script, script_id) if script_id else None
+        settings = get_settings()
+        base = settings.public_base_url.rstrip("/")
         return _Work(
             item_id=item.id,
             reservation_id=item.reservation_id,
             url=item.url,
             company=item.company,
-            script=dict(script.content) if script else {},
+            script=tracking.message_script(
+                db,
+                item,
+                script.content,
+                reply_domain=settings.reply_domain,
+                public_base_url=base,
+            )
+            if script
+            else {},
             optout_url=f"{base}/optout/{item.optout_token}",
         )
 

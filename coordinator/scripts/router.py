@@ -30,6 +30,8 @@ def _out(script: Script) -> ScriptOut:
         subject=c.get("subject", ""),
         body=c.get("body", ""),
         inquiry_type_preference=list(c.get("inquiry_type_preference", [])),
+        capture_replies=bool(c.get("capture_replies")),
+        track_clicks=bool(c.get("track_clicks")),
         created_at=script.created_at,
         updated_at=script.updated_at,
     )

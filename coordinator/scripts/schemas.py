@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 Text200 = Annotated[StrictStr, Field(max_length=200)]
 Text100 = Annotated[StrictStr, Field(max_length=100)]
@@ -46,6 +46,10 @@ class ScriptIn(BaseModel):
     inquiry_type_preference: Annotated[
         list[Annotated[StrictStr, Field(max_length=50)]], Field(max_length=MAX_INQUIRY_TYPES)
     ] = Field(default_factory=list)
+    # 反響 (docs/rules.md#responses): fill forms with the item's own reply address, and send
+    # the body's URLs through click-counting redirects.
+    capture_replies: StrictBool = False
+    track_clicks: StrictBool = False
 
 
 class SenderPatch(BaseModel):
@@ -84,6 +88,8 @@ class ScriptPatch(BaseModel):
         ]
         | None
     ) = None
+    capture_replies: StrictBool | None = None
+    track_clicks: StrictBool | None = None
 
 
 class ScriptOut(BaseModel):
@@ -95,6 +101,8 @@ class ScriptOut(BaseModel):
     subject: str
     body: str
     inquiry_type_preference: list[str]
+    capture_replies: bool = False
+    track_clicks: bool = False
     created_at: datetime
     updated_at: datetime
 

@@ -85,6 +85,8 @@ def normalize(content: dict[str, Any]) -> dict[str, Any]:
         "inquiry_type_preference": [
             p.strip() for p in content.get("inquiry_type_preference") or [] if p.strip()
         ],
+        "capture_replies": content.get("capture_replies") is True,
+        "track_clicks": content.get("track_clicks") is True,
     }
 
 

@@ -28,7 +28,7 @@ line-height:1.7;color:#222}}h1{{font-size:1.3rem}}</style></head>
 <body><h1>{title}</h1>{body}</body></html>"""
 
 
-def _page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+def plain_page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status_code)
 
 
@@ -79,8 +79,8 @@ def confirm_opt_out(token: str, db: DB) -> HTMLResponse:
     """
     item = service.find_opt_out(db, token)
     if item is None:
-        return _page(*_UNKNOWN_LINK, status_code=404)
-    return _page(
+        return plain_page(*_UNKNOWN_LINK, status_code=404)
+    return plain_page(
         "配信停止の確認",
         f"<p>{escape(item.domain)} 宛てのご案内の送信を停止します。よろしければ下のボタンを押してください。</p>"
         f'<form method="post" action="/optout/{escape(token)}">'
@@ -93,8 +93,8 @@ def opt_out(token: str, db: DB) -> HTMLResponse:
     """The confirmation's button (and one-click unsubscribe): the domain is suppressed for good."""
     item = service.opt_out(db, token)
     if item is None:
-        return _page(*_UNKNOWN_LINK, status_code=404)
-    return _page(
+        return plain_page(*_UNKNOWN_LINK, status_code=404)
+    return plain_page(
         "配信停止を受け付けました",
         f"<p>{escape(item.domain)} 宛てのご案内の送信を停止しました。"
         "今後、当サービスからこのドメインのお問い合わせフォームへ営業のご連絡をすることはありません。</p>"

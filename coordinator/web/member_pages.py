@@ -215,6 +215,8 @@ def _script_values(content: dict[str, Any], name: str) -> dict[str, str]:
     for key, value in (content.get("sender") or {}).items():
         values[f"sender.{key}"] = str(value)
     values["inquiry_type_preference"] = ", ".join(content.get("inquiry_type_preference") or [])
+    for flag in ("capture_replies", "track_clicks"):
+        values[flag] = "1" if content.get(flag) else ""
     return values
 
 
@@ -230,6 +232,8 @@ def _script_content(values: dict[str, str]) -> dict[str, Any]:
         "subject": values.get("subject", "").strip(),
         "body": values.get("body", "").replace("\r\n", "\n"),
         "inquiry_type_preference": [p for p in prefs if p],
+        "capture_replies": values.get("capture_replies") == "1",
+        "track_clicks": values.get("track_clicks") == "1",
     }
 
 
