@@ -18,6 +18,7 @@ _MAX_LENGTH = {
     "address": 300, "phone": 50, "tags": 500,
 }  # fmt: skip
 _NUMBER = re.compile(r"\d{1,18}")
+_CORPORATE_NUMBER = re.compile(r"\d{13}")
 _URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -62,6 +63,17 @@ def _url_and_domain(value: str) -> tuple[str, str | None]:
     return url, domain
 
 
+def corporate_number(value: str) -> str | None:
+    """A 法人番号 as 13 ASCII digits (full-width digits, spaces and hyphens allowed), None when
+    empty, :class:`RowRejected` otherwise."""
+    digits = "".join(ch for ch in unicodedata.normalize("NFKC", value) if ch not in " -")
+    if not digits:
+        return None
+    if not _CORPORATE_NUMBER.fullmatch(digits):
+        raise RowRejected("invalid_corporate_number", f"法人番号が正しくありません（{value[:20]}）")
+    return digits
+
+
 def parse_row(cells: list[str], layout: CsvLayout, founded_max: int) -> dict[str, Any]:
     """One CSV record → the column values of a prospect, or :class:`RowRejected`."""
     if len(cells) > layout.header_width and any(c.strip() for c in cells[layout.header_width :]):
@@ -101,12 +113,18 @@ def parse_row(cells: list[str], layout: CsvLayout, founded_max: int) -> dict[str
     values["search_text"] = prospect_search_text(
         values["company"], values["company_kana"], values["industry"], values["city"]
     )
-    values["fingerprint"] = prospect_fingerprint(
-        values["domain"],
-        values["company"],
-        prefecture,
-        values["city"],
-        values["address"],
-        values["phone"],
+    values["corporate_number"] = corporate_number(cell("corporate_number"))
+    values["closed_at"] = values["registry_updated"] = None
+    values["fingerprint"] = (
+        None
+        if values["corporate_number"]
+        else prospect_fingerprint(
+            values["domain"],
+            values["company"],
+            prefecture,
+            values["city"],
+            values["address"],
+            values["phone"],
+        )
     )
     return values

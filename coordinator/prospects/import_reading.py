@@ -20,7 +20,7 @@ SNIFF_BYTES = 1_000_000
 REQUIRED_COLUMNS = ("company", "url")
 COLUMNS = (
     "company", "url", "industry", "prefecture", "city", "address", "phone",
-    "employees", "capital", "founded", "company_kana", "tags",
+    "employees", "capital", "founded", "company_kana", "tags", "corporate_number",
 )  # fmt: skip
 # Japanese headers (the CSV export's) and common variants → column names.
 HEADER_ALIASES = {
@@ -28,7 +28,7 @@ HEADER_ALIASES = {
     "会社名(カナ)": "company_kana", "url": "url", "ホームページ": "url", "ウェブサイト": "url",
     "業種": "industry", "都道府県": "prefecture", "市区町村": "city", "住所": "address",
     "電話番号": "phone", "従業員数": "employees", "資本金": "capital", "設立": "founded",
-    "設立年": "founded", "タグ": "tags",
+    "設立年": "founded", "タグ": "tags", "法人番号": "corporate_number",
 }  # fmt: skip
 _UTF8_BOM = codecs.BOM_UTF8
 
@@ -93,7 +93,7 @@ def records(fh: BinaryIO, lines_before: int = 0) -> Iterator[Record]:
         yield Record(start_line, None if overlong else b"".join(parts), size)
 
 
-def _sniff_encoding(sample: bytes) -> tuple[str, bool]:
+def sniff_encoding(sample: bytes) -> tuple[str, bool]:
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         raise ImportFormatError(
             "unsupported_encoding",
@@ -148,7 +148,7 @@ def inspect(path: Path) -> CsvLayout:
     columns, unknown encoding, an empty file …) before anything is written."""
     with open(path, "rb") as fh:
         sample = fh.read(SNIFF_BYTES)
-        encoding, ascii_sample = _sniff_encoding(sample)
+        encoding, ascii_sample = sniff_encoding(sample)
         fh.seek(len(_UTF8_BOM) if encoding == "utf-8-sig" else 0)
         first = next(records(fh), None)
         if first is None:

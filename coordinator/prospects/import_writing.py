@@ -1,27 +1,85 @@
 """Writing parsed prospect rows: one batch with its keyword index, skipping the domains (and,
 for rows without a URL, the fingerprints) already in the list or repeated in the batch. SQLite
-and PostgreSQL each get their fastest bulk path."""
+and PostgreSQL each get their fastest bulk path.
+
+A row with a ``corporate_number`` (法人番号) is identified by it: when the list already has that
+corporation (a registry row, coordinator/prospects/registry.py), the row fills in its URL,
+industry, employees and the other columns it gives instead of adding a company."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from shared.models import ImportJob, Prospect, prospect_grams
+from shared.models import ImportJob, Prospect, ProspectGram, prospect_grams, prospect_search_text
 
 _INSERT_COLUMNS = (
     "id", "company", "company_kana", "url", "domain", "fingerprint", "industry", "prefecture",
     "city", "address", "phone", "employees", "capital", "founded", "tags", "search_text",
-    "created_at",
+    "created_at", "corporate_number", "closed_at", "registry_updated",
 )  # fmt: skip
+# What a prospects CSV row with a corporate number fills in on the registry row, when given.
+_JOIN_COLUMNS = ("url", "domain", "industry", "phone", "employees", "capital", "founded", "tags")
+_CHUNK = 10_000
 
 
 def _identity(row: dict[str, Any]) -> str:
-    """The unique key of a row: its domain, or the fingerprint of a row without a URL."""
+    """The unique key of a row: its corporate number, else its domain, else the fingerprint of
+    a row without a URL."""
+    if row.get("corporate_number"):
+        return "=" + row["corporate_number"]
     return row["domain"] if row["domain"] is not None else "#" + row["fingerprint"]
+
+
+def lock_for_writing(db: Session, job_id: int) -> None:
+    """On SQLite, take the write lock first: it has one writer, so while this transaction lasts
+    what is read here stays as read (PostgreSQL settles races with ON CONFLICT instead)."""
+    if db.get_bind().dialect.name == "sqlite":
+        db.execute(update(ImportJob).where(ImportJob.id == job_id).values(status=ImportJob.status))
+
+
+def rows_by_number(db: Session, numbers: Iterable[str], *columns: Any) -> dict[str, Any]:
+    """corporate number → (id, *columns) of the prospects that have these numbers."""
+    keys = list(numbers)
+    found: dict[str, Any] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        stmt = select(Prospect.corporate_number, Prospect.id, *columns).where(
+            Prospect.corporate_number.in_(chunk)
+        )
+        for row in db.execute(stmt):
+            found[row[0]] = row[1:]
+    return found
+
+
+def update_rows(db: Session, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """Set ``columns`` (and ``search_text``) of the prospects ``rows`` name by ``id``, and
+    rewrite their keyword index."""
+    if not rows:
+        return
+    table = Prospect.__table__
+    names = (*columns, "search_text")
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("_id"))
+        .values({name: bindparam(name) for name in names})
+    )
+    db.execute(stmt, [{"_id": row["id"], **{n: row[n] for n in names}} for row in rows])
+    ids = [row["id"] for row in rows]
+    for start in range(0, len(ids), _CHUNK):
+        db.execute(
+            delete(ProspectGram).where(ProspectGram.prospect_id.in_(ids[start : start + _CHUNK]))
+        )
+    pairs = _grams_of(rows, set(ids))
+    if pairs:
+        db.execute(
+            ProspectGram.__table__.insert(),
+            [{"gram": gram, "prospect_id": pid} for gram, pid in pairs],
+        )
 
 
 def _grams_of(rows: list[dict[str, Any]], inserted: set[int]) -> list[tuple[str, int]]:
@@ -35,10 +93,14 @@ def _grams_of(rows: list[dict[str, Any]], inserted: set[int]) -> list[tuple[str,
     return pairs
 
 
+def _sqlite_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list[dict[str, Any]]:
-    # Take the write lock first: SQLite has one writer, so while this transaction lasts the
-    # existing domains and the highest id stay as read here, and the ids below are ours.
-    db.execute(update(ImportJob).where(ImportJob.id == job_id).values(status=ImportJob.status))
+    # The write lock first: the existing domains and the highest id stay as read here, and
+    # the ids below are ours.
+    lock_for_writing(db, job_id)
     domains = [row["domain"] for row in rows if row["domain"] is not None]
     prints = [row["fingerprint"] for row in rows if row["domain"] is None]
     existing: set[str] = set()
@@ -65,7 +127,10 @@ def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
     conn.exec_driver_sql(
         f"INSERT INTO prospects ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks})",
         [
-            tuple(created if name == "created_at" else row[name] for name in _INSERT_COLUMNS)
+            tuple(
+                created if name == "created_at" else _sqlite_value(row[name])
+                for name in _INSERT_COLUMNS
+            )
             for row in fresh
         ],
     )
@@ -125,11 +190,59 @@ def _insert_postgresql(
     return [row for row in rows if row["id"] in inserted]
 
 
+def insert_rows(db: Session, rows: list[dict[str, Any]], job_id: int) -> list[dict[str, Any]]:
+    """Insert ``rows`` (each with every column of a prospect but ``id``) with their keyword
+    index on the engine's fastest path, skipping the domains and fingerprints already there;
+    → the rows inserted."""
+    if db.get_bind().dialect.name == "postgresql":
+        return _insert_postgresql(db, rows, job_id)
+    return _insert_sqlite(db, rows, job_id)
+
+
+def _join_registry(db: Session, rows: list[dict[str, Any]], job_id: int) -> list[dict[str, Any]]:
+    """Fill in the prospects that have the corporate numbers of ``rows``; → the rows whose
+    number is not in the list yet (they are added as new companies)."""
+    numbered = {row["corporate_number"]: row for row in rows if row.get("corporate_number")}
+    if not numbered:
+        return rows
+    lock_for_writing(db, job_id)
+    columns = (Prospect.company, Prospect.company_kana, Prospect.city, *(
+        getattr(Prospect, name) for name in _JOIN_COLUMNS))  # fmt: skip
+    existing = rows_by_number(db, numbered, *columns)
+    if not existing:
+        return rows
+    domains = [numbered[n]["domain"] for n in existing if numbered[n]["domain"]]
+    taken: dict[str, int] = {}
+    for start in range(0, len(domains), _CHUNK):
+        stmt = select(Prospect.domain, Prospect.id).where(
+            Prospect.domain.in_(domains[start : start + _CHUNK])
+        )
+        taken.update({domain: pid for domain, pid in db.execute(stmt)})
+    updates: list[dict[str, Any]] = []
+    for number, (pid, company, kana, city, *current) in existing.items():
+        given = numbered[number]
+        merged = dict(zip(_JOIN_COLUMNS, current, strict=True))
+        for name in _JOIN_COLUMNS:
+            if given[name] not in (None, ""):
+                merged[name] = given[name]
+        if given["domain"] and taken.get(given["domain"], pid) != pid:
+            # Another company has that website: this one keeps its own (or none).
+            merged["url"], merged["domain"] = current[0], current[1]
+        merged["id"] = pid
+        merged["search_text"] = prospect_search_text(
+            company, given["company_kana"] or kana, merged["industry"], city
+        )
+        updates.append(merged)
+    update_rows(db, updates, _JOIN_COLUMNS)
+    return [row for row in rows if row.get("corporate_number") not in existing]
+
+
 def write_batch(
     db: Session, rows: list[dict[str, Any]], now: datetime, job_id: int
 ) -> tuple[int, int]:
     """Insert ``rows`` with their keyword index, skipping the domains (and, for rows without a
-    URL, the fingerprints) already present or repeated; → (imported, duplicates)."""
+    URL, the fingerprints) already present or repeated; a row whose corporate number is in the
+    list fills that prospect in instead (counted as imported); → (imported, duplicates)."""
     seen: set[str] = set()
     unique: list[dict[str, Any]] = []
     for row in rows:
@@ -141,8 +254,7 @@ def write_batch(
         unique.append(row)
     if not unique:
         return 0, len(rows)
-    if db.get_bind().dialect.name == "postgresql":
-        inserted = _insert_postgresql(db, unique, job_id)
-    else:
-        inserted = _insert_sqlite(db, unique, job_id)
-    return len(inserted), len(rows) - len(inserted)
+    fresh = _join_registry(db, unique, job_id)
+    joined = len(unique) - len(fresh)
+    inserted = insert_rows(db, fresh, job_id) if fresh else []
+    return joined + len(inserted), len(rows) - joined - len(inserted)

@@ -309,7 +309,8 @@ def conditions(
     exclusions: bool = True,
     in_id_order: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of ``q`` (``for_queue`` forces URL有り and both exclusions).
+    """The WHERE clauses of ``q`` (``for_queue`` forces URL有り and both exclusions, and leaves
+    out the corporations the registry says are closed).
 
     ``in_id_order`` writes the column filters so that no index can serve them (``col || ''``,
     ``col + 0``): for a page of a broad result, walking the table in id order and stopping after
@@ -335,6 +336,8 @@ def conditions(
     has_url = q.has_url or for_queue
     if has_url:
         where.append(text_col(Prospect.domain).is_not(None))
+    if for_queue:
+        where.append(Prospect.closed_at.is_(None))
     excluded = _exclusion(q, member_id, for_queue) if exclusions else None
     if excluded is not None:
         # A prospect without a URL cannot have been contacted or suppressed.
