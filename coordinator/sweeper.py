@@ -7,8 +7,9 @@ back the others, and each is safe to run from two sweepers at once (they lock wh
 * paused for more than 12 hours → 自動キャンセル (:func:`shared.lifecycle.auto_cancel_stale_pauses`);
 * unpaid ticket orders past their due date → 期限切れ
   (:func:`coordinator.tickets.service.expire_overdue`);
-* prospect imports whose progress stopped for 10 minutes (a restart cut them off) → failed,
-  with the reason in their report (:func:`coordinator.prospects.importer.fail_interrupted`);
+* prospect imports whose progress stopped for 10 minutes (their import worker died) → enqueued
+  again to resume, or failed with the reason in their report
+  (:func:`coordinator.prospects.import_jobs.resume_or_fail_interrupted`);
 * sessions and API tokens past their expiry → deleted
   (:func:`coordinator.accounts.service.purge_expired_tokens`);
 * notifications not yet e-mailed → SMTP (:func:`shared.notify.deliver_pending_mail`).
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from coordinator.accounts import service as accounts
 from coordinator.fleet import beats
-from coordinator.prospects import importer
+from coordinator.prospects import import_jobs
 from coordinator.tickets import service as tickets_service
 from shared import clock, lifecycle
 from shared.config import get_settings
@@ -51,7 +52,7 @@ def _order_expiry(db: Session, now: datetime) -> int:
 
 
 def _import_interrupted(db: Session, now: datetime) -> int:
-    return importer.fail_interrupted(db, now)
+    return import_jobs.resume_or_fail_interrupted(db, now)
 
 
 def _expired_tokens(db: Session, now: datetime) -> int:

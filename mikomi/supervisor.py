@@ -245,6 +245,7 @@ def run_up(*, port: int, workers: int, demo: bool, demo_prospects: int) -> int:
         supervisor.start(Child("dispatcher", _mikomi("dispatcher")))
         supervisor.start(Child("sweeper", _mikomi("sweeper")))
         supervisor.start(Child("worker", _mikomi("worker", "--processes", str(workers))))
+        supervisor.start(Child("import-worker", _mikomi("import-worker")))
         _wait_until(
             lambda: httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200,
             60,

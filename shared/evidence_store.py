@@ -9,6 +9,10 @@ what any worker host wrote (docs/operations.md#several-machines):
 
 Objects are ``<reservation>/<item>/<name>``. A worker writes a send's files into a local
 folder, then :meth:`put_folder` puts them in the store.
+
+The same store carries uploaded files to the host that works on them: an uploaded prospect
+file waits under ``imports/<name>`` until the import job (on any import worker host) has read
+it (``put_upload``, ``fetch_upload``, ``delete_upload``; docs/operations.md#prospect-imports).
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ from urllib.parse import unquote, urlsplit
 from shared.config import Settings, get_settings
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+UPLOADS = "imports"  # the store's folder of uploaded files waiting for their job
+
+
+def _upload_name(name: str) -> str:
+    if not NAME.match(name):
+        raise ValueError(f"not a plain file name: {name!r}")
+    return name
 
 
 def content_type(name: str) -> str:
@@ -35,6 +46,10 @@ class EvidenceStore(Protocol):
     def names(self, reservation_id: int, item_id: int) -> list[str]: ...
     def read(self, reservation_id: int, item_id: int, name: str) -> bytes | None: ...
     def local_folder(self, reservation_id: int, item_id: int) -> Path | None: ...
+    def put_upload(self, name: str, path: Path) -> None: ...
+    def fetch_upload(self, name: str, scratch: Path) -> Path | None: ...
+    def upload_names(self, prefix: str) -> list[str]: ...
+    def delete_upload(self, name: str) -> None: ...
 
 
 class FileStore:
@@ -67,6 +82,29 @@ class FileStore:
             return None
         path = folder / name
         return path.read_bytes() if path.is_file() else None
+
+    def _upload(self, name: str) -> Path:
+        return self.root / UPLOADS / _upload_name(name)
+
+    def put_upload(self, name: str, path: Path) -> None:
+        """Moves ``path`` into the store (a rename on the same file system)."""
+        target = self._upload(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+
+    def fetch_upload(self, name: str, scratch: Path) -> Path | None:
+        """The file itself: read in place, no copy."""
+        path = self._upload(name)
+        return path if path.is_file() else None
+
+    def upload_names(self, prefix: str) -> list[str]:
+        folder = self.root / UPLOADS
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.glob(f"{_upload_name(prefix)}*") if p.is_file())
+
+    def delete_upload(self, name: str) -> None:
+        self._upload(name).unlink(missing_ok=True)
 
 
 class S3Store:
@@ -115,6 +153,41 @@ class S3Store:
             return None
         body: bytes = answer["Body"].read()
         return body
+
+    def _upload_key(self, name: str) -> str:
+        return "/".join(p for p in (self.prefix, UPLOADS, _upload_name(name)) if p)
+
+    def put_upload(self, name: str, path: Path) -> None:
+        """Uploads ``path`` (in parts, from disk), then removes the local file."""
+        self.client.upload_file(str(path), self.bucket, self._upload_key(name))
+        path.unlink(missing_ok=True)
+
+    def fetch_upload(self, name: str, scratch: Path) -> Path | None:
+        """Downloads the file into ``scratch`` (streamed to disk, never whole in memory)."""
+        from botocore.exceptions import ClientError
+
+        scratch.mkdir(parents=True, exist_ok=True)
+        target = scratch / _upload_name(name)
+        try:
+            self.client.download_file(self.bucket, self._upload_key(name), str(target))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                target.unlink(missing_ok=True)
+                return None
+            raise
+        return target
+
+    def upload_names(self, prefix: str) -> list[str]:
+        folder = self._upload_key(_upload_name(prefix))[: -len(prefix)]
+        names: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=folder + prefix
+        ):
+            names.extend(obj["Key"][len(folder) :] for obj in page.get("Contents", []))
+        return sorted(n for n in names if NAME.match(n))
+
+    def delete_upload(self, name: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._upload_key(name))
 
 
 def store_for(settings: Settings) -> EvidenceStore:

@@ -23,9 +23,12 @@ log = logging.getLogger(__name__)
 class SendWorker(SimpleWorker):
     """Refuses (fails) every job whose function is not in the job contract."""
 
+    # The import workers (``mikomi import-worker``) are this class with shared.jobs.IMPORT_JOBS.
+    allowed_jobs: frozenset[str] = ALLOWED_JOBS
+
     def execute_job(self, job: Job, queue: Queue) -> Any:
         func_name = job.func_name  # a stored string: reading it imports nothing
-        if func_name not in ALLOWED_JOBS:
+        if func_name not in self.allowed_jobs:
             log.warning("refused job %s: %r is not a Mikomi job", job.id, func_name)
             self.handle_job_failure(
                 job, queue, exc_string=f"refused: {func_name!r} is not an allowed job"

@@ -101,9 +101,10 @@ def _save_progress(db: Session, progress: ImportProgress, *, finished: bool = Fa
 def fail_interrupted(db: Session, now: datetime) -> int:
     """Mark failed the running jobs whose progress has not moved for :data:`STALE_AFTER`.
 
-    An import runs in the process that took the upload; a restart of that process cuts it off
-    and nothing else would ever finish the job. What committed stays imported (the job keeps
-    its counts); importing the same file again counts those rows as duplicates.
+    Its process died (an interrupted ``mikomi prospects import``, or an import job that
+    ``import_jobs.resume_or_fail_interrupted`` could not resume) and nothing else would ever
+    finish the job. What committed stays imported (the job keeps its counts); importing the
+    same file again counts those rows as duplicates.
     """
     stale = db.scalars(
         select(ImportJob)
@@ -160,14 +161,30 @@ def run_import(
     batch_size: int = BATCH_SIZE,
     on_progress: ProgressFn | None = None,
     analyze: bool = True,
+    resume: bool = False,
 ) -> ImportProgress:
     """Import ``path`` into the prospect list as import job ``job_id``.
 
     Each call of ``sessions()`` is one transaction committed on exit: one per batch, together
     with the job's counters. A fatal error leaves the committed batches and marks the job
     failed with the reason; the batch in progress is rolled back.
+
+    With ``resume`` the job goes on where its last committed batch ended (its worker died):
+    a batch commits with the job's ``rows_total``, so exactly the first ``rows_total``
+    counted records of the file have landed; they are skipped and the counts carry on.
     """
     progress = ImportProgress(job_id=job_id, bytes_total=os.path.getsize(path))
+    skip = 0
+    if resume:
+        with sessions() as db:
+            job = db.get(ImportJob, job_id)
+            if job is None:
+                raise RuntimeError(f"import job {job_id} vanished")
+            progress.rows_total = skip = job.rows_total
+            progress.imported = job.rows_imported
+            progress.duplicates = job.rows_duplicate
+            progress.rejected = job.rows_rejected
+            progress.report = list(job.report or [])
     landed = _snapshot(progress)
     try:
         layout = inspect(path)
@@ -190,6 +207,9 @@ def run_import(
             fh.seek(layout.data_offset)
             for record in records(fh, layout.header_lines):
                 progress.bytes_read += record.size
+                if skip:  # landed before the worker died (blank records were never counted)
+                    skip -= record.raw is None or bool(record.raw.strip())
+                    continue
                 if record.raw is None:
                     progress.rows_total += 1
                     _reject(

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 
 from coordinator.dependencies import DB, CurrentUser, Operator
 from coordinator.errors import AppError
-from coordinator.prospects import search, service, upload
+from coordinator.prospects import import_jobs, search, service, upload
 from coordinator.prospects.schemas import ImportJobList, ImportJobOut, ProspectPage
 
 router = APIRouter(prefix="/api/v1", tags=["prospects"])
@@ -21,8 +21,9 @@ Many = Annotated[list[str] | None, Query()]
 
 
 def get_import_runner() -> service.ImportRunner:
-    """Where an accepted import runs (a thread in production; tests run it inline)."""
-    return service.run_import_in_thread
+    """Where an accepted import runs: an RQ job on the imports queue, taken by an import worker
+    on any host (tests may run it inline)."""
+    return import_jobs.launcher(import_jobs.PROSPECTS)
 
 
 ImportRunner = Annotated[service.ImportRunner, Depends(get_import_runner)]

@@ -1,9 +1,9 @@
-"""The prospect list: search with its list URL, CSV export, and CSV imports as jobs."""
+"""The prospect list: search with its list URL, CSV export, and CSV imports as jobs
+(run by import workers: ``coordinator/prospects/import_jobs.py``)."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from coordinator.prospects.schemas import ImportJobOut, ProspectOut, ProspectPag
 from formfill import PREFECTURES
 from shared import clock
 from shared.config import get_settings
-from shared.db import after_commit, transaction
+from shared.db import after_commit
 from shared.models import ImportJob
 
 log = logging.getLogger(__name__)
@@ -74,25 +74,12 @@ def import_dir() -> Path:
     return path
 
 
-def run_import_in_thread(path: Path, job_id: int) -> None:
-    """The production runner: the import runs beside the server with its own transactions."""
-
-    def _run() -> None:
-        try:
-            importer.run_import(path, job_id, sessions=transaction)
-        except Exception:
-            log.exception("prospect import %s failed", job_id)
-        finally:
-            path.unlink(missing_ok=True)
-
-    threading.Thread(target=_run, name=f"prospect-import-{job_id}", daemon=True).start()
-
-
 def start_import(
     db: Session, principal: Principal, path: Path, filename: str, runner: ImportRunner
 ) -> ImportJob:
     """Check the file's header and encoding (raising before anything is written), record the
-    job, and hand the file to ``runner`` once the job row is committed."""
+    job, and hand the file to ``runner`` once the job row is committed (in production
+    ``import_jobs.hand_off``: the file to the store, the job to an import worker)."""
     try:
         import_reading.inspect(path)
     except Exception:

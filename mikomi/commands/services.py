@@ -9,6 +9,7 @@ def register(app: typer.Typer) -> None:
     app.command()(up)
     app.command()(coordinator)
     app.command()(worker)
+    app.command("import-worker")(import_worker)
     app.command()(dispatcher)
     app.command()(sweeper)
 
@@ -90,6 +91,16 @@ def worker(
     from worker.main import run
 
     run(processes)
+
+
+def import_worker(
+    burst: bool = typer.Option(False, help="stop once the imports queue is empty"),
+) -> None:
+    """Prospect imports: an RQ worker of the imports queue (any host; docs/operations.md)."""
+    _require_schema("import-worker")
+    from mikomi.import_worker import run
+
+    raise typer.Exit(run(burst=burst))
 
 
 def dispatcher(interval: float = typer.Option(1.0, help="seconds between ticks")) -> None:
