@@ -53,6 +53,7 @@ def test_every_long_running_part_has_a_unit_and_a_compose_service() -> None:
         ("dispatcher", "mikomi-dispatcher.service"),
         ("sweeper", "mikomi-sweeper.service"),
         ("worker", "mikomi-worker@.service"),
+        ("import-worker", "mikomi-import-worker.service"),
         ("migrate", "mikomi-migrate.service"),
     ]:
         args = _mikomi_args(_unit(unit)["Service"]["ExecStart"])
@@ -73,6 +74,7 @@ def test_stopping_drains_before_anything_is_killed() -> None:
         ("mikomi-coordinator.service", "coordinator"),
         ("mikomi-dispatcher.service", "dispatcher"),
         ("mikomi-sweeper.service", "sweeper"),
+        ("mikomi-import-worker.service", "import-worker"),
     ]:
         service = _unit(unit)["Service"]
         # SIGTERM to the main process only; the rest is killed only after the timeout.
@@ -92,7 +94,7 @@ def test_services_wait_for_the_migrations() -> None:
     ):
         assert "mikomi-migrate.service" in _unit(unit)["Unit"]["After"]
     services = _compose()["services"]
-    for part in ("coordinator", "dispatcher", "sweeper", "worker"):
+    for part in ("coordinator", "dispatcher", "sweeper", "worker", "import-worker"):
         condition = services[part]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully"
 
