@@ -18,6 +18,7 @@ from formfill._dom import NON_FIELD_TYPES, Doc, clean, input_type, norm, tag_of
 from formfill._roles import (
     Part,
     compact,
+    has_cjk,
     has_kana_marker,
     ident_words,
     is_kana_sample,
@@ -89,15 +90,28 @@ _WEAK_HONEYPOT = re.compile(
 )
 _CONSENT = re.compile(
     r"同意|承諾|了承|agree|consent|accept|privacy|プライバシー|個人情報|規約|ポリシー|確認しました|確認の上|terms"
+    # The same consent in the web's other languages (data protection, 「I have read」).
+    r"|datenschutz|einverstanden|zustimm|akzeptier|acepto|privacidad|accetto|acconsento|consenso"
+    r"|j'ai lu|akkoord|zgadzam|zgod[ay]|samtyck|godkänn|соглас|동의|\bgdpr\b|\brgpd\b|dsgvo|i have read"
 )
 _REQUIRED = re.compile(r"必須|required|\*|※必|[(（]必[)）]")
 _INQUIRY_OPTION = re.compile(
     r"その他|お問い?合わ?せ|ご?相談|資料請求|見積|ご?提案|サービス|製品|商品|取材|採用|協業|提携|パートナー|other|inquiry|general|sales|question|support"
+    # A topic list of the web's other pages and languages.
+    r"|enquiry|billing|feedback|\bpress\b|partnership|career|technical|complaint|suggestion"
+    r"|\bautre|\bandere|\botro\b|\baltro\b|другое|allgemein|ventas|vendite|verkauf|soporte|assistenza"
 )
 _GROUP_SUFFIX = re.compile(r"(?:\[\d*\]|[-_]?\d+|[-_](?:sei|mei|last|first|1st|2nd|3rd))$", re.I)
 _EMAIL_SAMPLE = re.compile(r"@|\.co\.jp|\.com\b")
 _PHONE_SAMPLE = re.compile(r"\d{2,4}[-ー－]\d{2,4}[-ー－]\d{3,4}|^0\d{9,10}$")
 _POSTAL_SAMPLE = re.compile(r"^(?:例[:：)）]?\s*)?〒?\d{3}[-ー－]\d{4}$")
+# International and North-American examples: 「+81 90 1234 5678」, 「(555) 123-4567」.
+_PHONE_SAMPLE_INTL = re.compile(r"^\+\d[\d().-]{7,}$|^\(\d{2,4}\)\d{3,4}[-.]?\d{4}$")
+# The example names of form placeholders: 「John Doe」, 「Jane Smith」, 「山田 太郎」.
+_NAME_SAMPLE = re.compile(
+    r"^(?:例[:：)）]?\s*|e\.?g\.?:?\s*)?(?:john|jane|max|山田|鈴木|佐藤)\b|\b(?:doe|smith|mustermann)$"
+    r"|山田\s*太郎|山田\s*花子|佐藤\s*花子"
+)
 # ``quiz``: Contact Form 7's quiz tag and its kin, a question only a person should answer.
 _CAPTCHA_NAME = re.compile(r"captcha|quiz|^recaptcha_(?:challenge|response)_field$", re.I)
 # The box for someone else's address (send to a friend, a share form): an e-mail of its own,
@@ -114,6 +128,24 @@ _OPT_IN = re.compile(
 # Numbered boxes of one question (Gravity Forms' input_6.1, input_6.2 …): their common stem.
 _CHOICE_STEM = re.compile(r"[._-]?\d+\]?$")
 _CHOICE_ROLES: frozenset[Role] = frozenset({"prefecture", "inquiry_type", "consent", "other"})
+# Entries of a list of countries (English and their own names): a country list is no state list,
+# whatever its row says. Entries of a list of US states and Canadian provinces: a state list.
+_COUNTRY_OPTION = re.compile(
+    r"^(?:japan|日本|united states|usa|u\.s\.a\.|canada|germany|deutschland|france|united kingdom"
+    r"|china|中国|australia|italy|italia|spain|españa|brazil|brasil|netherlands|nederland|india"
+    r"|mexico|méxico|afghanistan|albania|algeria|argentina|austria|österreich|belgium|belgique"
+    r"|switzerland|schweiz|suisse|sweden|sverige|norway|norge|denmark|danmark|poland|polska"
+    r"|russia|россия|korea|south korea|대한민국|韓国|アメリカ|アメリカ合衆国)$"
+)
+_US_STATE_OPTION = re.compile(
+    r"^(?:alabama|alaska|arizona|arkansas|california|colorado|connecticut|delaware|florida|georgia"
+    r"|hawaii|idaho|illinois|indiana|iowa|kansas|kentucky|louisiana|maine|maryland|massachusetts"
+    r"|michigan|minnesota|mississippi|missouri|montana|nebraska|nevada|new hampshire|new jersey"
+    r"|new mexico|new york|north carolina|north dakota|ohio|oklahoma|oregon|pennsylvania"
+    r"|rhode island|south carolina|south dakota|tennessee|texas|utah|vermont|virginia|washington"
+    r"|west virginia|wisconsin|wyoming|alberta|british columbia|manitoba|ontario|quebec|québec"
+    r"|nova scotia|saskatchewan)$"
+)
 
 
 @dataclass
@@ -478,6 +510,10 @@ def _classify(doc: Doc, f: _Field) -> None:
     role, source = _text_role(f)
     f.source = source
     f.role = _type_override(f, role)
+    if f.role == "inquiry_type":
+        # 「Topic」, 「Reason for contacting us」 asked in a box of one line, not from a list:
+        # a subject line answers it (the plan leaves a typed inquiry type empty).
+        f.role = "subject"
     if f.role in ("name", "name_kana", "last_name", "first_name"):
         f.part = _part(f)
         kana = f.role == "name_kana" or _kana(f)
@@ -548,10 +584,12 @@ def _role_of_sample(placeholder: str) -> Role | None:
         return "email"
     if _POSTAL_SAMPLE.search(p.replace(" ", "")):
         return "postal_code"
-    if _PHONE_SAMPLE.search(p.replace(" ", "")):
+    if _PHONE_SAMPLE.search(p.replace(" ", "")) or _PHONE_SAMPLE_INTL.match(p.replace(" ", "")):
         return "phone"
-    if p.startswith("http"):
+    if p.startswith(("http", "www.")):
         return "url"
+    if _NAME_SAMPLE.search(p):
+        return "name"
     return None
 
 
@@ -665,6 +703,11 @@ def _choice_role(f: _Field) -> Role:
         texts = {o.text for o in f.options} | {o.value for o in f.options}
         if sum(1 for p in PREFECTURES if p in texts or p.rstrip("都府県") in texts) >= 40:
             return "prefecture"
+        option_texts = [norm(o.text) for o in f.options]
+        if sum(1 for t in option_texts if _COUNTRY_OPTION.match(t)) >= 5:
+            return "other"
+        if sum(1 for t in option_texts if _US_STATE_OPTION.match(t)) >= 20:
+            return "prefecture"
     # A radio or checkbox's own label is its option text, not the group's label.
     label_texts = [f.own] if f.tag == "select" else []
     label_texts += [*(f.near[:2]), f.row]
@@ -694,7 +737,11 @@ def _choice_role(f: _Field) -> Role:
         return "inquiry_type"
     if role in _CHOICE_ROLES:
         return role
-    if role is None and any(_INQUIRY_OPTION.search(norm(o.text)) for o in f.options):
+    # A list of topics (「Billing / Technical / Press」) asks what the message is about, even
+    # when the list is named for whom it goes to (``dept``).
+    if role in (None, "department") and any(
+        _INQUIRY_OPTION.search(norm(o.text)) for o in f.options
+    ):
         return "inquiry_type"
     return "other"
 
@@ -742,6 +789,10 @@ def _form_level_rules(fields: list[_Field]) -> None:
         if {prev.role, f.role} == {"name", "first_name"} and "last_name" not in roles:
             plain = prev if prev.role == "name" else f
             plain.role, plain.part = "last_name", "last"
+        # 「Nome」 beside 「Cognome」, 「Name」 beside 「Surname」: the plain one is the given name.
+        if {prev.role, f.role} == {"name", "last_name"} and "first_name" not in roles:
+            plain = prev if prev.role == "name" else f
+            plain.role, plain.part = "first_name", "first"
         if (
             f.role == "name_kana"
             and prev.role in ("company", "company_kana")
@@ -855,10 +906,16 @@ def _assign_parts(fam: str, group: list[_Field]) -> None:
         if n != 2:
             return
         kana = fam == "kana"
+        # Two unmarked boxes under one 「お名前」 are 姓 then 名; under one 「Name」 (no Japanese
+        # or Chinese words around) they are the given name then the family name.
+        words = " ".join(t for f in group for t in (f.own, f.row, *f.near[:1]))
+        first_box: Part = "last" if kana or has_cjk(words) else "first"
+        second_box: Part = "first" if first_box == "last" else "last"
+        unmarked = group[0].part is None and group[1].part is None
         for k, f in enumerate(group):
             part: Part = f.part or ("last" if k == 0 else "first")
-            if group[0].part is None and group[1].part is None:
-                part = "last" if k == 0 else "first"
+            if unmarked:
+                part = first_box if k == 0 else second_box
             f.part = part
             f.role = _name_role(part, kana)
             f.part_index, f.group_size = (0 if part == "last" else 1), 2

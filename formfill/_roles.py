@@ -28,6 +28,9 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         r"|\d+\s*[+*×x-]\s*\d*\s*=|what is \d+ (?:plus|\+|minus|times)"
         # Questions put to tell people from bots in words: 「ロボットでないことの確認」, quizzes.
         r"|ロボット(?:では|で)?(?:ない|ありません)|ロボット(?:対策|判定|確認)|人間であることの確認"
+        r"|kod z obrazka|przepisz kod|código de verificación|codice di verifica|bestätigungscode"
+        r"|prüfcode|sicherheitsfrage|controlecode|verificatiecode|kontrollkod|验证码|驗證碼|보안 ?문자"
+        r"|введите (?:код|символы)|spam ?(?:check|protection|question)|anti-?spam (?:question|check)"
         r"|スパム(?:防止|対策)の(?:ため|質問)|クイズ|\bquiz\b|not a robot|are you a robot",
     ),
     (
@@ -36,45 +39,74 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
     ),
     (
         "email_confirm",
-        r"(?:メール|mail|メアド).*(?:確認|再入力|再度|もう一度|confirm|again|retype|re-?enter|verify|\bconf\b|\bcheck\b|\b2\b)"
-        r"|(?:確認|confirm|retype|re-?enter|verify)(?:用)?.*(?:メール|mail)|\bre ?mail\b",
+        r"(?:メール|mail|メアド).*(?:確認|再入力|再度|もう一度|confirm|again|retype|re-?enter|verify|\bconf\b|\bcheck\b|\b2\b"
+        r"|repeat|wiederhol|bestätig|confirmer|confirmar|conferma|ripeti|herhaal|powtórz|подтвер)"
+        r"|(?:確認|confirm|retype|re-?enter|verify|repeat|wiederhol|bestätig|confirmer|confirmar|conferma"
+        r"|ripeti|herhaal|powtórz|подтвер)(?:用)?.*(?:メール|mail)|\bre ?mail\b",
     ),
-    ("email", r"メール|mail|メアド|courriel|correo|почт|이메일|e-posta|sähköposti"),
-    ("fax", r"fax|ファックス|ファクス|ファクシミリ"),
+    (
+        "email",
+        r"メール|mail|メアド|courriel|correo|почт|이메일|e-posta|sähköposti|\be-?post\b|\bepost"
+        r"|e-?pošta|posta elettronica|邮箱|邮件|電郵|郵件|信箱|البريد|דוא\"?ל|ηλεκτρονικ",
+    ),
+    ("fax", r"fax|ファックス|ファクス|ファクシミリ|факс|傳真|传真|팩스"),
     (
         "phone",
         r"電話|\btel\b|telephone|phone|携帯|\bmobile\b|\bdenwa\b|\bkeitai\b|連絡先番号|^ご?連絡先$"
-        r"|téléphone|teléfono|telefone|telefon|телефон|telefoon|전화|\bpuhelin",
+        r"|téléphone|teléfono|telefone|telefon|телефон|telefoon|전화|\bpuhelin"
+        # Mobile numbers and the short forms of other languages.
+        r"|area code|市外局番|vorwahl|indicatif|\btel(?:no|num|nr)\b|\bmob\b|\bcell|\bhandy\b|\bmobil|\bgsm\b|\btlf\b|\btelf\b|\bfone\b|celular|telemóvel|τηλέφων"
+        r"|电话|手机|휴대폰|핸드폰|هاتف|جوال|טלפון|điện thoại|\bponsel\b|โทรศัพท์",
     ),
     (
         "postal_code",
         r"郵便|〒|\bzip|postal|post ?code|\byubin|\byuubin|\bplz\b|postleitzahl|code postal"
-        r"|código postal|почтовый индекс|postnummer",
+        r"|código postal|codigo postal|почтовый индекс|postnummer|\bpostnr\b|\bcap\b|kod pocztowy"
+        r"|\bpsč|postinumero|irányítószám|posta kodu|ταχυδρομικ|邮编|邮政编码|郵遞區號|우편번호|\bnpa\b",
     ),
-    ("prefecture", r"都道府県|prefecture|\bpref\b|\bstate\b|\btodofuken\b|\bken\b"),
+    (
+        "other",
+        r"\bcountry\b|\bpays\b|\bland\b|\bpaís\b|\bpais\b|\bpaese\b|\bстрана\b|\bkraj\b|\bülke"
+        r"|国名|国・地域|お住まいの国|\bnationality\b",
+    ),
+    (
+        "prefecture",
+        r"都道府県|prefecture|\bpref\b|\bstate\b|\btodofuken\b|\bken\b|\bprovince\b|provincia"
+        r"|provincie|\bcounty\b|bundesland|\bestado\b(?! civil)|województwo|\bregion\b|\bcanton\b",
+    ),
     (
         "city",
         r"市区町村|市町村|区市町村|市区郡|\bcity\b|\btown\b|\bshikuchoson\b|\bville\b|ciudad"
-        r"|città|\bгород|\bstadt\b|\bort\b|miasto|cidade|woonplaats",
+        r"|città|\bгород|\bstadt\b|\bort\b|miasto|cidade|woonplaats|\bplaats\b|kaupunki|paikkakunta"
+        r"|\bměsto|\bmesto\b|\bgrad\b|şehir|πόλη|城市|localidad|località|\bcomune\b|miejscowo"
+        r"|postort|poststed|\blocality\b|\bsuburb\b",
     ),
     (
         "building",
-        r"建物|ビル名|マンション|building|apartment|\bsuite\b|部屋番号|address ?(?:line )?2|\bbldg\b|\btatemono\b|\baddr ?2\b",
+        r"建物|ビル名|マンション|building|apartment|\bsuite\b|\bapt\b|号室|部屋番号|address ?(?:line )?2|\bbldg\b|\btatemono\b|\baddr ?2\b",
     ),
     (
         "address",
         r"住所|所在地|番地|address|町名|\bstreet\b|\baddr\b|\bjusho\b|\bjuusho\b|\badresse\b"
-        r"|dirección|indirizzo|\bадрес|endereço|주소|anschrift|straße|strasse",
+        r"|dirección|direccion|indirizzo|\bадрес|endereço|endereco|주소|anschrift|straße|strasse"
+        r"|\badres\b|\badresa\b|osoite|\bmorada\b|\bulica\b|διεύθυνση|地址|العنوان|כתובת|địa chỉ"
+        r"|\balamat\b",
     ),
     (
         "url",
-        r"url|ホームページ|webサイト|ウェブサイト|web ?site|homepage|\bhp\b|サイトアドレス|サイトのアドレス|\bweb\b",
+        r"url|ホームページ|webサイト|ウェブサイト|web ?site|homepage|\bhp\b|サイトアドレス|サイトのアドレス|\bweb\b"
+        # A link asked for, in words or by an example address; the web's other languages.
+        r"|\blink\b|\bwww\b|https?://|site (?:web|internet)|sitio web|sito web|webseite|internetseite"
+        r"|webbplats|hjemmeside|nettside|kotisivu|strona (?:www|internetowa)|网站|網站|웹사이트",
     ),
     (
         "company",
         r"会社|企業|法人|貴社|御社|団体|組織|社名|屋号|店名|店舗名|学校名|病院名|施設名|事業者名"
         r"|company|organi[sz]ation|corporat|\bfirm\b|business name|\bcorp\b|\bkaisha\b|\bkigyo\b|\bshamei\b|\bsyamei\b|\borg\b"
-        r"|société|entreprise|empresa|azienda|компани|организац|bedrijf|회사|şirket|unternehmen",
+        r"|société|entreprise|empresa|azienda|компани|организац|bedrijf|회사|şirket|unternehmen"
+        r"|\bfirma\b|\bfirmy\b|firmenname|společnost|spoločnosť|yritys|företag|virksomhed|\bcég"
+        r"|εταιρ|公司|\bditta\b|perusahaan|công ty|organisasjon|organizace|organizacja"
+        r"|\bemployer\b|\baffiliation\b|\binstitution\b",
     ),
     (
         "department",
@@ -85,7 +117,14 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         "name",
         r"名前|氏名|芳名|担当者|姓名|おなまえ|\bname\b|full ?name|\bnamae\b|\bshimei\b|contact person|\bauthor\b|\bonamae\b"
         r"|\bnom\b|prénom|\bnombre\b|\bnome\b|\bnaam\b|imię|jméno|příjmení|\bимя\b|фамилия|\bфио\b"
-        r"|\bnavn\b|\bnamn\b|이름|\bisim\b|vorname|nachname|apellido|cognome|\bnimi\b",
+        r"|\bnavn\b|\bnamn\b|이름|\bisim\b|vorname|nachname|apellido|cognome|\bnimi\b"
+        # Given and family names of the web's other languages, and its full names.
+        r"|nazwisko|voornaam|achternaam|förnamn|efternamn|fornavn|efternavn|etternavn|etunimi"
+        r"|sukunimi|\bnume\b|prenume|sobrenome|\bmeno\b|priezvisko|\bime\b|prezime|\bnév\b"
+        r"|vezetéknév|keresztnév|soyad|adınız|όνομα|επώνυμο|名字|성명|성함|الاسم|\bשם\b|họ (?:và )?tên"
+        r"|\bnama\b|ชื่อ|नाम"
+        # Identifiers written as one word: ``yourname``, ``sendername``, ``fullname``.
+        r"|\b(?:your|sender|contact|visitor|author|customer|client)name\b",
     ),
     (
         "name_kana",
@@ -96,7 +135,10 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         r"件名|題名|タイトル|表題|subject|\btitle\b|\bkenmei\b|\bsujet\b|betreff|asunto|oggetto"
         r"|\bтема\b|onderwerp|\btemat\b|předmět|assunto|主题|제목|\bkonu\b|\bemne\b|ämne|\baihe\b"
         # French 「Objet」, Romanian, Indonesian, Hungarian, Greek, Chinese, Vietnamese, Hebrew, Arabic.
-        r"|\bobjet\b|\bsubiect|\bsubjek|\bperihal\b|\btárgy|θέμα|主旨|標題|tiêu đề|נושא|الموضوع",
+        r"|\bobjet\b|\bsubiect|\bsubjek|\bperihal\b|\btárgy|θέμα|主旨|標題|tiêu đề|נושא|الموضوع"
+        # German 「Thema」, Slavic 「Predmet/Zadeva/Tema」, Catalan, Baltic, Thai, Persian, Hindi, Malay.
+        r"|\bthema\b|\bpredmet\b|\bzadeva\b|\btema\b|\btemats\b|\bteema\b|assumpte|หัวข้อ|موضوع"
+        r"|विषय|\btajuk\b|chủ đề|\bregarding\b|\bsubj\b",
     ),
     (
         "inquiry_type",
@@ -107,7 +149,10 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         r"内容|本文|メッセージ|質問|相談|要望|備考|詳細|意見|コメント|問い?合わ?せ|要件|ご依頼"
         r"|message|inquiry|enquiry|comment|\bbody\b|content|detail|question|\bmsg\b|\bnaiyou?\b|\btoiawase\b|\bremarks?\b|\bbiko\b|\bnote\b|\brequest\b"
         r"|nachricht|mensaje|mensagem|messaggio|сообщени|bericht|wiadomo|zpráva|메시지|\bmesaj"
-        r"|besked|meddelande|viesti|kommentar|commentaire|comentario|commento|комментари|anfrage",
+        r"|besked|meddelande|viesti|kommentar|commentaire|comentario|commento|комментари|anfrage"
+        r"|üzenet|poruka|správa|\bvraag\b|opmerking|mitteilung|anliegen|meddelelse|melding|\bdotaz"
+        r"|treść|вопрос|μήνυμα|留言|رسالة|הודעה|nội dung|\bpesan\b|consulta|\bdemande\b|feedback"
+        r"|how can we help|\bdescription\b",
     ),
 )
 _RULES: tuple[tuple[Role, re.Pattern[str]], ...] = tuple(
@@ -121,11 +166,12 @@ _NA_COMPOUNDS = re.compile(
 )
 _LAST = re.compile(
     r"姓|氏|苗字|名字|セイ|せい|\blast\b|\bfamily\b|\bsurname\b|\bsei\b|\blname\b|lastname|familyname|\bmyoji\b"
-    r"|nachname|apellido|cognome|фамилия|příjmení"
+    r"|nachname|apellido|cognome|фамилия|příjmení|nazwisko|achternaam|efternamn|efternavn|etternavn"
+    r"|sukunimi|sobrenome|priezvisko|prezime|vezetéknév|soyad|επώνυμο"
 )
 _FIRST = re.compile(
     r"名|メイ|めい|\bfirst\b|\bgiven\b|\bmei\b|\bfname\b|firstname|givenname|forename|prénom"
-    r"|vorname|jméno"
+    r"|vorname|jméno|voornaam|förnamn|fornavn|etunimi|prenume|keresztnév|imię"
 )
 _KANA = re.compile(
     r"フリガナ|ふりがな|カナ|かな|ヨミ|よみ|\bkana\b|furigana|\byomi\b|\bruby\b|hurigana|\bfuri\b|セイ|メイ|せい|めい"
@@ -142,6 +188,12 @@ _AUTOCOMPLETE: dict[str, Role] = {
     "email": "email",
     "tel": "phone",
     "tel-national": "phone",
+    "tel-area-code": "phone_part",
+    "tel-local": "phone_part",
+    "tel-local-prefix": "phone_part",
+    "tel-local-suffix": "phone_part",
+    "address-level3": "address",
+    "address-line3": "building",
     "postal-code": "postal_code",
     "address-level1": "prefecture",
     "address-level2": "city",
@@ -169,6 +221,7 @@ def compact(text: str) -> str:
 
 
 _CITY_TOO = re.compile(r"\bcity\b|\btown\b")
+_WEB_TOO = re.compile(r"url|web ?site|homepage|ホームページ|\bweb\b|\bwww\b|サイト")
 
 
 # Labels, row headers and names repeat across the fields of a page and across pages: cached.
@@ -182,8 +235,10 @@ def role_from_text(text: str) -> Role | None:
         if pattern.search(text) or (joined != text and pattern.search(joined)):
             if role == "building" and re.search(r"住所|番地", text):
                 return "address"
-            if role == "prefecture" and _CITY_TOO.search(text):
+            if role in ("prefecture", "other") and _CITY_TOO.search(text):
                 return "city"  # 「Location (City/State)」: one box for a place, not a state list
+            if role == "address" and _WEB_TOO.search(text):
+                return "url"  # 「Website address」, 「Web address」: a link, not where one lives
             return role
     return None
 
@@ -192,7 +247,7 @@ def part_from_text(text: str) -> Part | None:
     """Which half of a split name ``text`` designates (姓/セイ/last → last, 名/メイ → first)."""
     if not text:
         return None
-    stripped = _NA_COMPOUNDS.sub("", compact(text) if _has_cjk(text) else text)
+    stripped = _NA_COMPOUNDS.sub("", compact(text) if has_cjk(text) else text)
     last = bool(_LAST.search(stripped))
     first = bool(_FIRST.search(stripped))
     if last and not first:
@@ -247,7 +302,8 @@ def role_from_autocomplete(value: str) -> Role | None:
     return None
 
 
-def _has_cjk(text: str) -> bool:
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` holds Japanese or Chinese characters (kana, kanji, full-width marks)."""
     return any("\u3000" <= ch <= "\u9fff" for ch in text)
 
 
