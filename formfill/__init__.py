@@ -8,6 +8,12 @@ here touches the network, a browser or a database, so every decision is tested o
 """
 
 from formfill._fields import PREFECTURES
+from formfill._first_look import (
+    FirstLookVerdict,
+    StaticPage,
+    judge_contact_page,
+    judge_top_page,
+)
 from formfill._forms import classify_forms, find_inquiry_form
 from formfill._links import discover_contact_links
 from formfill._message import PLACEHOLDERS, find_placeholders, render_message, validate_script
@@ -38,6 +44,7 @@ __all__ = [
     "FillAction",
     "FillPlan",
     "FillVariant",
+    "FirstLookVerdict",
     "FormChoice",
     "FormInfo",
     "FrameSnapshot",
@@ -46,6 +53,7 @@ __all__ = [
     "PageSnapshot",
     "PageState",
     "RenderedMessage",
+    "StaticPage",
     "build_fill_plan",
     "classify_forms",
     "classify_page",
@@ -55,6 +63,8 @@ __all__ = [
     "discover_contact_links",
     "find_inquiry_form",
     "find_placeholders",
+    "judge_contact_page",
+    "judge_top_page",
     "render_message",
     "validate_script",
 ]

@@ -167,6 +167,15 @@ class Doc:
 
     # -- visibility ---------------------------------------------------------------------------
 
+    def hide_also(self, classes: set[str], ids: set[str]) -> None:
+        """Count elements of these classes and ids as hidden too (the rules of stylesheets the
+        page links to, read by the caller)."""
+        self.hidden_classes = self.hidden_classes | classes
+        self.hidden_ids = self.hidden_ids | ids
+        self._hidden_cache.clear()
+        self._self_cache.clear()
+        self._text_cache.clear()
+
     def is_hidden(self, el: HtmlElement) -> bool:
         """Whether ``el`` is not rendered visibly (itself or through an ancestor).
 
@@ -294,8 +303,24 @@ class Doc:
             cached = self._text_cache[key] = clean("".join(out))
         return cached
 
+    def lines(
+        self, el: HtmlElement, *, visible_only: bool = True, skip_controls: bool = True
+    ) -> str:
+        """:meth:`text` one block per line, as a browser's ``innerText`` breaks it (blocks and
+        ``<br>`` end a line; whitespace inside a line collapses)."""
+        out: list[str] = []
+        self._collect_text(el, out, visible_only, skip_controls, "\x00")
+        return "\n".join(
+            line for line in (clean(part) for part in "".join(out).split("\x00")) if line
+        )
+
     def _collect_text(
-        self, el: HtmlElement, out: list[str], visible_only: bool, skip_controls: bool
+        self,
+        el: HtmlElement,
+        out: list[str],
+        visible_only: bool,
+        skip_controls: bool,
+        mark: str = " ",
     ) -> None:
         tag = el.tag
         if not isinstance(tag, str):
@@ -310,15 +335,15 @@ class Doc:
             if alt:
                 out.append(" " + alt + " ")
         elif block or tag == "br":
-            out.append(" ")
+            out.append(mark)
         if el.text:
             out.append(el.text)
         for child in el:
-            self._collect_text(child, out, visible_only, skip_controls)
+            self._collect_text(child, out, visible_only, skip_controls, mark)
             if child.tail:
                 out.append(child.tail)
         if block:
-            out.append(" ")
+            out.append(mark)
 
     def _hidden_self_or_marked(self, el: HtmlElement) -> bool:
         if self.annotated and el.get("data-mk") is not None:
@@ -477,12 +502,22 @@ def _hidden_by_stylesheet(root: HtmlElement) -> tuple[frozenset[str], frozenset[
     classes: set[str] = set()
     ids: set[str] = set()
     for style in root.iter("style"):
-        css = style.text or ""
-        for selectors, body in style_rules(css):
-            if not css_hides(body):
-                continue
-            for sel in selectors.split(","):
-                m = _SIMPLE_SELECTOR_TAIL.search(sel.strip())
-                if m:
-                    (classes if m.group(1) == "." else ids).add(m.group(2))
+        stylesheet_hiding(style.text or "", classes, ids)
     return frozenset(classes), frozenset(ids)
+
+
+def stylesheet_hiding(css: str, classes: set[str], ids: set[str]) -> bool:
+    """Add to ``classes`` and ``ids`` what the rules of ``css`` hide (by the last class or id
+    of each selector); True when that covers every hiding rule, False when some rule hides
+    elements the markup alone cannot name (``li``, ``.tab:not(.active)``, ``@import``)."""
+    understood = "@import" not in css
+    for selectors, body in style_rules(css):
+        if not css_hides(body):
+            continue
+        for sel in selectors.split(","):
+            m = _SIMPLE_SELECTOR_TAIL.search(sel.strip())
+            if m:
+                (classes if m.group(1) == "." else ids).add(m.group(2))
+            else:
+                understood = False
+    return understood

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     page_timeout_ms: int = 15000
     send_timeout_s: float = 90.0
     max_page_bytes: int = 5_000_000
+    # The browser-free first look (worker/first_look.py): a prospect whose static HTML settles
+    # the send (dead host, HTTP error, CAPTCHA, refusal, no contact link) ends without a browser.
+    first_look: bool = True
     lease_seconds: int = 120
 
     # Where screenshots go: file:///path (default var/evidence) or s3://bucket/prefix

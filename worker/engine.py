@@ -30,6 +30,7 @@ from shared.config import Settings, get_settings
 from shared.enums import DoubtReason, FailReason, SendStatus, SkipReason
 from worker.driver import Driver, NavResult, Tab
 from worker.evidence import Evidence, default_worker_id
+from worker.first_look import FirstLook
 from worker.netguard import NetGuard
 from worker.page_limits import BrowserWatchdog
 
@@ -133,6 +134,8 @@ class Sender:
         self.guard = guard or NetGuard.from_settings(self.settings)
         self.worker_id = worker_id or default_worker_id()
         self.driver = Driver(self.settings, self.guard)
+        # Before the browser: the static HTML may settle the send (worker/first_look.py).
+        self.first_look = FirstLook(self.settings, self.guard) if self.settings.first_look else None
 
     def __enter__(self) -> Sender:
         self.driver.start()
@@ -143,6 +146,8 @@ class Sender:
 
     def close(self) -> None:
         self.driver.close()
+        if self.first_look is not None:
+            self.first_look.close()
 
     def send(
         self,
@@ -228,6 +233,9 @@ class _Send:
         try:
             with self.evidence.timed("check_address"):
                 self._check_address()
+            if self.sender.first_look is not None:
+                with self.evidence.timed("first_look"):
+                    self._first_look(self.sender.first_look)
             with self.sender.driver.open_tab(self.page_timeout_ms) as tab:
                 self.tab = tab
                 try:
@@ -260,6 +268,18 @@ class _Send:
         if verdict.reason == "blocked_address":
             raise _Done(SendStatus.SKIPPED, SkipReason.BLOCKED_ADDRESS)
         raise _Done(SendStatus.FAILED, FailReason.SITE_UNREACHABLE)
+
+    def _first_look(self, first_look: FirstLook) -> None:
+        """End the send without a browser when the static HTML settles it."""
+        look = first_look.look(self.url, self.deadline.remaining_s())
+        for note in look.notes:
+            self.evidence.note(note)
+        if look.status is not None:
+            for url in look.pages:
+                self.evidence.visit(url)
+            self.evidence.first_look = True
+            self.final_url = look.final_url
+            raise _Done(look.status, look.reason)
 
     def _flow(self, tab: Tab) -> tuple[str, str | None]:
         with self.evidence.timed("load"):

@@ -31,6 +31,8 @@ class Evidence:
     dialogs: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     page_states: list[dict[str, Any]] = field(default_factory=list)
+    # The send ended on the first look, without a browser (worker/first_look.py).
+    first_look: bool = False
 
     @contextmanager
     def timed(self, step: str) -> Iterator[None]:
@@ -67,6 +69,7 @@ class Evidence:
             "dialogs": self.dialogs,
             "page_states": self.page_states,
             "notes": self.notes,
+            "first_look": self.first_look,
         }
 
     def write(self, outcome: dict[str, Any]) -> None:
