@@ -157,3 +157,24 @@ class ImportStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class ResponseKind(StrEnum):
+    """What a mail received for an item's reply address is (``responses.kind``;
+    docs/rules.md#responses). A reply that declines further contact is stored as ``reply`` with
+    ``refusal`` set and counted under ``refusal``."""
+
+    AUTO_REPLY = "auto_reply"
+    REPLY = "reply"
+    BOUNCE = "bounce"
+    REFUSAL = "refusal"  # the word a declining reply is counted and shown under
+
+
+class ResponseRate(StrEnum):
+    """The 反響 rates (docs/rules.md#responses; computed in coordinator/responses/rates.py)."""
+
+    DELIVERY_RATE = "delivery_rate"
+    AUTO_REPLY_RATE = "auto_reply_rate"
+    REPLY_RATE = "reply_rate"
+    REFUSAL_RATE = "refusal_rate"
+    CLICK_RATE = "click_rate"

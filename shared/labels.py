@@ -29,6 +29,8 @@ from shared.enums import (
     PaymentGatewayName,
     PaymentMethod,
     ReservationStatus,
+    ResponseKind,
+    ResponseRate,
     Role,
     SkipReason,
 )
@@ -46,6 +48,8 @@ __all__ = [
     "PAYMENT_METHOD",
     "REASON",
     "RESERVATION_STATUS",
+    "RESPONSE_KIND",
+    "RESPONSE_RATE",
     "ROLE",
     "SUPPRESSION_REASON",
     "TABLES",
@@ -197,6 +201,25 @@ IMPORT_STATUS = _table(
 
 ROLE = _table({Role.MEMBER: "会員", Role.OPERATOR: "運営"})
 
+# 反響 (docs/rules.md#responses): a received mail as counted and shown.
+RESPONSE_KIND = _table(
+    {
+        ResponseKind.AUTO_REPLY: "自動返信",
+        ResponseKind.REPLY: "返信",
+        ResponseKind.REFUSAL: "お断り",
+        ResponseKind.BOUNCE: "不達通知",
+    }
+)
+RESPONSE_RATE = _table(
+    {
+        ResponseRate.DELIVERY_RATE: "到達率",
+        ResponseRate.AUTO_REPLY_RATE: "自動返信率",
+        ResponseRate.REPLY_RATE: "反応率",
+        ResponseRate.REFUSAL_RATE: "お断り率",
+        ResponseRate.CLICK_RATE: "クリック率",
+    }
+)
+
 # Each table under the name the templates' filters (``<name>_ja``) and the page script use.
 TABLES: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
@@ -213,6 +236,8 @@ TABLES: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "notification_kind": NOTIFICATION_KIND,
         "import_status": IMPORT_STATUS,
         "role": ROLE,
+        "response_kind": RESPONSE_KIND,
+        "response_rate": RESPONSE_RATE,
     }
 )
 
