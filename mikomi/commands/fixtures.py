@@ -26,6 +26,11 @@ def serve(
     ),
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port (0: a free one)"),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),
+    smtp: str | None = typer.Option(
+        None,
+        "--smtp",
+        help="HOST:PORT of an SMTP server: sites that auto-reply in real life send their mails there",
+    ),
     latency_ms: int = typer.Option(
         0, "--latency-ms", min=0, help="Delay every answer of every site this many ms"
     ),
@@ -35,7 +40,7 @@ def serve(
     from fixtures.server import FixtureServer
 
     server = FixtureServer(
-        generated=generated, log_path=log, host=host, port=port, latency_ms=latency_ms
+        generated=generated, log_path=log, host=host, port=port, smtp=smtp, latency_ms=latency_ms
     ).start()
     sites = server.sites
     if export_prospects is not None:
@@ -48,6 +53,8 @@ def serve(
         os.replace(partial, export_prospects)
     fixed = sum(1 for s in sites if not s.generated)
     typer.echo(f"port {server.port}")
+    if smtp:
+        typer.echo(f"sites' mails go to {smtp} (control: /__fixtures/mails)")
     typer.echo(f"serving {len(sites)} sites ({fixed} fixture, {len(sites) - fixed} generated)")
     if latency_ms:
         typer.echo(f"every answer delayed {latency_ms} ms")
