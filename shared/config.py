@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     log_format: str = "text"
     # A worker process silent this long (no tick from its liveness thread) is killed and replaced.
     worker_stall_seconds: float = 60.0
+    # Browser slots (sends at once) of each worker process, adapted between these bounds to the
+    # host's CPU and memory (worker/slots.py, docs/operations.md#browser-slots): one more while
+    # every slot is busy, the CPU is under worker_cpu_idle and the memory has room for another
+    # browser (worker_slot_mib above worker_memory_reserve_mib); fewer when the CPU is at
+    # worker_cpu_busy or the free memory under the reserve.
+    worker_min_slots: int = Field(default=1, ge=1)
+    worker_max_slots: int = Field(default=24, ge=1)
+    worker_cpu_busy: float = Field(default=0.90, gt=0, le=1)
+    worker_cpu_idle: float = Field(default=0.75, gt=0, le=1)
+    worker_memory_reserve_mib: int = Field(default=512, ge=0)
+    worker_slot_mib: int = Field(default=150, ge=0)
 
     # Card payments (docs/operations.md#payments): "stripe", "test" (the Luhn test gateway,
     # honoured only with ``demo`` or under the tests) or "" (card orders are refused).

@@ -601,6 +601,9 @@ class FleetWorker(Base):
     current_item_id: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(20), default="idle")
     sends: Mapped[int] = mapped_column(Integer, default=0)
+    # Browser slots the process offers now and how many are busy (worker/slots.py).
+    slots: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    slots_in_use: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 # --- chat and notifications -------------------------------------------------------------------

@@ -27,21 +27,45 @@ INTERVAL_S = 2.0
 
 @dataclass
 class WorkerStatus:
+    """What the process does: the state of its busiest slot (submitting > running > idle), one
+    item it works on, and its browser slots (offered, in use; worker/slots.py)."""
+
     worker_id: str = ""
     state: str = "idle"  # idle | running | submitting | stopping
     current_item_id: int | None = None
     sends: int = 0
+    slots: int = 1
+    slots_in_use: int = 0
     started_at: datetime = field(default_factory=clock.now)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Per slot thread: (state, item) while it works on an item.
+    _work: dict[int, tuple[str, int | None]] = field(default_factory=dict, repr=False)
 
     def set(self, state: str, item_id: int | None = None) -> None:
+        """The calling thread's (slot's) state; ``stopping`` is the whole process's."""
         with self.lock:
-            self.state = state
-            self.current_item_id = item_id
+            if state == "stopping":
+                self.state = state
+                return
+            if state == "idle":
+                self._work.pop(threading.get_ident(), None)
+            else:
+                self._work[threading.get_ident()] = (state, item_id)
+            if self.state == "stopping":
+                return
+            busiest = max(self._work.values(), key=lambda w: _RANK.get(w[0], 0), default=None)
+            self.state, self.current_item_id = busiest if busiest else ("idle", None)
+
+    def set_slots(self, slots: int, in_use: int) -> None:
+        with self.lock:
+            self.slots, self.slots_in_use = slots, in_use
 
     def count_send(self) -> None:
         with self.lock:
             self.sends += 1
+
+
+_RANK = {"running": 1, "submitting": 2}
 
 
 STATUS = WorkerStatus()
@@ -61,6 +85,8 @@ def beat_once(status: WorkerStatus = STATUS) -> None:
             "state": status.state,
             "current_item_id": status.current_item_id,
             "sends": status.sends,
+            "slots": status.slots,
+            "slots_in_use": status.slots_in_use,
             "heartbeat_at": clock.now(),
         }
     with transaction() as db:

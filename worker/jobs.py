@@ -5,8 +5,8 @@ no longer holds the item (RQ delivered the job twice, the lease was reaped and t
 re-dispatched, Redis was flushed and the job re-made) makes the job a no-op. Then:
 
 1. ``start`` — dispatched → running (the reservation must still be approved);
-2. the form engine (``worker.engine.Sender``, one browser per worker process, kept across
-   jobs) visits the site, finds and fills the form;
+2. the form engine (``worker.engine.Sender``, one browser per browser slot of the worker
+   process, kept across jobs) visits the site, finds and fills the form;
 3. right before the first click that can deliver, ``before_submit`` runs ``enter_submitting``
    as a transaction of its own, so ``submitting`` is committed before the click (re-checking
    the reservation, suppression and the duplicate guard) — or it says no;
@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_sender: Any = None
-_sender_lock = threading.Lock()
+# Each thread that runs sends (a browser slot of worker.rq_worker.SlotWorker) keeps its own
+# engine: a Playwright instance belongs to the thread that started it.
+_local = threading.local()
 
 
 @dataclass(frozen=True)
@@ -78,20 +79,19 @@ def _new_sender() -> Any:
 
 
 def get_sender() -> Any:
-    """This process's engine, started on first use and kept for every following job."""
-    global _sender
-    with _sender_lock:
-        if _sender is None:
-            sender = _new_sender()
-            enter = getattr(sender, "__enter__", None)
-            _sender = enter() if enter is not None else sender
-        return _sender
+    """This thread's engine, started on first use and kept for every following job."""
+    sender = getattr(_local, "sender", None)
+    if sender is None:
+        sender = _new_sender()
+        enter = getattr(sender, "__enter__", None)
+        sender = enter() if enter is not None else sender
+        _local.sender = sender
+    return sender
 
 
 def close_sender() -> None:
-    global _sender
-    with _sender_lock:
-        sender, _sender = _sender, None
+    """Close this thread's engine (the next job of the thread starts a fresh one)."""
+    sender, _local.sender = getattr(_local, "sender", None), None
     if sender is not None:
         try:
             exit_ = getattr(sender, "__exit__", None)

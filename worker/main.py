@@ -8,9 +8,10 @@ its item's lease then expires and the dispatcher's reaper puts it where it belon
 that stops ticking (a page held the interpreter, a call hung) for ``MIKOMI_WORKER_STALL_SECONDS``
 is killed with its browser and replaced in the same way.
 
-Each worker is a ``SendWorker`` (an ``rq.SimpleWorker`` that runs only the jobs of
-``shared.jobs``) — jobs run in the worker process itself, not in a forked
-child per job — so the browser lives across jobs. Workers on other machines need only
+Each worker is a ``SlotWorker`` (an ``rq.SimpleWorker`` that runs only the jobs of
+``shared.jobs``) — jobs run in the worker process itself, not in a forked child per job, one per
+browser slot thread, as many at once as the slot controller allows (worker/slots.py) — so each
+slot's browser lives across jobs. Workers on other machines need only
 ``MIKOMI_DATABASE_URL`` and ``MIKOMI_REDIS_URL``.
 """
 
@@ -59,15 +60,21 @@ def _worker_main(queues: Sequence[str], alive: Synchronized[float]) -> None:
 
     from shared.db import reset_engine
     from shared.redis_conn import get_redis
-    from worker import heartbeat, jobs
-    from worker.rq_worker import SendWorker
+    from worker import heartbeat, jobs, slots
+    from worker.rq_worker import SlotWorker
 
     reset_engine()
     worker_id = heartbeat.default_worker_id()
     os.environ["MIKOMI_WORKER_ID"] = worker_id
+    controller = slots.SlotController(slots.limits_from_settings())
+    heartbeat.STATUS.set_slots(controller.slots, 0)
     beat = heartbeat.Heartbeat(worker_id).start()
-    rq_worker = SendWorker(
-        list(queues), connection=get_redis(), serializer=JSONSerializer, name=worker_id
+    rq_worker = SlotWorker(
+        list(queues),
+        connection=get_redis(),
+        serializer=JSONSerializer,
+        name=worker_id,
+        controller=controller,
     )
     try:
         rq_worker.work(with_scheduler=False, logging_level="WARNING")

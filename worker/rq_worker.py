@@ -1,4 +1,5 @@
-"""The RQ worker class of the fleet: a ``SimpleWorker`` that runs only the jobs of the contract.
+"""The RQ worker classes of the fleet: a ``SimpleWorker`` that runs only the jobs of the contract,
+and :class:`SlotWorker`, which runs several of them at once (one per browser slot).
 
 Jobs run in the worker process itself (no fork per job), so the browser lives across jobs. A
 job naming any function outside :data:`shared.jobs.ALLOWED_JOBS` is marked failed before its
@@ -8,16 +9,30 @@ function is imported: Redis write access must not become code execution on every
 from __future__ import annotations
 
 import logging
+import queue as queue_module
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
+from rq.exceptions import DequeueTimeout
 from rq.job import Job
 from rq.queue import Queue
+from rq.timeouts import BaseDeathPenalty
 from rq.worker import WorkerStatus
 
 from shared.jobs import ALLOWED_JOBS
+from worker import heartbeat
+from worker.slots import SlotController
 
 log = logging.getLogger(__name__)
+
+# How long the dequeuing thread waits at a time (for a job, or for a slot to free up) before it
+# looks at the controller and at a stop request again.
+DEQUEUE_ROUND_S = 1
 
 
 class SendWorker(SimpleWorker):
@@ -35,4 +50,148 @@ class SendWorker(SimpleWorker):
             )
             self.set_state(WorkerStatus.IDLE)
             return None
+        return self._run(job, queue)
+
+    def _run(self, job: Job, queue: Queue) -> Any:
         return super().execute_job(job, queue)
+
+
+class _NoDeathPenalty(BaseDeathPenalty):
+    """RQ's job timeout is a SIGALRM, which only the main thread can take. A send has its own
+    deadline (the engine's, with a watchdog that kills a stuck browser) and the supervisor
+    replaces a process that stops ticking, so slot threads run without one."""
+
+    def setup_death_penalty(self) -> None:
+        pass
+
+    def cancel_death_penalty(self) -> None:
+        pass
+
+
+class SlotWorker(SendWorker):
+    """A :class:`SendWorker` that runs several send jobs at once, one per browser slot.
+
+    The main thread dequeues a job only while the :class:`~worker.slots.SlotController` has a
+    free slot, and hands it to a slot thread; each slot thread keeps its own engine (browser)
+    for as long as it lives (``worker.jobs.get_sender`` is per thread). When the controller
+    lowers the count, the surplus threads finish their send, close their browser and end. A stop
+    request (SIGTERM) stops the dequeuing; :meth:`work` returns once every running send is over.
+    """
+
+    death_penalty_class = _NoDeathPenalty
+
+    def __init__(self, *args: Any, controller: SlotController, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.controller = controller
+        self._tasks: queue_module.Queue[Callable[[], None] | None] = queue_module.Queue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._pool_lock = threading.Lock()
+        self._done = threading.Condition()
+
+    # --- the main thread: dequeue while a slot is free ----------------------------------------
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        while not self._stop_requested:
+            self.heartbeat()
+            self._control()
+            if not self.controller.has_free_slot():
+                with self._done:
+                    self._done.wait(DEQUEUE_ROUND_S)
+                continue
+            try:
+                result = self.queue_class.dequeue_any(
+                    self._ordered_queues,
+                    None if timeout is None else DEQUEUE_ROUND_S,
+                    connection=self.connection,
+                    job_class=self.job_class,
+                    serializer=self.serializer,
+                    death_penalty_class=self.death_penalty_class,
+                )
+            except DequeueTimeout:
+                continue
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("dequeue failed (%s); trying again", exc)
+                time.sleep(1.0)
+                continue
+            if result is None:
+                if timeout is None:  # burst: the queue is empty
+                    return None
+                continue
+            job, _queue = result
+            job.redis_server_version = self.get_redis_server_version()  # type: ignore[no-untyped-call]
+            return result
+        return None
+
+    def _shutdown(self) -> None:
+        # Never raise into the main thread mid-hand-off: just stop dequeuing (the loop looks
+        # every DEQUEUE_ROUND_S); the running sends finish in their threads.
+        self._stop_requested = True
+        self.set_shutdown_requested_date()  # type: ignore[no-untyped-call]
+
+    def _control(self) -> None:
+        decision = self.controller.tick()
+        if decision is not None:
+            heartbeat.STATUS.set_slots(decision.slots, self.controller.busy)
+            if decision.slots != self._last_slots:
+                log.info(
+                    "browser slots %d → %d (%s)", self._last_slots, decision.slots, decision.why
+                )
+                self._last_slots = decision.slots
+
+    _last_slots = 0
+
+    # --- hand-off to the slot threads -------------------------------------------------------
+
+    def _run(self, job: Job, queue: Queue) -> None:
+        self.controller.started()
+        heartbeat.STATUS.set_slots(self.controller.slots, self.controller.busy)
+        with self._pool_lock:
+            if self._idle == 0:
+                thread = threading.Thread(target=self._slot_loop, name="slot", daemon=True)
+                self._threads.append(thread)
+                self._idle += 1
+                thread.start()
+            self._idle -= 1
+        self._tasks.put(lambda: SimpleWorker.execute_job(self, job, queue))
+
+    def _slot_loop(self) -> None:
+        from worker import jobs
+
+        try:
+            while True:
+                task = self._tasks.get()
+                if task is None:
+                    return
+                started = time.monotonic()
+                try:
+                    task()
+                except Exception:
+                    log.exception("a send job failed outside the job")
+                with self._pool_lock:
+                    surplus = len(self._threads) > self.controller.slots
+                    if surplus:
+                        self._threads.remove(threading.current_thread())
+                    else:
+                        self._idle += 1
+                self.controller.finished(time.monotonic() - started)
+                heartbeat.STATUS.set_slots(self.controller.slots, self.controller.busy)
+                with self._done:
+                    self._done.notify_all()
+                if surplus:
+                    return
+        finally:
+            jobs.close_sender()  # this thread's browser: Playwright is closed by its own thread
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        try:
+            return bool(super().work(*args, **kwargs))
+        finally:
+            with self._pool_lock:
+                threads = list(self._threads)
+            for _ in threads:
+                self._tasks.put(None)
+            for thread in threads:
+                thread.join()

@@ -49,6 +49,8 @@ class WorkerOut(BaseModel):
     current_reservation_id: int | None
     current_domain: str | None
     sends: int
+    slots: int  # browser slots the process offers now (worker/slots.py)
+    slots_in_use: int
     started_at: datetime
     heartbeat_at: datetime
 
@@ -77,6 +79,8 @@ class ReservationRate(BaseModel):
 class FleetView(BaseModel):
     workers: list[WorkerOut]
     workers_alive: int
+    slots_offered: int  # the fleet's capacity: the slots of its live worker processes
+    slots_in_use: int
     sends_per_minute: float
     window_minutes: int
     reservations: list[ReservationRate]

@@ -111,6 +111,8 @@ def fleet_view(db: Session, minutes: int = 5) -> FleetView:
                 current_reservation_id=item.reservation_id if item else None,
                 current_domain=item.domain if item else None,
                 sends=w.sends,
+                slots=w.slots,
+                slots_in_use=w.slots_in_use,
                 started_at=w.started_at,
                 heartbeat_at=w.heartbeat_at,
             )
@@ -133,6 +135,8 @@ def fleet_view(db: Session, minutes: int = 5) -> FleetView:
     return FleetView(
         workers=workers,
         workers_alive=len(workers),
+        slots_offered=sum(w.slots for w in workers),
+        slots_in_use=sum(w.slots_in_use for w in workers),
         sends_per_minute=round(sum(per_reservation.values()) / minutes, 1),
         window_minutes=minutes,
         reservations=reservations,

@@ -179,6 +179,9 @@ def fleet_page(request: Request, db: WebDB, user: WebOperator) -> Response:
             "workers": workers,
             "stale_before": stale_before,
             "live_workers": sum(1 for w in workers if w.heartbeat_at >= stale_before),
+            # The fleet's capacity: the browser slots its live processes offer, and in use now.
+            "slots_offered": sum(w.slots for w in workers if w.heartbeat_at >= stale_before),
+            "slots_in_use": sum(w.slots_in_use for w in workers if w.heartbeat_at >= stale_before),
             "running_reservations": len(
                 reservation_views.newest(db, user, statuses=[ReservationStatus.APPROVED])
             ),

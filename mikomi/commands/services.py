@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
 
 def up(
     port: int = typer.Option(8000, help="coordinator port on 127.0.0.1"),
-    workers: int = typer.Option(2, help="worker processes (one browser each)"),
+    workers: int = typer.Option(
+        2, help="worker processes (browser slots each, adapted to the host)"
+    ),
     demo: bool | None = typer.Option(
         None,
         help="serve the demo fixture sites and load demo data (default: MIKOMI_DEMO, which "
@@ -83,10 +85,10 @@ def coordinator(
 
 def worker(
     processes: int = typer.Option(
-        1, "--processes", "-n", help="worker processes, one browser each"
+        1, "--processes", "-n", help="worker processes, each with adaptive browser slots"
     ),
 ) -> None:
-    """Sending workers: RQ worker processes with a long-lived browser each."""
+    """Sending workers: RQ worker processes, each running as many browser slots as the host allows."""
     _require_schema("worker")
     from worker.main import run
 

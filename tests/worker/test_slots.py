@@ -1,0 +1,106 @@
+"""The slot controller's decisions (worker/slots.py): additive increase while every slot is busy
+and the host has CPU and memory to spare, multiplicative decrease when it has not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from worker.slots import HostSampler, Reading, SlotController, SlotLimits, decide
+
+LIMITS = SlotLimits(min_slots=2, max_slots=10, cpu_busy=0.9, cpu_idle=0.7,
+                    memory_reserve_mib=500, slot_mib=150, latency_ratio=3, decrease=0.5)  # fmt: skip
+ROOMY = 4000.0
+
+
+def reading(cpu: float = 0.3, memory: float = ROOMY, busy: int = 4, **kw: float) -> Reading:
+    return Reading(cpu=cpu, memory_available_mib=memory, busy=busy, **kw)
+
+
+def test_one_more_slot_when_all_are_busy_and_the_cpu_waits_on_the_network() -> None:
+    decision = decide(4, reading(cpu=0.3, busy=4), LIMITS)
+    assert decision.slots == 5 and "cpu idle" in decision.why
+
+
+def test_no_more_slots_while_some_are_free() -> None:
+    assert decide(4, reading(busy=3), LIMITS).slots == 4
+
+
+def test_no_more_slots_once_the_cpu_is_busy_enough() -> None:
+    assert decide(4, reading(cpu=0.8), LIMITS).slots == 4
+
+
+@pytest.mark.parametrize(("cpu", "memory"), [(0.95, ROOMY), (0.3, 400.0)])
+def test_halved_when_the_cpu_saturates_or_memory_runs_short(cpu: float, memory: float) -> None:
+    assert decide(8, reading(cpu=cpu, memory=memory, busy=8), LIMITS).slots == 4
+
+
+def test_never_below_the_minimum_nor_above_the_maximum() -> None:
+    assert decide(3, reading(cpu=1.0), LIMITS).slots == LIMITS.min_slots
+    assert decide(10, reading(busy=10), LIMITS).slots == LIMITS.max_slots
+    assert decide(30, reading(busy=1), LIMITS).slots == LIMITS.max_slots
+
+
+def test_no_slot_without_memory_for_its_browser() -> None:
+    # 600 MiB free: above the 500 reserve, but not with another 150 MiB browser.
+    assert decide(4, reading(memory=600), LIMITS).slots == 4
+
+
+def test_slow_sends_are_the_network_when_the_cpu_idles_and_ours_when_it_is_busy() -> None:
+    slow = {"latency_s": 10.0, "best_latency_s": 2.0}
+    assert decide(4, reading(cpu=0.3, **slow), LIMITS).slots == 5
+    assert decide(4, reading(cpu=0.75, **slow), LIMITS).slots == 2
+
+
+class _FakeProc:
+    """A /proc with a stat and meminfo the test writes: 100 jiffies per interval."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        self.busy = self.total = 0
+        self.advance(0.0)
+
+    def advance(self, cpu_share: float) -> None:
+        self.total += 100
+        self.busy += round(cpu_share * 100)
+        idle = self.total - self.busy
+        (self.root / "stat").write_text(f"cpu  {self.busy} 0 0 {idle} 0 0 0 0 0 0\n")
+        (self.root / "meminfo").write_text(f"MemAvailable: {int(ROOMY * 1024)} kB\n")
+
+
+def test_the_controller_grows_with_demand_up_to_the_cpu_and_cuts_on_saturation(
+    tmp_path: Path,
+) -> None:
+    proc = _FakeProc(tmp_path / "proc")
+    controller = SlotController(LIMITS, HostSampler(proc.root), every_s=0)
+    seen = []
+    for _ in range(10):
+        while controller.busy < controller.slots:  # work waits: every slot gets taken
+            controller.started()
+        proc.advance(0.1 * controller.slots)  # each busy slot costs a tenth of the CPU
+        decision = controller.tick()
+        assert decision is not None
+        seen.append(decision.slots)
+    # One at a time from the minimum (2) until the CPU is at cpu_idle (7 slots: 0.7), then held.
+    assert seen == [3, 4, 5, 6, 7, 7, 7, 7, 7, 7]
+    proc.advance(1.0)  # something else takes the CPU
+    decision = controller.tick()
+    assert decision is not None and (decision.slots, decision.why) == (3, "cpu saturated")
+
+
+def test_latency_is_the_median_of_recent_sends_against_the_best_seen(tmp_path: Path) -> None:
+    proc = _FakeProc(tmp_path / "proc")
+    controller = SlotController(LIMITS, HostSampler(proc.root), every_s=0)
+    for seconds in (1.0, 1.2, 0.9):
+        controller.started()
+        controller.finished(seconds)
+    proc.advance(0.8)
+    assert controller.tick() is not None
+    for seconds in (5.0, 6.0, 7.0, 8.0):  # sends now take far longer, with the CPU busy
+        controller.started()
+        controller.finished(seconds)
+    proc.advance(0.8)
+    decision = controller.tick()
+    assert decision is not None and decision.why == "sends slowed while the cpu is busy"

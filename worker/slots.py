@@ -1,0 +1,197 @@
+"""How many sends a worker process runs at once: its browser slots, set by a measured controller.
+
+A send mostly waits: on loopback a page answers in a millisecond and the CPU is the limit, but
+real company websites take hundreds of milliseconds to seconds per request, and then a worker
+with a fixed handful of slots leaves the CPU idle. So each worker process runs as many slots as
+the host allows and adapts every :data:`CONTROL_EVERY_S` (additive increase, multiplicative
+decrease, docs/architecture.md#browser-slots):
+
+- **fewer** (× :attr:`SlotLimits.decrease`) when the host's CPU is saturated, when its free
+  memory falls under the reserve, or when sends slowed down well beyond the fastest seen while
+  the CPU is busy (the slowness is ours, not the network's);
+- **one more** when every slot is busy (there is work waiting), the CPU is idle enough and the
+  memory has room for another browser;
+- otherwise the same. Always within ``MIKOMI_WORKER_MIN_SLOTS`` … ``MIKOMI_WORKER_MAX_SLOTS``.
+
+:func:`decide` is the whole policy, a pure function tested on its own; :class:`HostSampler`
+reads the host's CPU and memory from ``/proc``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+from shared.config import Settings, get_settings
+
+CONTROL_EVERY_S = 2.0
+# Send durations kept for the latency signal (the median of the last ones).
+LATENCY_WINDOW = 20
+
+
+@dataclass(frozen=True)
+class SlotLimits:
+    """The controller's bounds and thresholds (settings, docs/operations.md#settings)."""
+
+    min_slots: int = 1
+    max_slots: int = 16
+    cpu_busy: float = 0.90  # host CPU share at or above which slots are cut
+    cpu_idle: float = 0.75  # below which one more slot may be added
+    memory_reserve_mib: float = 512.0  # host memory always left free
+    slot_mib: float = 150.0  # what one more slot (its browser) is expected to take
+    latency_ratio: float = 3.0  # sends this many times slower than the fastest seen: ours
+    decrease: float = 0.7
+
+    def clamp(self, slots: int) -> int:
+        return max(self.min_slots, min(self.max_slots, slots))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the host and the process looked like over the last control interval."""
+
+    cpu: float  # host CPU utilisation, 0..1, since the last reading
+    memory_available_mib: float
+    busy: int  # slots that were busy at the most during the interval
+    latency_s: float | None = None  # median duration of the recent sends
+    best_latency_s: float | None = None  # the lowest such median seen so far
+
+
+@dataclass(frozen=True)
+class Decision:
+    slots: int
+    why: str
+
+
+def decide(slots: int, reading: Reading, limits: SlotLimits) -> Decision:
+    """The number of slots for the next interval, and why (for the log and the tests)."""
+
+    def cut(why: str) -> Decision:
+        return Decision(limits.clamp(math.floor(slots * limits.decrease)), why)
+
+    if reading.memory_available_mib < limits.memory_reserve_mib:
+        return cut("memory short")
+    if reading.cpu >= limits.cpu_busy:
+        return cut("cpu saturated")
+    slowed = (
+        reading.latency_s is not None
+        and reading.best_latency_s is not None
+        and reading.latency_s > limits.latency_ratio * reading.best_latency_s
+    )
+    if slowed and reading.cpu >= limits.cpu_idle:
+        return cut("sends slowed while the cpu is busy")
+    if slots < limits.min_slots or slots > limits.max_slots:
+        return Decision(limits.clamp(slots), "out of bounds")
+    if reading.busy < slots:
+        return Decision(slots, "slots free")
+    if reading.cpu >= limits.cpu_idle:
+        return Decision(slots, "cpu busy enough")
+    if reading.memory_available_mib - limits.slot_mib < limits.memory_reserve_mib:
+        return Decision(slots, "no memory for another slot")
+    return Decision(limits.clamp(slots + 1), "all slots busy, cpu idle")
+
+
+def limits_from_settings(settings: Settings | None = None) -> SlotLimits:
+    settings = settings or get_settings()
+    low = settings.worker_min_slots
+    return SlotLimits(
+        min_slots=low,
+        max_slots=max(low, settings.worker_max_slots),
+        cpu_busy=settings.worker_cpu_busy,
+        cpu_idle=min(settings.worker_cpu_idle, settings.worker_cpu_busy),
+        memory_reserve_mib=settings.worker_memory_reserve_mib,
+        slot_mib=settings.worker_slot_mib,
+    )
+
+
+class HostSampler:
+    """The host's CPU utilisation between two calls, and its available memory (``/proc``)."""
+
+    def __init__(self, proc: Path = Path("/proc")) -> None:
+        self.proc = proc
+        self._last = self._cpu_times()
+
+    def _cpu_times(self) -> tuple[int, int]:
+        """(busy, total) jiffies of all CPUs since boot."""
+        first = (self.proc / "stat").read_text(encoding="ascii").splitlines()[0]
+        values = [int(v) for v in first.split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        total = sum(values[:8])  # guest time is already inside user time
+        return total - idle, total
+
+    def cpu(self) -> float:
+        busy, total = self._cpu_times()
+        last_busy, last_total = self._last
+        self._last = (busy, total)
+        if total <= last_total:
+            return 0.0
+        return max(0.0, min(1.0, (busy - last_busy) / (total - last_total)))
+
+    def memory_available_mib(self) -> float:
+        for line in (self.proc / "meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+        return float("inf")
+
+
+class SlotController:
+    """The live state around :func:`decide`: busy slots, recent send durations, the count.
+
+    Thread-safe: slot threads report :meth:`started`/:meth:`finished`; the worker's loop calls
+    :meth:`tick`, which decides at most every :data:`CONTROL_EVERY_S`.
+    """
+
+    def __init__(
+        self,
+        limits: SlotLimits,
+        sampler: HostSampler | None = None,
+        every_s: float = CONTROL_EVERY_S,
+    ) -> None:
+        self.limits = limits
+        self.sampler = sampler or HostSampler()
+        self.every_s = every_s
+        self.slots = limits.min_slots
+        self.busy = 0
+        self.last = Decision(self.slots, "start")
+        self._peak_busy = 0
+        self._durations: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._best_latency: float | None = None
+        self._next = time.monotonic() + every_s
+        self._lock = threading.Lock()
+
+    def started(self) -> None:
+        with self._lock:
+            self.busy += 1
+            self._peak_busy = max(self._peak_busy, self.busy)
+
+    def finished(self, seconds: float) -> None:
+        with self._lock:
+            self.busy -= 1
+            self._durations.append(seconds)
+
+    def has_free_slot(self) -> bool:
+        with self._lock:
+            return self.busy < self.slots
+
+    def tick(self) -> Decision | None:
+        """Decide again if the interval is over; the decision, or None when it is not time."""
+        now = time.monotonic()
+        if now < self._next:
+            return None
+        self._next = now + self.every_s
+        cpu = self.sampler.cpu()
+        memory = self.sampler.memory_available_mib()
+        with self._lock:
+            latency = median(self._durations) if len(self._durations) >= 3 else None
+            if latency is not None and (self._best_latency is None or latency < self._best_latency):
+                self._best_latency = latency
+            reading = Reading(cpu, memory, self._peak_busy, latency, self._best_latency)
+            self._peak_busy = self.busy
+            self.last = decide(self.slots, reading, self.limits)
+            self.slots = self.last.slots
+        return self.last
