@@ -109,6 +109,7 @@ class SiteVerdict:
     submissions: int = 0
     problems: list[str] = field(default_factory=list)
     elapsed_ms: int = 0
+    first_look: bool = False  # ended on the first look, without a browser
 
     @property
     def ok(self) -> bool:
@@ -124,6 +125,7 @@ class SiteVerdict:
             "problems": self.problems,
             "ok": self.ok,
             "elapsed_ms": self.elapsed_ms,
+            "first_look": self.first_look,
         }
 
 
@@ -142,6 +144,7 @@ def judge_site(
     got = "error" if result is None else _outcome_word(result.status, result.reason)
     verdict = SiteVerdict(site.name, expected, got, submissions=len(received))
     verdict.elapsed_ms = result.elapsed_ms if result is not None else 0
+    verdict.first_look = result is not None and bool(result.evidence.get("first_look"))
     if got != expected:
         verdict.problems.append("outcome")
     if len(received) > 1:
@@ -228,8 +231,19 @@ def qa(
     evidence_dir: Annotated[
         Path | None, typer.Option("--evidence-dir", help="Keep each site's evidence here")
     ] = None,
+    first_look: Annotated[
+        str,
+        typer.Option(
+            "--first-look", help="on|off: the browser-free first look (default: MIKOMI_FIRST_LOOK)"
+        ),
+    ] = "",
 ) -> None:
     """Run every fixture site through the real sending path; exit 1 on any mismatch."""
+    if first_look not in ("", "on", "off"):
+        typer.echo(f"error: --first-look is on or off, not {first_look!r}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    if first_look:
+        os.environ["MIKOMI_FIRST_LOOK"] = "1" if first_look == "on" else "0"
     # The fixture sites live on loopback: this run, and only this run, may reach it.
     os.environ["MIKOMI_ALLOW_PRIVATE"] = "1"
     from shared.config import get_settings
@@ -248,6 +262,7 @@ def qa(
             "total": len(verdicts),
             "passed": passed,
             "failed": len(verdicts) - passed,
+            "first_look": sum(v.first_look for v in verdicts),
             "elapsed_s": round(elapsed, 1),
         }
         sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
@@ -277,8 +292,10 @@ def _print_scoreboard(verdicts: list[SiteVerdict], elapsed: float) -> None:
     console = Console(width=max(Console().width, 140))
     console.print(table)
     passed = sum(v.ok for v in verdicts)
+    ended = sum(v.first_look for v in verdicts)
     console.print(
-        f"{passed}/{len(verdicts)} sites correct, {len(verdicts) - passed} wrong, {elapsed:.1f} s"
+        f"{passed}/{len(verdicts)} sites correct, {len(verdicts) - passed} wrong, "
+        f"{ended} ended on the first look, {elapsed:.1f} s"
     )
 
 
