@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.models import ImportJob, Prospect, ProspectGram, prospect_grams, prospect_search_text
@@ -31,8 +31,8 @@ def _identity(row: dict[str, Any]) -> str:
     """The unique key of a row: its corporate number, else its domain, else the fingerprint of
     a row without a URL."""
     if row.get("corporate_number"):
-        return "=" + row["corporate_number"]
-    return row["domain"] if row["domain"] is not None else "#" + row["fingerprint"]
+        return "=" + str(row["corporate_number"])
+    return str(row["domain"]) if row["domain"] is not None else "#" + str(row["fingerprint"])
 
 
 def lock_for_writing(db: Session, job_id: int) -> None:
@@ -61,7 +61,7 @@ def update_rows(db: Session, rows: list[dict[str, Any]], columns: tuple[str, ...
     rewrite their keyword index."""
     if not rows:
         return
-    table = Prospect.__table__
+    table = cast(Table, Prospect.__table__)
     names = (*columns, "search_text")
     stmt = (
         update(table)
@@ -77,8 +77,7 @@ def update_rows(db: Session, rows: list[dict[str, Any]], columns: tuple[str, ...
     pairs = _grams_of(rows, set(ids))
     if pairs:
         db.execute(
-            ProspectGram.__table__.insert(),
-            [{"gram": gram, "prospect_id": pid} for gram, pid in pairs],
+            insert(ProspectGram), [{"gram": gram, "prospect_id": pid} for gram, pid in pairs]
         )
 
 
@@ -217,7 +216,7 @@ def _join_registry(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
         stmt = select(Prospect.domain, Prospect.id).where(
             Prospect.domain.in_(domains[start : start + _CHUNK])
         )
-        taken.update({domain: pid for domain, pid in db.execute(stmt)})
+        taken.update({str(domain): pid for domain, pid in db.execute(stmt)})
     updates: list[dict[str, Any]] = []
     for number, (pid, company, kana, city, *current) in existing.items():
         given = numbered[number]

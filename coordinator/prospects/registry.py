@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -111,7 +111,7 @@ def open_registry(path: Path) -> Iterator[tuple[IO[bytes], IO[bytes]]]:
 
 
 def _text(stream: IO[bytes]) -> tuple[io.TextIOWrapper, str]:
-    buffered = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
+    buffered = io.BufferedReader(cast(Any, stream), buffer_size=1 << 20)
     sample = buffered.peek(1 << 20)[: 1 << 20]
     try:
         encoding, _ = sniff_encoding(sample)

@@ -139,9 +139,9 @@ def write_registry(
         with (
             zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
             archive.open(path.stem + ".csv", "w") as member,
-            io.TextIOWrapper(member, encoding=encoding, newline="") as fh,
+            io.TextIOWrapper(member, encoding=encoding, newline="") as text_member,
         ):
-            write(fh)
+            write(text_member)
     else:
         with open(path, "w", encoding=encoding, newline="") as fh:
             write(fh)
