@@ -100,6 +100,14 @@ def script_not_found() -> AppError:
     )
 
 
+def ab_scripts_same() -> AppError:
+    return AppError(
+        "ab_scripts_same",
+        "A/Bテストには異なる2つのスクリプトを選んでください",
+        field="script_b_id",
+    )
+
+
 def script_mismatch(expected: int) -> AppError:
     return AppError(
         "script_mismatch",

@@ -191,8 +191,24 @@ def queue_candidates(
 def insert_items(
     db: Session, reservation: Reservation, prospects: Sequence[Any], make_token: Any
 ) -> int:
-    """Queue one item per prospect (the caller has excluded contacted and suppressed ones)."""
+    """Queue one item per prospect (the caller has excluded contacted and suppressed ones).
+
+    With a second script (A/B) every other item is sent with it (``script_id``), counting on
+    from the items the reservation already has, so added lists keep the halves even."""
     now = clock.now()
+    b_script = reservation.script_b_id
+    first = (
+        int(
+            db.scalar(
+                select(func.count())
+                .select_from(SendItem)
+                .where(SendItem.reservation_id == reservation.id)
+            )
+            or 0
+        )
+        if b_script
+        else 0
+    )
     rows = [
         {
             "reservation_id": reservation.id,
@@ -205,9 +221,9 @@ def insert_items(
             "optout_token": make_token(),
             "attempts": 0,
             "created_at": now,
+            "script_id": b_script if b_script and (first + i) % 2 == 1 else None,
         }
-        for p in prospects
-        if p.domain
+        for i, p in enumerate(p for p in prospects if p.domain)
     ]
     for start in range(0, len(rows), _INSERT_BATCH):
         # Core executemany: the ORM's bulk path costs more than the insert itself here.

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt, model_validator
 
 
 class SendWindow(BaseModel):
@@ -19,10 +19,28 @@ class ReservationCreate(BaseModel):
     count: StrictInt
     senders: StrictInt
     list_url: Annotated[str, Field(max_length=10_000)]
-    script_id: StrictInt
+    # One script (script_id), or two for an A/B test (script_ids: [a, b]; items alternate).
+    script_id: StrictInt | None = None
+    script_ids: Annotated[list[StrictInt], Field(min_length=1, max_length=2)] | None = None
     # Omitted: the member's default; null: any time.
     send_window: SendWindow | None = None
     remember_send_window: StrictBool = False  # make this window the member's default
+
+    @model_validator(mode="after")
+    def _one_way_to_name_the_scripts(self) -> ReservationCreate:
+        if self.script_ids is None and self.script_id is None:
+            raise ValueError("script_id (or script_ids) is required")
+        if self.script_ids and self.script_id is not None and self.script_id != self.script_ids[0]:
+            raise ValueError("script_id and script_ids[0] differ")
+        return self
+
+    @property
+    def script_a(self) -> int:
+        return self.script_ids[0] if self.script_ids else self.script_id  # type: ignore[return-value]
+
+    @property
+    def script_b(self) -> int | None:
+        return self.script_ids[1] if self.script_ids and len(self.script_ids) == 2 else None
 
 
 class ReservationPatch(BaseModel):
@@ -103,6 +121,7 @@ class ReservationOut(BaseModel):
     senders: int
     max_member_senders: int  # floor(count / 500), at least 1
     script_id: int
+    script_b_id: int | None = None  # A/B: the second script, every other item
     send_window: dict[str, Any] | None
     send_window_ja: str
     next_window_at: datetime | None  # outside its window (not finished): when it opens next

@@ -127,6 +127,7 @@ def create(
     senders: int,
     list_url: str,
     script_id: int,
+    script_b_id: int | None = None,
     send_window: dict[str, Any] | None = None,
     window_given: bool = False,
     remember_window: bool = False,
@@ -134,11 +135,16 @@ def create(
     """A member's reservation (申請中): validated, ``count`` tickets held, the queue filled.
 
     The send window is ``send_window`` when ``window_given`` (None: any time), else the
-    member's default; ``remember_window`` makes the given one the member's default."""
+    member's default; ``remember_window`` makes the given one the member's default. With
+    ``script_b_id`` (A/B, docs/rules.md#ab-scripts) every other item is sent with that script."""
     member_id = access.member_id_of(principal)
     _check_count(count)
     _check_member_senders(count, senders)
     _own_script(db, principal, script_id)
+    if script_b_id is not None:
+        if script_b_id == script_id:
+            raise errors.ab_scripts_same()
+        _own_script(db, principal, script_b_id)
     member = repository.member(db, member_id)
     window = _window(send_window) if window_given else member.default_send_window
     if remember_window and window_given:
@@ -159,6 +165,7 @@ def create(
     reservation = Reservation(
         member_id=member_id,
         script_id=script_id,
+        script_b_id=script_b_id,
         created_by=principal.user_id,
         contact_name=principal.name,
         list_query=search.to_query_string(query),

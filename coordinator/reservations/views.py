@@ -131,6 +131,7 @@ def _outs(
             senders=r.senders,
             max_member_senders=max_senders(r.count),
             script_id=r.script_id,
+            script_b_id=r.script_b_id,
             send_window=r.send_window,
             send_window_ja=send_window.describe(r.send_window),
             next_window_at=(

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from coordinator.chat import service as chat
 from coordinator.fleet import service as fleet
 from coordinator.notifications import service as notifications
+from coordinator.reservations import ab as reservation_ab
 from coordinator.reservations import results as reservation_results
 from coordinator.reservations import service as reservations
 from coordinator.reservations import views as reservation_views
@@ -71,6 +72,7 @@ def reservation_detail(
         db, user, r.id, state=state or None, reason=reason or None, page=page, attempted_first=True
     )
     script = scripts.of_reservation(db, user, r.script_id)
+    script_b = scripts.of_reservation(db, user, r.script_b_id) if r.script_b_id else None
     filter_qs = "&".join(f"{k}={v}" for k, v in (("state", state), ("reason", reason)) if v)
     return render(
         request,
@@ -79,6 +81,10 @@ def reservation_detail(
         {
             "r": r,
             "script": script,
+            "script_b": script_b,
+            # A/B scripts: the two scripts' results side by side (docs/rules.md#ab-scripts).
+            "ab": reservation_ab.compare(db, r),
+            "ab_columns": reservation_ab.COLUMNS,
             # A member may change the script while 申請中 or 一時停止
             # (docs/rules.md#pause-list-change-and-add-list, R24).
             "my_scripts": [] if user.is_operator else list(reversed(scripts.list_for(db, user))),

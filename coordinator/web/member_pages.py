@@ -534,6 +534,12 @@ async def reservation_new(request: Request, db: WebDB, user: WebMember) -> Respo
             numbers[name] = to_int(values, name)
         except AppError as exc:
             errors[name] = exc.message if values.get(name) else f"{_LABEL[name]}を入力してください"
+    script_b_id: int | None = None
+    if values.get("script_b_id", "").strip():  # optional: a second script for an A/B test
+        try:
+            script_b_id = to_int(values, "script_b_id")
+        except AppError as exc:
+            errors["script_b_id"] = exc.message
     if errors:
         return _reservation_form(request, db, user, values, errors, 400)
     try:
@@ -545,6 +551,7 @@ async def reservation_new(request: Request, db: WebDB, user: WebMember) -> Respo
                 senders=numbers["senders"],
                 list_url=values.get("list_url", ""),
                 script_id=numbers["script_id"],
+                script_b_id=script_b_id,
                 send_window=_window_of(values),
                 window_given=True,
                 remember_window=bool(values.get("window_default")),
