@@ -26,6 +26,7 @@ from coordinator.notifications import router as notifications
 from coordinator.prospects import router as prospects
 from coordinator.prospects.upload import MAX_IMPORT_BYTES
 from coordinator.reservations import router as reservations
+from coordinator.responses import router as responses
 from coordinator.scripts import router as scripts
 from coordinator.suppression import router as suppression
 from coordinator.tickets import router as tickets
@@ -139,6 +140,7 @@ def create_app() -> FastAPI:
         prospects,
         suppression,
         reservations,
+        responses,
         chat,
         clicks,
         notifications,

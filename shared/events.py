@@ -51,6 +51,11 @@ def counters(reservation: Reservation) -> dict[str, Any]:
         "failed": reservation.failed,
         "skipped": reservation.skipped,
         "in_doubt": reservation.in_doubt,
+        # 反響 (docs/rules.md#responses)
+        "auto_replies": reservation.auto_replies,
+        "replies": reservation.replies,
+        "refusals": reservation.refusals,
+        "clicks": reservation.clicks,
     }
 
 

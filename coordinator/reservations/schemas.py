@@ -118,6 +118,13 @@ class ReservationOut(BaseModel):
     failed: int
     skipped: int
     in_doubt: int
+    # 反響 (docs/rules.md#responses): items with an auto-reply, with a person's reply (not a
+    # refusal), with a refusal, with a counted click; and the rates over them.
+    auto_replies: int
+    replies: int
+    refusals: int
+    clicks: int
+    response_rates: dict[str, float | None]
     senders: int
     max_member_senders: int  # floor(count / 500), at least 1
     script_id: int

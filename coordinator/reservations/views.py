@@ -22,6 +22,7 @@ from coordinator.reservations.schemas import (
     TransferOut,
 )
 from coordinator.reservations.service import visible
+from coordinator.responses import rates
 from shared import clock, events, labels, send_window
 from shared.enums import RESERVATION_FINAL, AdditionStatus, ReservationStatus
 from shared.models import ListTransfer, Reservation, ReservationAddition
@@ -128,6 +129,11 @@ def _outs(
             failed=r.failed,
             skipped=r.skipped,
             in_doubt=r.in_doubt,
+            auto_replies=r.auto_replies,
+            replies=r.replies,
+            refusals=r.refusals,
+            clicks=r.clicks,
+            response_rates=rates.of_reservation(r).as_dict(),
             senders=r.senders,
             max_member_senders=max_senders(r.count),
             script_id=r.script_id,

@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
     app.command("import-worker")(import_worker)
     app.command()(dispatcher)
     app.command()(sweeper)
+    app.command()(mailin)
 
 
 def up(
@@ -119,3 +120,20 @@ def sweeper(interval: float = typer.Option(5.0, help="seconds between sweeps")) 
     from coordinator.sweeper import run_forever
 
     run_forever(interval_s=interval)
+
+
+def mailin(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(2525, help="SMTP port"),
+) -> None:
+    """Inbound SMTP for MIKOMI_REPLY_DOMAIN: records auto-replies, replies and bounces to the
+    items' reply addresses and forwards replies to the member (docs/operations.md#mailin)."""
+    from shared.config import get_settings
+
+    if not get_settings().reply_domain:
+        typer.secho("error: MIKOMI_REPLY_DOMAIN is not set", fg="red", err=True)
+        raise typer.Exit(2)
+    _require_schema("mailin")
+    from coordinator.responses.mailin import run_forever
+
+    run_forever(host, port)

@@ -113,6 +113,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/reservations/{reservation_id}/items"): USER,
     ("GET", "/api/v1/reservations/{reservation_id}/items.csv"): USER,
     ("GET", "/api/v1/reservations/{reservation_id}/items/{item_id}/evidence/{name}"): USER,
+    # 反響: the mail received for the reservation's items (docs/rules.md#responses)
+    ("GET", "/api/v1/reservations/{reservation_id}/responses"): USER,
     # chat
     ("GET", "/api/v1/reservations/{reservation_id}/messages"): USER,
     ("POST", "/api/v1/reservations/{reservation_id}/messages"): USER,
@@ -559,6 +561,7 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
         "/api/v1/reservations/{reservation_id}/history",
         "/api/v1/reservations/{reservation_id}/items",
         "/api/v1/reservations/{reservation_id}/items.csv",
+        "/api/v1/reservations/{reservation_id}/responses",
     ):
         run(Case("GET", path, r, ok={"A": 200, "op": 200}))
     run(

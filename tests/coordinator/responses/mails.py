@@ -7,8 +7,14 @@ import base64
 import quopri
 from email.header import Header
 from email.message import EmailMessage
+from email.policy import SMTP
 
 FROM = "tanaka@prospect.example.jp"
+
+
+def _crlf(data: bytes) -> bytes:
+    """SMTP's line ends (smtplib sends bytes as they are)."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _headers(subject_encoded: str, to: str, sender: str, extra: dict[str, str]) -> str:
@@ -50,7 +56,7 @@ def utf8_qp(to: str, subject: str, body: str, *, sender: str = FROM, **extra: st
     encoded = Header(subject, "utf-8").encode()
     head = _headers(encoded, to, sender, extra)
     head += '\r\nContent-Type: text/plain; charset="UTF-8"\r\nContent-Transfer-Encoding: quoted-printable'
-    return head.encode("ascii") + b"\r\n\r\n" + quopri.encodestring(body.encode("utf-8"))
+    return head.encode("ascii") + b"\r\n\r\n" + _crlf(quopri.encodestring(body.encode("utf-8")))
 
 
 def raw_8bit_sjis_header(to: str, subject: str, body: str, *, sender: str = FROM) -> bytes:
@@ -70,7 +76,7 @@ def html_only(to: str, subject: str, html: str, *, sender: str = FROM, **extra: 
     for k, v in extra.items():
         msg[k] = v
     msg.set_content(html, subtype="html", charset="utf-8")
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP)
 
 
 def multipart_alternative(
@@ -82,7 +88,7 @@ def multipart_alternative(
     msg["Subject"] = subject
     msg.set_content(text, charset="utf-8")
     msg.add_alternative(html, subtype="html", charset="utf-8")
-    return msg.as_bytes()
+    return msg.as_bytes(policy=SMTP)
 
 
 def bounce(to: str, original_to: str) -> bytes:

@@ -1,0 +1,166 @@
+"""``mikomi mailin``: the inbound SMTP server of MIKOMI_REPLY_DOMAIN (docs/operations.md#mailin).
+
+It takes mail only for reply addresses that exist (``r-<token>@<domain>`` of an item) and only
+up to MIKOMI_MAILIN_MAX_BYTES; everything else is refused during the SMTP conversation (RCPT or
+DATA), so the sending server keeps the message and nothing of it reaches the database. Every
+accept and every refusal is logged. An accepted message is stored and applied by
+:func:`coordinator.responses.service.record`, one transaction per recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from typing import Any, AnyStr
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from coordinator.responses import service
+from shared.config import Settings, get_settings
+from shared.db import transaction
+from shared.enums import ResponseKind
+from shared.tracking import reply_token_of
+
+log = logging.getLogger("mikomi.mailin")
+
+FORWARD_RETRY_SECONDS = 60.0
+
+
+class _LoggingSMTP(SMTP):
+    """aiosmtpd answers an oversized message (SIZE= at MAIL, or too much DATA) itself, without
+    asking the handler: its 552 is logged here so that no refusal goes unrecorded."""
+
+    async def push(self, status: AnyStr) -> None:
+        text = status.decode("ascii", "replace") if isinstance(status, bytes) else str(status)
+        if text.startswith("552"):
+            peer = self.session.peer if self.session is not None else None
+            log.warning(
+                "mailin: refused a message from %s (peer %s): %s", _sender(self), peer, text
+            )
+        await super().push(status)
+
+
+def _sender(smtp: SMTP) -> str:
+    envelope = getattr(smtp, "envelope", None)
+    return str(getattr(envelope, "mail_from", "") or "")
+
+
+class MailinHandler:
+    def _check(self, address: str) -> str:
+        with transaction() as db:
+            return service.accept_recipient(db, address, domain=self.domain)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        try:
+            await asyncio.to_thread(self._check, address)
+        except service.RecipientRefused as refused:
+            log.warning(
+                "mailin: refused RCPT %s from %s (peer %s): %s",
+                address[:200],
+                envelope.mail_from,
+                session.peer,
+                refused.why,
+            )
+            return refused.reply
+        except Exception:
+            log.exception("mailin: could not check RCPT %s", address[:200])
+            return "451 4.3.0 Temporary failure, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.domain = settings.reply_domain.strip().lower()
+        self.max_bytes = settings.mailin_max_bytes
+        self.forwarding: asyncio.Task[int] | None = None  # the last forwarding started
+
+    def _store(self, token: str, raw: bytes, envelope_sender: str) -> bool:
+        """Store the message for one recipient; True when it is a person's reply to forward."""
+        with transaction() as db:
+            row = service.record(db, token, raw, envelope_sender=envelope_sender)
+            return row is not None and row.kind == ResponseKind.REPLY
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        if len(raw) > self.max_bytes:  # 552 is logged by _LoggingSMTP.push
+            return "552 5.3.4 Message too big"
+        sender = envelope.mail_from or ""
+        forward = False
+        try:
+            for address in envelope.rcpt_tos:
+                token = reply_token_of(address, self.domain)
+                if token is not None:
+                    forward = await asyncio.to_thread(self._store, token, raw, sender) or forward
+        except Exception:
+            # Nothing is lost: the sending server keeps the message and tries again.
+            log.exception("mailin: could not store a message from %s", sender)
+            return "451 4.3.0 Temporary failure, try again later"
+        if forward:  # after the commit, without keeping the sending server waiting
+            self.forwarding = asyncio.create_task(
+                asyncio.to_thread(service.forward_pending, self.settings)
+            )
+        return "250 Message accepted"
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _LoggingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+def controller(settings: Settings, host: str, port: int) -> Controller:
+    """A started-on-demand server (``.start()`` / ``.stop()``) for ``settings``."""
+    kwargs: dict[str, Any] = {
+        "data_size_limit": settings.mailin_max_bytes,
+        "enable_SMTPUTF8": True,
+        "ident": "Mikomi mailin",
+    }
+    return _Controller(
+        MailinHandler(settings),
+        hostname=host,
+        port=port,
+        server_hostname=settings.reply_domain or None,
+        **kwargs,
+    )
+
+
+def run_forever(host: str, port: int) -> None:
+    """Serve until SIGTERM/SIGINT; forward replies whose forwarding failed every minute."""
+    settings = get_settings()
+    if not settings.reply_domain:
+        raise SystemExit("MIKOMI_REPLY_DOMAIN is not set: mailin has no domain to take mail for")
+    server = controller(settings, host, port)
+    server.start()
+    log.info(
+        "mailin: listening on %s:%s for @%s (max %s bytes)",
+        host,
+        port,
+        settings.reply_domain,
+        settings.mailin_max_bytes,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            try:
+                service.forward_pending(settings)
+            except Exception:
+                log.exception("mailin: forwarding pending replies failed")
+            stop.wait(FORWARD_RETRY_SECONDS)
+    finally:
+        server.stop()
+        log.info("mailin: stopped")
