@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -241,6 +242,15 @@ def _still_running(job_id: int) -> bool:
 
 def _import_workers_alive(redis: Redis[bytes]) -> bool:
     return bool(Worker.all(connection=redis, queue=_queue(redis)))
+
+
+def workers_running() -> bool | None:
+    """Whether any import worker listens on the imports queue (None: Redis did not answer).
+    Without one, an upload waits in the queue; the import page says so."""
+    try:
+        return _import_workers_alive(get_redis())
+    except RedisError:
+        return None
 
 
 def resume_or_fail_interrupted(db: Session, now: datetime) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from coordinator import csv_export
 from coordinator.accounts.service import Principal
 from coordinator.errors import NotFound
-from coordinator.prospects import import_reading, importer, repository, search
+from coordinator.prospects import import_jobs, import_reading, importer, repository, search
 from coordinator.prospects.schemas import ImportJobOut, ProspectOut, ProspectPage
 from formfill import PREFECTURES
 from shared import clock
@@ -89,6 +89,11 @@ def start_import(
     job_id = job.id
     after_commit(db, lambda: runner(path, job_id))
     return job
+
+
+def import_workers_running() -> bool | None:
+    """Whether an import worker is there to take uploads (None: unknown, Redis is down)."""
+    return import_jobs.workers_running()
 
 
 def get_import(db: Session, job_id: int) -> ImportJobOut:

@@ -315,7 +315,10 @@ def import_page(request: Request, db: WebDB, user: WebOperator) -> Response:
         request,
         "operator/import.html",
         user,
-        {"jobs": prospects.list_imports(db, IMPORT_JOBS_SHOWN)},
+        {
+            "jobs": prospects.list_imports(db, IMPORT_JOBS_SHOWN),
+            "import_workers": prospects.import_workers_running(),
+        },
     )
 
 

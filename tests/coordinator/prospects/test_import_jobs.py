@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator import sweeper
-from coordinator.prospects import import_jobs
+from coordinator.prospects import import_jobs, service
 from shared import clock, evidence_store, migrate
 from shared.config import PROJECT_ROOT, get_settings
 from shared.db import make_engine, reset_engine
@@ -146,14 +146,17 @@ def test_an_upload_is_imported_by_an_import_worker_process(imports: Imports) -> 
     assert imports.stored() == [f"{job_id}.prospects"]
     assert imports.job(job_id)["status"] == "running"
     assert imports.prospects() == []
+    assert service.import_workers_running() is False  # the import page warns of it
 
     imports.start_worker()
+    wait_until(lambda: service.import_workers_running() is True, 60, "the import worker")
     done = imports.wait_done(job_id)
     assert (done["status"], done["rows_total"], done["rows_imported"]) == ("done", 46, 40)
     assert (done["rows_duplicate"], done["rows_rejected"]) == (5, 1)
     assert [entry["line"] for entry in done["report"]] == [42]
     assert len(imports.prospects()) == 40
-    assert imports.stored() == []  # the store keeps no file once its job has ended
+    # The store keeps no file once its job has ended (the job deletes it after its last step).
+    wait_until(lambda: imports.stored() == [], 30, "the stored file to go")
 
 
 def test_a_file_lost_by_the_store_fails_with_its_reason(imports: Imports) -> None:
@@ -195,4 +198,4 @@ def test_an_import_worker_killed_mid_file_is_resumed_by_the_sweeper(imports: Imp
         assert db.scalar(select(func.count()).select_from(Prospect)) == rows
         job = db.get(ImportJob, job_id)
         assert job is not None and job.finished_at is not None
-    assert imports.stored() == []
+    wait_until(lambda: imports.stored() == [], 30, "the stored file to go")
