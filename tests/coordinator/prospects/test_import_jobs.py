@@ -169,6 +169,19 @@ def test_a_file_lost_by_the_store_fails_with_its_reason(imports: Imports) -> Non
     assert imports.prospects() == []
 
 
+def test_a_bad_file_in_the_store_fails_with_the_importers_reason(imports: Imports) -> None:
+    # The import worker checks the file it reads again: what reaches it is what it judges.
+    job_id = imports.upload(HEADER + csv_rows(3), "swapped.csv")
+    stored = imports.tmp / "store" / evidence_store.UPLOADS / f"{job_id}.prospects"
+    stored.write_bytes((HEADER + csv_rows(3)).encode("utf-16"))
+    imports.start_worker()
+    failed = imports.wait_done(job_id)
+    assert failed["status"] == "failed"
+    assert "UTF-16 のCSVは読み込めません" in failed["failure_reason"]
+    assert failed["rows_imported"] == 0 and imports.prospects() == []
+    wait_until(lambda: imports.stored() == [], 30, "the stored file to go")
+
+
 def test_an_import_worker_killed_mid_file_is_resumed_by_the_sweeper(imports: Imports) -> None:
     rows = 30_000
     job_id = imports.upload(HEADER + csv_rows(rows), "big.csv")
