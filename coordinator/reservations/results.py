@@ -19,9 +19,10 @@ from coordinator.reservations import repository
 from coordinator.reservations.schemas import ItemPage, ItemResult
 from coordinator.reservations.service import visible
 from coordinator.reservations.views import DEFAULT_PER_PAGE, paging
+from coordinator.responses import repository as response_repository
 from shared import labels
 from shared.config import get_settings
-from shared.enums import REASONS_BY_STATUS, ItemState
+from shared.enums import REASONS_BY_STATUS, ItemState, ResponseKind
 from shared.evidence_store import content_type, get_store
 from shared.models import SendItem
 
@@ -135,6 +136,13 @@ def items(
 
 
 CSV_BATCH = 1_000
+# 反響 (docs/rules.md#responses): per item, the mails received of each counted kind.
+RESPONSE_COLUMNS = (
+    ResponseKind.AUTO_REPLY,
+    ResponseKind.REPLY,
+    ResponseKind.REFUSAL,
+    ResponseKind.BOUNCE,
+)
 CSV_HEADER = (
     "ID",
     "会社名",
@@ -147,6 +155,8 @@ CSV_HEADER = (
     "最終URL",
     "試行回数",
     "完了日時",
+    *(labels.label(labels.RESPONSE_KIND, kind) for kind in RESPONSE_COLUMNS),
+    "クリック",  # 1 when a person followed a link of the message (track_clicks)
 )
 
 
@@ -162,28 +172,35 @@ def items_csv(
     visible(db, principal, reservation_id)
     _check_item_filters(state, reason)
 
+    def row(item: SendItem, counted: dict[str, int]) -> tuple[object, ...]:
+        return (
+            item.id,
+            item.company,
+            item.url,
+            item.state,
+            labels.label(labels.ITEM_STATE, item.state),
+            item.reason or "",
+            labels.label(labels.REASON, item.reason),
+            item.contact_url or "",
+            item.final_url or "",
+            item.attempts,
+            item.finished_at.isoformat() if item.finished_at else "",
+            *(counted.get(word, 0) for word in RESPONSE_COLUMNS),
+            1 if item.first_click_at else 0,
+        )
+
     def batches() -> Iterator[list[tuple[object, ...]]]:
-        rows: list[tuple[object, ...]] = []
+        batch: list[SendItem] = []
         for item in repository.iter_items(db, reservation_id, state=state, reason=reason):
-            rows.append(
-                (
-                    item.id,
-                    item.company,
-                    item.url,
-                    item.state,
-                    labels.label(labels.ITEM_STATE, item.state),
-                    item.reason or "",
-                    labels.label(labels.REASON, item.reason),
-                    item.contact_url or "",
-                    item.final_url or "",
-                    item.attempts,
-                    item.finished_at.isoformat() if item.finished_at else "",
-                )
-            )
-            if len(rows) == CSV_BATCH:
-                yield rows
-                rows = []
-        yield rows
+            batch.append(item)
+            if len(batch) == CSV_BATCH:
+                yield _rows(batch)
+                batch = []
+        yield _rows(batch)
+
+    def _rows(batch: list[SendItem]) -> list[tuple[object, ...]]:
+        counted = response_repository.counted_by_item(db, [i.id for i in batch])
+        return [row(i, counted.get(i.id, {})) for i in batch]
 
     return csv_export.response(CSV_HEADER, batches(), f"reservation-{reservation_id}-results.csv")
 

@@ -79,3 +79,20 @@ def member_address(db: Session, reservation: Reservation) -> str | None:
         .order_by(User.id)
         .limit(1)
     )
+
+
+def counted_by_item(db: Session, item_ids: list[int]) -> dict[int, dict[str, int]]:
+    """For each item: how many mails it got of each counted word (auto_reply, reply, refusal,
+    bounce)."""
+    if not item_ids:
+        return {}
+    out: dict[int, dict[str, int]] = {}
+    for item_id, kind, refusal, n in db.execute(
+        select(Response.item_id, Response.kind, Response.refusal, func.count())
+        .where(Response.item_id.in_(item_ids))
+        .group_by(Response.item_id, Response.kind, Response.refusal)
+    ):
+        word = "refusal" if refusal else str(kind)
+        counted = out.setdefault(int(item_id), {})
+        counted[word] = counted.get(word, 0) + int(n)
+    return out

@@ -338,6 +338,20 @@ document.addEventListener("DOMContentLoaded", () => {
   setInterval(refresh, 30000);
 });
 
+// Draw the element with this id again from the page the server renders now (the detail page's
+// parts that follow the counters: the chart, 反響).
+function redrawFromPage(id) {
+  return fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    .then((r) => (r.ok ? r.text() : null))
+    .then((html) => {
+      if (!html) return;
+      const fresh = new DOMParser().parseFromString(html, "text/html").getElementById(id);
+      const current = document.getElementById(id);
+      if (fresh && current) current.replaceWith(document.importNode(fresh, true));
+    })
+    .catch(() => {});
+}
+
 // The detail page's 1分あたりの送信数 follows the sends: when 送信済数 moves (at most every
 // 15 s) and once a minute (the 30-minute window slides), the chart is drawn again from the
 // page the server renders now.
@@ -352,16 +366,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (pending) return;
     pending = true;
     lastDrawn = Date.now();
-    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then((r) => (r.ok ? r.text() : null))
-      .then((html) => {
-        if (!html) return;
-        const fresh = new DOMParser().parseFromString(html, "text/html").getElementById("spm-chart");
-        const current = document.getElementById("spm-chart");
-        if (fresh && current) current.replaceWith(document.importNode(fresh, true));
-      })
-      .catch(() => {})
-      .finally(() => { pending = false; });
+    redrawFromPage("spm-chart").finally(() => { pending = false; });
   };
   let scheduled = null;
   live.addEventListener("mikomi:counters", (event) => {
@@ -373,4 +378,28 @@ document.addEventListener("DOMContentLoaded", () => {
     lastSent = sent;
   });
   setInterval(() => { if (!document.hidden) redraw(); }, 60000);
+});
+
+// The detail page's 反響 follows the counters: when an auto-reply, a reply, a refusal, a click
+// or a send is counted, the section is drawn again from the page the server renders now (the
+// rates are computed there, once), at most every 5 s.
+document.addEventListener("DOMContentLoaded", () => {
+  const live = document.getElementById("live");
+  if (!live || !document.getElementById("responses")) return;
+  const keys = ["auto_replies", "replies", "refusals", "clicks", "sent", "failed", "in_doubt"];
+  let last = null;
+  let scheduled = null;
+  let lastDrawn = 0;
+  const redraw = () => {
+    lastDrawn = Date.now();
+    redrawFromPage("responses");
+  };
+  live.addEventListener("mikomi:counters", (event) => {
+    const now = keys.map((k) => event.detail[k]).join(",");
+    if (last !== null && now !== last && !scheduled) {
+      const wait = Math.max(0, 5000 - (Date.now() - lastDrawn));
+      scheduled = setTimeout(() => { scheduled = null; redraw(); }, wait);
+    }
+    last = now;
+  });
 });

@@ -15,6 +15,7 @@ from coordinator.reservations import ab as reservation_ab
 from coordinator.reservations import results as reservation_results
 from coordinator.reservations import service as reservations
 from coordinator.reservations import views as reservation_views
+from coordinator.responses import service as responses
 from coordinator.scripts import service as scripts
 from coordinator.web.forms import Refusal, attempt, errors_of, form_values
 from coordinator.web.links import list_url_of, see_other
@@ -22,6 +23,8 @@ from coordinator.web.rendering import render
 from coordinator.web.session import WebDB, WebRoute, WebUser
 
 router = APIRouter(route_class=WebRoute)
+
+RESPONSES_SHOWN = 20  # the detail page lists the newest mail received; the API pages the rest
 
 
 # --- actions of both sides -------------------------------------------------------------------
@@ -85,6 +88,8 @@ def reservation_detail(
             # A/B scripts: the two scripts' results side by side (docs/rules.md#ab-scripts).
             "ab": reservation_ab.compare(db, r),
             "ab_columns": reservation_ab.COLUMNS,
+            # 反響 (docs/rules.md#responses): counters, rates and the newest mail received.
+            "responses": responses.list_for(db, user, r.id, per_page=RESPONSES_SHOWN),
             # A member may change the script while 申請中 or 一時停止
             # (docs/rules.md#pause-list-change-and-add-list, R24).
             "my_scripts": [] if user.is_operator else list(reversed(scripts.list_for(db, user))),

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from coordinator.accounts.service import Principal
+from coordinator.responses import rates
 from shared import labels, send_window
 from shared.config import get_settings
 
@@ -106,6 +107,7 @@ _filters: dict[str, Any] = {
     "yen": yen,
     "number": number,
     "kensu": kensu,
+    "percent": rates.percent,  # 反響 rates: 「12.5%」, or 「-」 without a denominator
 }
 # One filter per label table: {{ r.status|reservation_status_ja }}, {{ kind|notification_kind_ja }}
 _filters.update(
