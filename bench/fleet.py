@@ -76,7 +76,7 @@ def _db_kind() -> str:
         try:
             from sqlalchemy import create_engine, text
 
-            from tests.conftest import PG_ADMIN_URL
+            from tests.support.databases import PG_ADMIN_URL
 
             with create_engine(PG_ADMIN_URL).connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -86,7 +86,7 @@ def _db_kind() -> str:
 
 
 def _fleet(kind: str, generated: int, extra_env: dict[str, str] | None = None) -> Any:
-    from tests.fleet.harness import Fleet
+    from tests.support.fleet import Fleet
 
     # Redis database 9: never one the tests use (10 and up).
     tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
@@ -98,7 +98,7 @@ def bench_dispatch_and_latency(kind: str, n: int) -> dict[str, Any]:
     """Claim+enqueue cost per item and commit→SSE latency, driving outcomes in-process."""
     from coordinator.fleet.dispatcher import enqueue, get_queue
     from shared import items
-    from tests.fleet.live import Coordinator, SseClient, api_token
+    from tests.support.live import Coordinator, SseClient, api_token
 
     fleet = _fleet(kind, n)
     try:

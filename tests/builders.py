@@ -1,18 +1,25 @@
-"""Builders shared by the reservation, lifecycle, chat, sweeper and ledger-property tests.
+"""The one place tests build their data: members, tickets, scripts, prospects, reservations
+and items, written straight into the database as the services would have left them.
 
 The ``db`` fixture's ``commit()`` only releases a savepoint, and a request that fails rolls the
-session back to the last one: so the builders commit what they set up.
+session back to the last one: builders that tests use before requests (``give_tickets``,
+``make_prospects``, ``MemberEnv``, ``make_operator``, ``force_outcomes``) commit what they set
+up; the lower-level ones (``make_member``, ``make_reservation``, ``make_bare_reservation``,
+``make_sent_item``) only flush, so a test can use them inside its own transaction.
 
-Real rows through the real services; outcomes through the fleet's own ``shared.items`` path
-(claim → start → submitting → record_outcome) or, where a test needs hundreds of outcomes at
-once, :func:`force_outcomes`, which changes items and counters together, consumes one ticket
+Outcomes go through the fleet's own ``shared.items`` path (claim → start → submitting →
+record_outcome) in the fleet tests, or, where a test needs hundreds of outcomes at once,
+through :func:`force_outcomes`, which changes items and counters together, consumes one ticket
 per sent item and runs the lifecycle rules — the same things ``record_outcome`` does.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
 import uuid
-from datetime import date
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,12 +27,16 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from coordinator.accounts.service import Principal
-from shared import ledger, lifecycle
-from shared.enums import ItemState, OrderStatus, PaymentMethod, Role
+from shared import clock, ledger, lifecycle
+from shared.config import PROJECT_ROOT
+from shared.domains import normalize_domain
+from shared.enums import ItemState, OrderStatus, PaymentMethod, ReservationStatus, Role
 from shared.locks import lock_reservation
 from shared.models import (
+    Member,
     Prospect,
     Reservation,
+    ReservationStatusChange,
     Script,
     SendItem,
     TicketLedgerEntry,
@@ -35,6 +46,13 @@ from shared.models import (
 )
 from shared.rules import order_amount_jpy
 
+# The QA script of the fixture sites (script JSON, docs/rules.md#scripts): what the fleet sends
+# in its tests.
+QA_SCRIPT: dict[str, Any] = json.loads(
+    (PROJECT_ROOT / "fixtures" / "scripts" / "qa.json").read_text(encoding="utf-8")
+)
+
+# A member's everyday script, for tests that never send it.
 SCRIPT_CONTENT: dict[str, Any] = {
     "name": "顧客獲得スクリプト",
     "sender": {
@@ -49,6 +67,9 @@ SCRIPT_CONTENT: dict[str, Any] = {
 }
 
 
+# --- members, users, tickets ------------------------------------------------------------------
+
+
 def principal_of(user: User) -> Principal:
     return Principal(
         user_id=user.id,
@@ -59,29 +80,79 @@ def principal_of(user: User) -> Principal:
     )
 
 
-def give_tickets(db: Session, member_id: int, quantity: int) -> TicketOrder:
-    """A paid order credited to the ledger (what a settled card payment leaves behind)."""
+def credit_tickets(db: Session, member_id: int, quantity: int) -> TicketOrder:
+    """A paid card order credited to the ledger (what a settled card payment leaves behind);
+    flushed, not committed."""
+    today = clock.now().date()
     order = TicketOrder(
         member_id=member_id,
         company_name="テスト株式会社",
-        contact_name="テスト担当",
+        contact_name="テスト 太郎",
         quantity=quantity,
         amount_jpy=order_amount_jpy(quantity),
         payment_method=PaymentMethod.CARD.value,
         status=OrderStatus.ACTIVE.value,
-        applied_on=date(2026, 1, 1),
-        due_on=date(2026, 1, 11),
-        paid_on=date(2026, 1, 1),
+        applied_on=today,
+        due_on=today + timedelta(days=10),
+        paid_on=today,
     )
     db.add(order)
     db.flush()
     ledger.credit_purchase(db, member_id, quantity, order.id)
+    return order
+
+
+def give_tickets(db: Session, member_id: int, quantity: int) -> TicketOrder:
+    """:func:`credit_tickets`, committed (so a failing request later does not take it back)."""
+    order = credit_tickets(db, member_id, quantity)
     db.commit()
     return order
 
 
-def make_script(db: Session, member_id: int) -> Script:
-    script = Script(member_id=member_id, name="顧客獲得スクリプト", content=dict(SCRIPT_CONTENT))
+def make_member(db: Session, *, tickets: int = 1000, company: str = "送信テスト株式会社") -> Member:
+    """A member company holding ``tickets`` paid tickets (``tickets=0``: none)."""
+    member = Member(company_name=company)
+    db.add(member)
+    db.flush()
+    if tickets:
+        credit_tickets(db, member.id, tickets)
+    return member
+
+
+def make_operator(db: Session, make_user: Any) -> tuple[User, dict[str, str]]:
+    user, headers = make_user("operator", company=None)
+    db.commit()
+    return user, headers
+
+
+# Cards of the test gateway (coordinator/tickets/gateway.py).
+GOOD_CARD = "4242 4242 4242 4242"
+DECLINED_CARD = "4000 0000 0000 0002"
+BAD_LUHN = "4242 4242 4242 4241"
+
+
+def order_body(
+    quantity: object = 2000, method: str = "card", card: str | None = GOOD_CARD
+) -> dict[str, object]:
+    body: dict[str, object] = {
+        "quantity": quantity,
+        "company_name": "TEST株式会社",
+        "contact_name": "テスト 太郎",
+        "payment_method": method,
+    }
+    if card is not None:
+        body["card_number"] = card
+    return body
+
+
+# --- scripts and prospects --------------------------------------------------------------------
+
+
+def make_script(db: Session, member_id: int, content: dict[str, Any] | None = None) -> Script:
+    content = dict(content if content is not None else SCRIPT_CONTENT)
+    script = Script(
+        member_id=member_id, name=content.get("name", "テストスクリプト"), content=content
+    )
     db.add(script)
     db.flush()
     return script
@@ -120,45 +191,138 @@ def list_url(industry: str, *, has_url: bool = True) -> str:
     return "/prospects?" + urlencode(params)
 
 
-def items_by_state(db: Session, reservation_id: int) -> dict[str, int]:
-    rows = db.execute(
-        select(SendItem.state, func.count())
-        .where(SendItem.reservation_id == reservation_id)
-        .group_by(SendItem.state)
-    ).all()
-    return {str(state): int(n) for state, n in rows}
+class MemberEnv:
+    """A member with a user, its bearer headers, tickets, a script and a list of prospects."""
+
+    def __init__(self, db: Session, make_user: Any, *, tickets: int, prospects: int) -> None:
+        self.user, self.headers = make_user("member", company="予約テスト株式会社")
+        self.principal = principal_of(self.user)
+        self.member_id: int = self.user.member_id
+        if tickets:
+            give_tickets(db, self.member_id, tickets)
+        self.script = make_script(db, self.member_id)
+        self.industry = make_prospects(db, prospects)
+        self.list_url = list_url(self.industry)
+        db.commit()
+
+    def body(self, count: int, senders: int = 1, **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "count": count,
+            "senders": senders,
+            "list_url": self.list_url,
+            "script_id": self.script.id,
+        }
+        body.update(overrides)
+        return body
 
 
-def assert_counters_match_items(db: Session, reservation: Reservation) -> None:
+# --- reservations and items -------------------------------------------------------------------
+
+
+def make_bare_reservation(db: Session, member_id: int, count: int = 300) -> Reservation:
+    """A pending reservation with no hold and no items, for tests that move the ledger
+    themselves."""
+    script = make_script(db, member_id, {"name": "台帳スクリプト"})
+    reservation = Reservation(
+        member_id=member_id,
+        script_id=script.id,
+        list_query="has_url=1",
+        count=count,
+        senders=1,
+        status=ReservationStatus.PENDING.value,
+    )
+    db.add(reservation)
     db.flush()
-    db.refresh(reservation)
-    by = items_by_state(db, reservation.id)
-    in_flight = sum(by.get(s.value, 0) for s in (ItemState.DISPATCHED, ItemState.RUNNING))
-    in_flight += by.get(ItemState.SUBMITTING.value, 0)
-    assert reservation.queued == by.get(ItemState.QUEUED.value, 0)
-    assert reservation.in_flight == in_flight
-    assert reservation.sent == by.get(ItemState.SENT.value, 0)
-    assert reservation.failed == by.get(ItemState.FAILED.value, 0)
-    assert reservation.skipped == by.get(ItemState.SKIPPED.value, 0)
-    assert reservation.in_doubt == by.get(ItemState.IN_DOUBT.value, 0)
+    return reservation
 
 
-def raw_balance(db: Session, member_id: int) -> dict[str, int]:
-    """The balance recomputed from the raw ledger rows, independently of shared.ledger."""
-    sums = {"purchase": 0, "hold": 0, "consume": 0, "release": 0}
-    for kind, quantity in db.execute(
-        select(TicketLedgerEntry.kind, TicketLedgerEntry.quantity).where(
-            TicketLedgerEntry.member_id == member_id
+def make_reservation(
+    db: Session,
+    *,
+    member: Member | None = None,
+    urls: Sequence[tuple[str, str]] | None = None,
+    items: int = 10,
+    count: int = 300,
+    senders: int = 2,
+    status: str = ReservationStatus.APPROVED.value,
+    tickets: int | None = None,
+) -> Reservation:
+    """A reservation (approved unless told) of the QA script holding ``count`` tickets, with one
+    queued item per ``(company, url)`` (or ``items`` made-up prospects on unique
+    ``*.example.test`` domains) — the rows the reservation service would have written."""
+    if member is None:
+        member = make_member(db, tickets=tickets if tickets is not None else max(count, 1000))
+    script = make_script(db, member.id, QA_SCRIPT)
+    now = clock.now()
+    reservation = Reservation(
+        member_id=member.id,
+        script_id=script.id,
+        list_query="has_url=1",
+        count=count,
+        senders=senders,
+        status=status,
+        approved_at=now if status != "pending" else None,
+    )
+    db.add(reservation)
+    db.flush()
+    db.add(
+        ReservationStatusChange(
+            reservation_id=reservation.id, from_status=None, to_status=status, reason="test", at=now
         )
-    ):
-        sums[str(kind)] += int(quantity)
-    held = sums["hold"] - sums["release"] - sums["consume"]
-    return {
-        "credited": sums["purchase"],
-        "consumed": sums["consume"],
-        "held": held,
-        "available": sums["purchase"] - sums["consume"] - held,
-    }
+    )
+    ledger.hold(db, member.id, count, reservation_id=reservation.id)
+    if urls is None:
+        tag = uuid.uuid4().hex[:8]
+        urls = [(f"テスト商事{i}", f"http://t{i}-{tag}.example.test/") for i in range(items)]
+    for company, url in urls:
+        domain = normalize_domain(url)
+        assert domain
+        prospect = db.scalar(select(Prospect).where(Prospect.domain == domain))
+        if prospect is None:
+            prospect = Prospect(company=company, url=url, domain=domain)
+            db.add(prospect)
+            db.flush()
+        db.add(
+            SendItem(
+                reservation_id=reservation.id,
+                member_id=member.id,
+                prospect_id=prospect.id,
+                domain=domain,
+                url=url,
+                company=company,
+                state=ItemState.QUEUED.value,
+                optout_token=secrets.token_urlsafe(24),
+            )
+        )
+    reservation.queued = len(urls)
+    db.flush()
+    return reservation
+
+
+def make_sent_item(db: Session, reservation: Reservation) -> int:
+    """One item of the reservation already in state ``sent`` (counters untouched), for a
+    ``ledger.consume`` to point at; returns its id."""
+    n = db.scalar(select(func.count()).select_from(SendItem)) or 0
+    prospect = Prospect(
+        company=f"送信先{n}",
+        url=f"https://p{n}-{reservation.id}.example.jp",
+        domain=f"p{n}-{reservation.id}.example.jp",
+    )
+    db.add(prospect)
+    db.flush()
+    item = SendItem(
+        reservation_id=reservation.id,
+        member_id=reservation.member_id,
+        prospect_id=prospect.id,
+        domain=prospect.domain or "",
+        url=prospect.url,
+        company=prospect.company,
+        state=ItemState.SENT.value,
+        optout_token=f"tok-{reservation.id}-{prospect.id}",
+    )
+    db.add(item)
+    db.flush()
+    return item.id
 
 
 _COUNTER = {
@@ -208,32 +372,58 @@ def force_outcomes(db: Session, reservation_id: int, n: int, state: str) -> int:
     return len(ids)
 
 
-class MemberEnv:
-    """A member with a user, its bearer headers, tickets, a script and a list of prospects."""
-
-    def __init__(self, db: Session, make_user: Any, *, tickets: int, prospects: int) -> None:
-        self.user, self.headers = make_user("member", company="予約テスト株式会社")
-        self.principal = principal_of(self.user)
-        self.member_id: int = self.user.member_id
-        if tickets:
-            give_tickets(db, self.member_id, tickets)
-        self.script = make_script(db, self.member_id)
-        self.industry = make_prospects(db, prospects)
-        self.list_url = list_url(self.industry)
-        db.commit()
-
-    def body(self, count: int, senders: int = 1, **overrides: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "count": count,
-            "senders": senders,
-            "list_url": self.list_url,
-            "script_id": self.script.id,
-        }
-        body.update(overrides)
-        return body
+# --- checks over what was built ---------------------------------------------------------------
 
 
-def make_operator(db: Session, make_user: Any) -> tuple[User, dict[str, str]]:
-    user, headers = make_user("operator", company=None)
-    db.commit()
-    return user, headers
+def items_by_state(db: Session, reservation_id: int) -> dict[str, int]:
+    rows = db.execute(
+        select(SendItem.state, func.count())
+        .where(SendItem.reservation_id == reservation_id)
+        .group_by(SendItem.state)
+    ).all()
+    return {str(state): int(n) for state, n in rows}
+
+
+def assert_counters_add_up(db: Session, reservation: Reservation | int) -> dict[str, int]:
+    """The reservation's counters equal the item states they count
+    (docs/architecture.md#the-item-state-machine); returns the item states."""
+    reservation_id = reservation if isinstance(reservation, int) else reservation.id
+    db.flush()
+    current = db.execute(
+        select(Reservation)
+        .where(Reservation.id == reservation_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    states = items_by_state(db, reservation_id)
+    expected = {
+        "queued": states.get(ItemState.QUEUED.value, 0),
+        "in_flight": sum(
+            states.get(s.value, 0)
+            for s in (ItemState.DISPATCHED, ItemState.RUNNING, ItemState.SUBMITTING)
+        ),
+        "sent": states.get(ItemState.SENT.value, 0),
+        "failed": states.get(ItemState.FAILED.value, 0),
+        "skipped": states.get(ItemState.SKIPPED.value, 0),
+        "in_doubt": states.get(ItemState.IN_DOUBT.value, 0),
+    }
+    actual = {name: getattr(current, name) for name in expected}
+    assert actual == expected, (actual, expected)
+    return states
+
+
+def raw_balance(db: Session, member_id: int) -> dict[str, int]:
+    """The balance recomputed from the raw ledger rows, independently of shared.ledger."""
+    sums = {"purchase": 0, "hold": 0, "consume": 0, "release": 0}
+    for kind, quantity in db.execute(
+        select(TicketLedgerEntry.kind, TicketLedgerEntry.quantity).where(
+            TicketLedgerEntry.member_id == member_id
+        )
+    ):
+        sums[str(kind)] += int(quantity)
+    held = sums["hold"] - sums["release"] - sums["consume"]
+    return {
+        "credited": sums["purchase"],
+        "consumed": sums["consume"],
+        "held": held,
+        "available": sums["purchase"] - sums["consume"] - held,
+    }

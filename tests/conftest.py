@@ -7,15 +7,15 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from shared import clock, migrate
+from shared.config import Settings
 from shared.db import make_engine
+from tests.support.databases import create_pg_database, drop_pg_database
+from tests.support.mail import Inbox
 
-PG_ADMIN_URL = os.environ.get(
-    "MIKOMI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 ENGINES = ("sqlite", "postgresql")
 
 # Card orders use the test gateway (honoured under the tests, see shared.config.under_tests),
@@ -29,21 +29,6 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 
-def _create_pg_database(name: str) -> str:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop_pg_database(name: str) -> None:
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """One fresh migrated database per engine for the whole test session."""
@@ -51,12 +36,12 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     pg_name = f"mikomi_test_{worker}_{uuid.uuid4().hex[:8]}"
     urls = {
         "sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}",
-        "postgresql": _create_pg_database(pg_name),
+        "postgresql": create_pg_database(pg_name),
     }
     for url in urls.values():
         migrate.upgrade(url)
     yield urls
-    _drop_pg_database(pg_name)
+    drop_pg_database(pg_name)
 
 
 @pytest.fixture(scope="session")
@@ -168,3 +153,28 @@ def make_user(db: Session):  # type: ignore[no-untyped-def]
         return user, {"Authorization": f"Bearer {token}"}
 
     return _make
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, Settings]]:
+    """A real SMTP server (aiosmtpd) on a free loopback port: its inbox, and settings that
+    send to it."""
+    from aiosmtpd.controller import Controller
+
+    from mikomi.supervisor import free_port
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield (
+            inbox,
+            Settings(
+                smtp_host="127.0.0.1",
+                smtp_port=controller.port,
+                mail_from="noreply@mikomi.test",
+                public_base_url="http://127.0.0.1:8000",
+            ),
+        )
+    finally:
+        controller.stop()

@@ -1,9 +1,5 @@
 from __future__ import annotations
 
-from tests.coordinator import test_tickets
-
-cheap_passwords = test_tickets.cheap_passwords  # argon2 with cheap parameters in this module
-
 
 def test_token_login_and_me(client, make_user) -> None:  # type: ignore[no-untyped-def]
     user, _ = make_user("member", email="login@example.test", password="correct-horse")

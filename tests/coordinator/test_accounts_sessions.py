@@ -24,10 +24,7 @@ from coordinator.accounts.ratelimit import (
 )
 from coordinator.dependencies import SESSION_COOKIE
 from shared import clock, migrate
-from tests.coordinator import test_tickets
-
-user = test_tickets.user  # the committed-user fixture
-cheap_passwords = test_tickets.cheap_passwords
+from tests.builders import order_body
 
 PASSWORD = "correct-horse-battery"
 
@@ -52,8 +49,8 @@ def _login(
     return client.post(path, json={"email": email, "password": password})
 
 
-def test_ten_failures_delay_that_client_with_growing_waits(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    user("member", email="victim@example.test", password=PASSWORD)
+def test_ten_failures_delay_that_client_with_growing_waits(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    make_user("member", email="victim@example.test", password=PASSWORD)
     for _ in range(LOGIN_MAX_FAILURES):
         assert _login(client, "victim@example.test", "wrong-password").status_code == 401
     # The 11th try is refused before the password is even checked — even the right one.
@@ -74,17 +71,17 @@ def test_ten_failures_delay_that_client_with_growing_waits(client, user, limiter
     assert _login(client, "victim@example.test", PASSWORD).status_code == 200
 
 
-def test_nobody_can_lock_an_address_out_from_elsewhere(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
+def test_nobody_can_lock_an_address_out_from_elsewhere(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
     # Keyed on the e-mail alone, a stranger's wrong guesses locked the operator out for good.
-    user("operator", email="ops@example.test", password=PASSWORD)
+    make_user("operator", email="ops@example.test", password=PASSWORD)
     for n in range(LOGIN_MAX_FAILURES * 3):
         stranger = f"198.51.100.{n % 50 + 1}"
         assert _login(client, "ops@example.test", "guess", ip=stranger).status_code in (401, 429)
     assert _login(client, "ops@example.test", PASSWORD, ip="203.0.113.7").status_code == 200
 
 
-def test_success_clears_the_pair_count_but_not_the_ip_count(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    user("member", email="forgetful@example.test", password=PASSWORD)
+def test_success_clears_the_pair_count_but_not_the_ip_count(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    make_user("member", email="forgetful@example.test", password=PASSWORD)
     for _ in range(LOGIN_MAX_FAILURES - 1):
         assert _login(client, "forgetful@example.test", "nope-nope").status_code == 401
     assert _login(client, "forgetful@example.test", PASSWORD).status_code == 200
@@ -94,8 +91,8 @@ def test_success_clears_the_pair_count_but_not_the_ip_count(client, user, limite
     assert len(limiter.store.failures_since(ip_key, since)) == LOGIN_MAX_FAILURES - 1
 
 
-def test_failures_are_limited_per_client_ip_across_addresses(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    user("member", email="target@example.test", password=PASSWORD)
+def test_failures_are_limited_per_client_ip_across_addresses(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    make_user("member", email="target@example.test", password=PASSWORD)
     # One client guessing many addresses (nonexistent ones count too).
     for n in range(LOGIN_MAX_FAILURES_PER_IP):
         assert _login(client, f"guess{n}@example.test", "password-x").status_code == 401
@@ -104,8 +101,8 @@ def test_failures_are_limited_per_client_ip_across_addresses(client, user, limit
     assert _login(client, "target@example.test", PASSWORD, ip="203.0.113.8").status_code == 200
 
 
-def test_the_browser_login_is_limited_too(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    user("member", email="browser@example.test", password=PASSWORD)
+def test_the_browser_login_is_limited_too(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    make_user("member", email="browser@example.test", password=PASSWORD)
     for _ in range(LOGIN_MAX_FAILURES):
         _login(client, "browser@example.test", "wrong-one", path="/api/v1/auth/session")
     resp = _login(client, "browser@example.test", PASSWORD, path="/api/v1/auth/session")
@@ -164,15 +161,15 @@ def test_a_broken_store_does_not_lock_everybody_out() -> None:
 # --- browser sessions and CSRF -----------------------------------------------------------------
 
 
-def _session(client, user, limiter):  # type: ignore[no-untyped-def]
-    user("member", email="cookie@example.test", password=PASSWORD)
+def _session(client, make_user, limiter):  # type: ignore[no-untyped-def]
+    make_user("member", email="cookie@example.test", password=PASSWORD)
     resp = _login(client, "cookie@example.test", PASSWORD, path="/api/v1/auth/session")
     assert resp.status_code == 200
     return resp
 
 
-def test_session_login_sets_a_safe_cookie(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    resp = _session(client, user, limiter)
+def test_session_login_sets_a_safe_cookie(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    resp = _session(client, make_user, limiter)
     header = resp.headers["set-cookie"].lower()
     assert header.startswith(f"{SESSION_COOKIE}=")
     assert "httponly" in header and "samesite=lax" in header and "path=/" in header
@@ -191,9 +188,9 @@ def test_session_login_sets_a_safe_cookie(client, user, limiter) -> None:  # typ
     )
 
 
-def test_cookie_writes_need_the_csrf_token(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    csrf = _session(client, user, limiter).json()["csrf_token"]
-    body = {**test_tickets.order_body(1000)}
+def test_cookie_writes_need_the_csrf_token(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    csrf = _session(client, make_user, limiter).json()["csrf_token"]
+    body = {**order_body(1000)}
     missing = client.post("/api/v1/orders", json=body)
     assert missing.status_code == 403 and missing.json()["error"]["code"] == "csrf_failed"
     wrong = client.post("/api/v1/orders", json=body, headers={"X-CSRF-Token": "forged"})
@@ -208,19 +205,19 @@ def test_cookie_writes_need_the_csrf_token(client, user, limiter) -> None:  # ty
     assert form.status_code == 204
 
 
-def test_a_csrf_token_of_another_session_is_refused(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    user("member", email="other@example.test", password=PASSWORD)
+def test_a_csrf_token_of_another_session_is_refused(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    make_user("member", email="other@example.test", password=PASSWORD)
     other_csrf = _login(client, "other@example.test", PASSWORD, path="/api/v1/auth/session").json()[
         "csrf_token"
     ]
     client.cookies.clear()
-    _session(client, user, limiter)
+    _session(client, make_user, limiter)
     resp = client.post("/api/v1/scripts", json={}, headers={"X-CSRF-Token": other_csrf})
     assert resp.status_code == 403 and resp.json()["error"]["code"] == "csrf_failed"
 
 
-def test_logout_revokes_the_session(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    resp = _session(client, user, limiter)
+def test_logout_revokes_the_session(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    resp = _session(client, make_user, limiter)
     csrf, cookie = resp.json()["csrf_token"], resp.cookies[SESSION_COOKIE]
     out = client.post("/api/v1/auth/logout", headers={"X-CSRF-Token": csrf})
     assert out.status_code == 204
@@ -232,8 +229,8 @@ def test_logout_revokes_the_session(client, user, limiter) -> None:  # type: ign
     assert client.get("/api/v1/me", cookies={SESSION_COOKIE: cookie}).status_code == 401
 
 
-def test_logout_everywhere_revokes_every_token(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    user("member", email="many@example.test", password=PASSWORD)
+def test_logout_everywhere_revokes_every_token(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    make_user("member", email="many@example.test", password=PASSWORD)
     t1 = _login(client, "many@example.test", PASSWORD).json()["access_token"]
     t2 = _login(client, "many@example.test", PASSWORD).json()["access_token"]
     h1, h2 = {"Authorization": f"Bearer {t1}"}, {"Authorization": f"Bearer {t2}"}
@@ -250,8 +247,8 @@ def test_logout_everywhere_revokes_every_token(client, user, limiter) -> None:  
     assert client.post("/api/v1/auth/logout").status_code == 401
 
 
-def test_sessions_expire(client, user, limiter) -> None:  # type: ignore[no-untyped-def]
-    _session(client, user, limiter)
+def test_sessions_expire(client, make_user, limiter) -> None:  # type: ignore[no-untyped-def]
+    _session(client, make_user, limiter)
     assert client.get("/api/v1/me").status_code == 200
     clock.advance(timedelta(hours=12, seconds=1))
     assert client.get("/api/v1/me").status_code == 401
@@ -388,13 +385,13 @@ def test_users_create_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         reset_engine()
 
 
-def test_the_default_limiter_belongs_to_its_app(app, client, user) -> None:  # type: ignore[no-untyped-def]
+def test_the_default_limiter_belongs_to_its_app(app, client, make_user) -> None:  # type: ignore[no-untyped-def]
     from fastapi.testclient import TestClient
 
     from coordinator.app import create_app
     from coordinator.database import get_db
 
-    user("member", email="per-app@example.test", password=PASSWORD)
+    make_user("member", email="per-app@example.test", password=PASSWORD)
     for _ in range(LOGIN_MAX_FAILURES):
         assert _login(client, "per-app@example.test", "wrong-pass").status_code == 401
     assert _login(client, "per-app@example.test", PASSWORD).status_code == 429

@@ -25,7 +25,7 @@ from coordinator.fleet.router import stream_sessions
 from coordinator.prospects.router import get_import_runner
 from coordinator.reservations.results import evidence_dir
 from shared.models import Notification, SendItem
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     MemberEnv,
     force_outcomes,
     list_url,
@@ -759,7 +759,7 @@ def _browser(app: Any, user: Any) -> tuple[Any, str]:
     """A TestClient of its own, logged in through the login form; returns it and its CSRF."""
     from fastapi.testclient import TestClient
 
-    from tests.coordinator.test_web import csrf_of
+    from tests.support.web import csrf_of
 
     browser = TestClient(app)
     resp = browser.post(

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.models import Base, SendItem
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     MemberEnv,
     force_outcomes,
     make_operator,

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from shared.enums import NotificationKind
 from shared.models import Notification
-from tests.coordinator.test_reservations_support import MemberEnv, make_operator
+from tests.builders import MemberEnv, make_operator
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_empty_messages_are_refused(client, thread) -> None:  # type: ignore[no-
 
 def test_the_chat_page_has_the_api_cap(client, thread) -> None:  # type: ignore[no-untyped-def]
     # The API refused 5,001 characters; the page took any length.
-    from tests.coordinator.test_web import login
+    from tests.support.web import login
 
     env, rid = thread
     csrf = login(client, env.user)

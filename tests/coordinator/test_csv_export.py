@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from coordinator import csv_export
 from shared.models import Prospect, SendItem
-from tests.fleet.factories import make_reservation
+from tests.builders import make_reservation
 
 HOSTILE = ['=HYPERLINK("http://evil")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from shared.models import SendItem
-from tests.fleet.factories import make_reservation
+from tests.builders import make_reservation
 
 
 def test_members_never_read_an_opt_out_token(db: Session, client, make_user) -> None:  # type: ignore[no-untyped-def]
-    from tests.coordinator.test_web import login
+    from tests.support.web import login
 
     member_user, member = make_user("member")
     _, operator = make_user("operator", company=None)

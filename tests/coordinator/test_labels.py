@@ -27,7 +27,7 @@ from shared.enums import (
 )
 from shared.models import Member, ReservationAddition, SendItem, TicketOrder
 from shared.notify import notify
-from tests.fleet.factories import make_member, make_reservation
+from tests.builders import make_member, make_reservation
 
 PASSWORD = "password-123"  # make_user's
 

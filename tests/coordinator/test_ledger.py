@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,51 +12,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from shared import ledger
-from shared.enums import LedgerKind, OrderStatus, ReservationStatus
+from shared.enums import LedgerKind
 from shared.models import Member, Reservation, Script, TicketLedgerEntry, TicketOrder
-
-
-def make_member(db: Session, name: str = "台帳株式会社") -> Member:
-    member = Member(company_name=name)
-    db.add(member)
-    db.flush()
-    return member
-
-
-def make_paid_order(db: Session, member_id: int, quantity: int = 1000) -> TicketOrder:
-    order = TicketOrder(
-        member_id=member_id,
-        company_name="台帳株式会社",
-        contact_name="台帳 太郎",
-        quantity=quantity,
-        amount_jpy=quantity * 22,
-        payment_method="card",
-        status=OrderStatus.ACTIVE.value,
-        applied_on=date(2026, 1, 1),
-        due_on=date(2026, 1, 11),
-        paid_on=date(2026, 1, 1),
-    )
-    db.add(order)
-    db.flush()
-    ledger.credit_purchase(db, member_id, quantity, order.id)
-    return order
-
-
-def make_reservation(db: Session, member_id: int, count: int = 300) -> Reservation:
-    script = Script(member_id=member_id, name="台帳スクリプト", content={})
-    db.add(script)
-    db.flush()
-    reservation = Reservation(
-        member_id=member_id,
-        script_id=script.id,
-        list_query="has_url=1",
-        count=count,
-        senders=1,
-        status=ReservationStatus.PENDING.value,
-    )
-    db.add(reservation)
-    db.flush()
-    return reservation
+from tests.builders import credit_tickets, make_bare_reservation, make_member, make_sent_item
 
 
 def check_balanced(db: Session, member_id: int) -> ledger.Balance:
@@ -80,20 +37,20 @@ def check_balanced(db: Session, member_id: int) -> ledger.Balance:
 
 
 def test_every_operation_moves_the_balance_as_defined(db: Session) -> None:
-    member = make_member(db)
+    member = make_member(db, tickets=0)
     assert ledger.balance(db, member.id) == ledger.Balance(0, 0, 0, 0)
-    order = make_paid_order(db, member.id, 2000)
+    order = credit_tickets(db, member.id, 2000)
     assert check_balanced(db, member.id) == ledger.Balance(2000, 0, 0, 2000)
     # Crediting the same order twice is a no-op (payment confirmations may be retried).
     ledger.credit_purchase(db, member.id, 2000, order.id)
     assert check_balanced(db, member.id).credited == 2000
 
-    res = make_reservation(db, member.id, 500)
+    res = make_bare_reservation(db, member.id, 500)
     ledger.hold(db, member.id, 500, reservation_id=res.id)
     assert check_balanced(db, member.id) == ledger.Balance(2000, 0, 500, 1500)
     assert ledger.reservation_hold_outstanding(db, res.id) == 500
 
-    ledger.consume(db, member.id, reservation_id=res.id, item_id=_item(db, res))
+    ledger.consume(db, member.id, reservation_id=res.id, item_id=make_sent_item(db, res))
     assert check_balanced(db, member.id) == ledger.Balance(2000, 1, 499, 1500)
     assert ledger.reservation_hold_outstanding(db, res.id) == 499
 
@@ -105,36 +62,10 @@ def test_every_operation_moves_the_balance_as_defined(db: Session) -> None:
     assert ledger.release(db, member.id, reservation_id=res.id) == 0
 
 
-def _item(db: Session, reservation: Reservation) -> int:
-    from shared.models import Prospect, SendItem
-
-    n = db.scalar(select(func.count()).select_from(SendItem)) or 0
-    prospect = Prospect(
-        company=f"送信先{n}",
-        url=f"https://p{n}-{reservation.id}.example.jp",
-        domain=f"p{n}-{reservation.id}.example.jp",
-    )
-    db.add(prospect)
-    db.flush()
-    item = SendItem(
-        reservation_id=reservation.id,
-        member_id=reservation.member_id,
-        prospect_id=prospect.id,
-        domain=prospect.domain or "",
-        url=prospect.url,
-        company=prospect.company,
-        state="sent",
-        optout_token=f"tok-{reservation.id}-{prospect.id}",
-    )
-    db.add(item)
-    db.flush()
-    return item.id
-
-
 def test_hold_beyond_available_raises_and_writes_nothing(db: Session) -> None:
-    member = make_member(db)
-    make_paid_order(db, member.id, 1000)
-    res = make_reservation(db, member.id)
+    member = make_member(db, tickets=0)
+    credit_tickets(db, member.id, 1000)
+    res = make_bare_reservation(db, member.id)
     with pytest.raises(ledger.InsufficientTickets) as info:
         ledger.hold(db, member.id, 1001, reservation_id=res.id)
     assert info.value.available == 1000
@@ -147,36 +78,39 @@ def test_hold_beyond_available_raises_and_writes_nothing(db: Session) -> None:
 
 
 def test_consume_is_once_per_item_and_tops_up_an_exhausted_hold(db: Session) -> None:
-    member = make_member(db)
-    make_paid_order(db, member.id, 1000)
-    res = make_reservation(db, member.id)
+    member = make_member(db, tickets=0)
+    credit_tickets(db, member.id, 1000)
+    res = make_bare_reservation(db, member.id)
     ledger.hold(db, member.id, 1, reservation_id=res.id)
-    first = _item(db, res)
+    first = make_sent_item(db, res)
     a = ledger.consume(db, member.id, reservation_id=res.id, item_id=first)
     b = ledger.consume(db, member.id, reservation_id=res.id, item_id=first)
     assert a is not None and b is not None and a.id == b.id
     assert check_balanced(db, member.id) == ledger.Balance(1000, 1, 0, 999)
     # An item that was in flight when the hold ran out still costs one ticket, from available.
-    ledger.consume(db, member.id, reservation_id=res.id, item_id=_item(db, res))
+    ledger.consume(db, member.id, reservation_id=res.id, item_id=make_sent_item(db, res))
     assert check_balanced(db, member.id) == ledger.Balance(1000, 2, 0, 998)
 
 
 def test_consume_with_nothing_available_is_not_charged(db: Session) -> None:
-    member = make_member(db)
-    make_paid_order(db, member.id, 1000)
-    res = make_reservation(db, member.id)
+    member = make_member(db, tickets=0)
+    credit_tickets(db, member.id, 1000)
+    res = make_bare_reservation(db, member.id)
     ledger.hold(db, member.id, 1000, reservation_id=res.id)
     ledger.release(db, member.id, reservation_id=res.id)
-    other = make_reservation(db, member.id)
+    other = make_bare_reservation(db, member.id)
     ledger.hold(db, member.id, 1000, reservation_id=other.id)
-    assert ledger.consume(db, member.id, reservation_id=res.id, item_id=_item(db, res)) is None
+    assert (
+        ledger.consume(db, member.id, reservation_id=res.id, item_id=make_sent_item(db, res))
+        is None
+    )
     assert check_balanced(db, member.id) == ledger.Balance(1000, 0, 1000, 0)
 
 
 def test_members_do_not_share_tickets(db: Session) -> None:
-    a, b = make_member(db, "A社"), make_member(db, "B社")
-    make_paid_order(db, a.id, 3000)
-    res_b = make_reservation(db, b.id)
+    a, b = make_member(db, tickets=0, company="A社"), make_member(db, tickets=0, company="B社")
+    credit_tickets(db, a.id, 3000)
+    res_b = make_bare_reservation(db, b.id)
     with pytest.raises(ledger.InsufficientTickets):
         ledger.hold(db, b.id, 300, reservation_id=res_b.id)
     assert check_balanced(db, b.id).available == 0
@@ -205,16 +139,16 @@ OPS = st.lists(
 def test_random_sequences_keep_the_ledger_balanced(db: Session, ops: list[tuple[str, int]]) -> None:
     nested = db.begin_nested()  # each example starts from nothing and leaves nothing behind
     try:
-        member = make_member(db, "ランダム株式会社")
+        member = make_member(db, tickets=0, company="ランダム株式会社")
         reservations: list[Reservation] = []
         bought = consumed = 0
         for op, arg in ops:
             before = check_balanced(db, member.id)
             if op == "buy":
-                make_paid_order(db, member.id, arg)
+                credit_tickets(db, member.id, arg)
                 bought += arg
             elif op == "hold":
-                res = make_reservation(db, member.id)
+                res = make_bare_reservation(db, member.id)
                 try:
                     ledger.hold(db, member.id, arg, reservation_id=res.id)
                     reservations.append(res)
@@ -222,7 +156,9 @@ def test_random_sequences_keep_the_ledger_balanced(db: Session, ops: list[tuple[
                     assert arg > before.available
             elif op == "send" and reservations:
                 res = reservations[arg % len(reservations)]
-                if ledger.consume(db, member.id, reservation_id=res.id, item_id=_item(db, res)):
+                if ledger.consume(
+                    db, member.id, reservation_id=res.id, item_id=make_sent_item(db, res)
+                ):
                     consumed += 1
             elif op in ("release", "release_some") and reservations:
                 res = reservations[arg % len(reservations)]
@@ -246,9 +182,9 @@ def test_random_sequences_keep_the_ledger_balanced(db: Session, ops: list[tuple[
 def test_concurrent_holds_cannot_overdraw(engine: Engine) -> None:
     """PostgreSQL: the members row lock; SQLite: the single writer lock taken before reading."""
     with Session(engine) as setup:
-        member = make_member(setup, "同時実行株式会社")
-        make_paid_order(setup, member.id, 1000)
-        res_ids = [make_reservation(setup, member.id, 600).id for _ in range(2)]
+        member = make_member(setup, tickets=0, company="同時実行株式会社")
+        credit_tickets(setup, member.id, 1000)
+        res_ids = [make_bare_reservation(setup, member.id, 600).id for _ in range(2)]
         setup.commit()
         member_id = member.id
     barrier = threading.Barrier(2)

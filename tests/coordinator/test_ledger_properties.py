@@ -34,7 +34,7 @@ from shared.enums import (
     Role,
 )
 from shared.models import Member, Reservation, ReservationAddition, TicketOrder, User
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     force_outcomes,
     items_by_state,
     list_url,

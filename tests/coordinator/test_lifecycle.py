@@ -12,9 +12,9 @@ from shared import clock, items, ledger, lifecycle
 from shared.enums import ItemState, NotificationKind, ReservationStatus
 from shared.models import Notification, Reservation, ReservationStatusChange
 from shared.rules import list_addition_suggestion
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     MemberEnv,
-    assert_counters_match_items,
+    assert_counters_add_up,
     force_outcomes,
     list_url,
     make_prospects,
@@ -68,7 +68,7 @@ def test_pause_auto_cancel_after_more_than_12_hours(db, make_user, operator) -> 
     db.refresh(r)
     assert r.status == ReservationStatus.AUTO_CANCELLED
     assert r.queued == 0
-    assert_counters_match_items(db, r)
+    assert_counters_add_up(db, r)
     assert ledger.reservation_hold_outstanding(db, r.id) == 0
     assert ledger.balance(db, env.member_id).available == 1_000
     last = db.scalars(
@@ -118,7 +118,7 @@ def test_queue_empty_auto_cancel_only_while_approved(db, make_user, operator) ->
     _, removed = service.pause(db, env.principal, r2.id, remove_list=True)
     assert removed == 600
     assert r2.status == ReservationStatus.PAUSED and r2.queued == 0
-    assert_counters_match_items(db, r2)
+    assert_counters_add_up(db, r2)
 
 
 def test_list_addition_notice_once_per_crossing(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
@@ -145,7 +145,7 @@ def test_list_addition_notice_once_per_crossing(db, make_user, operator) -> None
     force_outcomes(db, r.id, 90, ItemState.FAILED.value)
     notices = _notices(db, r.id, kind)
     assert len(notices) == 2 and notices[1].data["suggested"] == 2 * 300 - 449
-    assert_counters_match_items(db, r)
+    assert_counters_add_up(db, r)
 
 
 def test_completion_releases_the_rest(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
@@ -158,7 +158,7 @@ def test_completion_releases_the_rest(db, make_user, operator) -> None:  # type:
     force_outcomes(db, r.id, 1, ItemState.SENT.value)
     assert r.status == ReservationStatus.COMPLETED and r.finished_at is not None
     assert r.queued == 0
-    assert_counters_match_items(db, r)
+    assert_counters_add_up(db, r)
     bal = ledger.balance(db, env.member_id)
     assert (bal.consumed, bal.held, bal.available) == (300, 0, 700)
     assert raw_balance(db, env.member_id)["available"] == 700
@@ -194,5 +194,5 @@ def test_cancel_keeps_tickets_for_items_in_flight(db, make_user, operator) -> No
     items.resolve_in_doubt(db, c, "failed", resolved_by=operator.user_id)
     bal = ledger.balance(db, env.member_id)
     assert (bal.consumed, bal.held, bal.available) == (1, 0, 999)
-    assert_counters_match_items(db, r)
+    assert_counters_add_up(db, r)
     assert raw_balance(db, env.member_id)["available"] == 999

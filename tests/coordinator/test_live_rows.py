@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from coordinator.reservations import views
-from tests.coordinator.test_reservations_support import MemberEnv, make_operator
+from tests.builders import MemberEnv, make_operator
 
 
 def test_one_request_for_every_row(client, db: Session, make_user) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from shared import clock, items
 from shared.config import get_settings
 from shared.db import transaction
 from shared.models import FleetWorker
-from tests.fleet.factories import make_reservation
+from tests.builders import make_reservation
 
 
 def _value(text: str, sample: str) -> float:
@@ -81,7 +81,7 @@ def test_the_token_closes_it(client, monkeypatch: pytest.MonkeyPatch) -> None:  
 
 
 def test_the_fleet_page_turns_red_for_a_stale_service(db: Session, client, make_user) -> None:  # type: ignore[no-untyped-def]
-    from tests.coordinator.test_web import login
+    from tests.support.web import login
 
     op, _ = make_user("operator", company=None)
     now = clock.now()

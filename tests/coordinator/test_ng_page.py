@@ -10,7 +10,7 @@ import re
 
 from sqlalchemy.orm import Session
 
-from tests.coordinator.test_web import csrf_of, login
+from tests.support.web import csrf_of, login
 
 
 def _rows(html: str) -> list[str]:

@@ -2,64 +2,20 @@
 
 from __future__ import annotations
 
-import email
-import socket
-from collections.abc import Iterator
-from email.message import Message
-from email.policy import default as default_policy
-from typing import Any
-
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
+from mikomi.supervisor import free_port
 from shared import notify
 from shared.config import Settings
 from shared.models import Notification
-from tests.coordinator import test_tickets
-
-user = test_tickets.user  # the committed-user fixture
-cheap_passwords = test_tickets.cheap_passwords
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], Message]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        msg = email.message_from_bytes(envelope.original_content, policy=default_policy)
-        self.messages.append((list(envelope.rcpt_tos), msg))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, Settings]]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    try:
-        yield (
-            inbox,
-            Settings(
-                smtp_host="127.0.0.1",
-                smtp_port=controller.port,
-                mail_from="noreply@mikomi.test",
-                public_base_url="http://127.0.0.1:8000",
-            ),
-        )
-    finally:
-        controller.stop()
-
-
-def test_member_notification_is_emailed_once_to_the_members_users(db: Session, smtp, user) -> None:  # type: ignore[no-untyped-def]
+def test_member_notification_is_emailed_once_to_the_members_users(
+    db: Session, smtp, make_user
+) -> None:  # type: ignore[no-untyped-def]
     inbox, settings = smtp
-    a1, _ = user("member", company="A社", email="a1@example.test")
+    a1, _ = make_user("member", company="A社", email="a1@example.test")
     # A second user of the same member company, and a user of another member.
     from coordinator.accounts import service
     from shared.enums import Role
@@ -73,7 +29,7 @@ def test_member_notification_is_emailed_once_to_the_members_users(db: Session, s
         name="A 二郎",
     )
     db.add(a2)
-    user("member", company="B社", email="b1@example.test")
+    make_user("member", company="B社", email="b1@example.test")
     db.flush()
     row = notify.notify(
         db,
@@ -106,11 +62,11 @@ def test_member_notification_is_emailed_once_to_the_members_users(db: Session, s
     assert len(inbox.messages) == before
 
 
-def test_operator_notifications_go_to_every_operator(db: Session, smtp, user) -> None:  # type: ignore[no-untyped-def]
+def test_operator_notifications_go_to_every_operator(db: Session, smtp, make_user) -> None:  # type: ignore[no-untyped-def]
     inbox, settings = smtp
-    user("operator", email="op1@example.test")
-    user("operator", email="op2@example.test")
-    user("member", email="m1@example.test")
+    make_user("operator", email="op1@example.test")
+    make_user("operator", email="op2@example.test")
+    make_user("member", email="m1@example.test")
     notify.notify(db, kind="order_placed", for_operators=True, title="銀行振込の申込がありました")
     notify.deliver_pending_mail(db, settings)
     got = {
@@ -120,10 +76,10 @@ def test_operator_notifications_go_to_every_operator(db: Session, smtp, user) ->
     assert "m1@example.test" not in got
 
 
-def test_an_smtp_outage_leaves_mail_pending_for_the_next_run(db: Session, user) -> None:  # type: ignore[no-untyped-def]
-    me, _ = user("member")
+def test_an_smtp_outage_leaves_mail_pending_for_the_next_run(db: Session, make_user) -> None:  # type: ignore[no-untyped-def]
+    me, _ = make_user("member")
     row = notify.notify(db, kind="completed", member_id=me.member_id, title="送信が完了しました")
-    down = Settings(smtp_host="127.0.0.1", smtp_port=_free_port())  # nothing listens there
+    down = Settings(smtp_host="127.0.0.1", smtp_port=free_port())  # nothing listens there
     assert notify.deliver_pending_mail(db, down) == 0
     db.refresh(row)
     assert row.emailed_at is None
@@ -146,8 +102,8 @@ def _note(
     return row
 
 
-def test_in_app_list_and_read(db: Session, client, user) -> None:  # type: ignore[no-untyped-def]
-    me, h = user("member")
+def test_in_app_list_and_read(db: Session, client, make_user) -> None:  # type: ignore[no-untyped-def]
+    me, h = make_user("member")
     first = _note(db, me.member_id, "一件目")
     second = _note(db, me.member_id, "二件目")
     listing = client.get("/api/v1/notifications", headers=h).json()
@@ -168,10 +124,10 @@ def test_in_app_list_and_read(db: Session, client, user) -> None:  # type: ignor
     assert client.get("/api/v1/notifications?limit=abc", headers=h).status_code == 422
 
 
-def test_notifications_are_private(db: Session, client, user) -> None:  # type: ignore[no-untyped-def]
-    a, ha = user("member", company="A社")
-    b, hb = user("member", company="B社")
-    _, op = user("operator")
+def test_notifications_are_private(db: Session, client, make_user) -> None:  # type: ignore[no-untyped-def]
+    a, ha = make_user("member", company="A社")
+    b, hb = make_user("member", company="B社")
+    _, op = make_user("operator")
     mine = _note(db, a.member_id, "A社へのお知らせ")
     ops = _note(db, None, "運営へのお知らせ", for_operators=True)
     assert client.get("/api/v1/notifications").status_code == 401
@@ -209,13 +165,13 @@ def test_notifications_are_private(db: Session, client, user) -> None:  # type: 
 
 
 def test_a_request_that_notifies_mails_right_after_its_commit(
-    db: Session, client, user, smtp, monkeypatch
+    db: Session, client, make_user, smtp, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     from shared.config import get_settings
 
     inbox, settings = smtp
-    user("operator", email="desk@example.test")
-    _, h = user("member")
+    make_user("operator", email="desk@example.test")
+    _, h = make_user("member")
     monkeypatch.setenv("MIKOMI_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("MIKOMI_SMTP_PORT", str(settings.smtp_port))
     get_settings.cache_clear()
@@ -247,11 +203,11 @@ def test_a_request_that_notifies_mails_right_after_its_commit(
 
 
 def test_delivery_is_scheduled_once_per_commit_and_again_after_a_rollback(
-    db: Session, user
+    db: Session, make_user
 ) -> None:  # type: ignore[no-untyped-def]
     from shared.db import AFTER_COMMIT_KEY, rollback
 
-    me, _ = user("member")
+    me, _ = make_user("member")
     db.info.pop(AFTER_COMMIT_KEY, None)
     notify.notify(db, kind="completed", member_id=me.member_id, title="一件目")
     notify.notify(db, kind="completed", member_id=me.member_id, title="二件目")

@@ -9,13 +9,13 @@ from sqlalchemy.orm import Session
 
 from coordinator.web import operator_pages
 from shared.models import Member
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     MemberEnv,
     list_url,
     make_operator,
     make_prospects,
 )
-from tests.coordinator.test_web import login
+from tests.support.web import login
 
 
 def _shown(html: str) -> list[int]:
@@ -61,7 +61,7 @@ def test_suppression_and_in_doubt_lists_are_paged(
 ) -> None:  # type: ignore[no-untyped-def]
     from shared import suppression
     from shared.models import SendItem
-    from tests.fleet.factories import make_reservation
+    from tests.builders import make_reservation
 
     for n in range(3):
         suppression.suppress(db, f"paged{n}.example.jp", reason="manual")

@@ -24,8 +24,8 @@ from shared import ledger
 from shared.config import Settings, get_settings
 from shared.enums import LedgerKind
 from shared.models import PaymentEvent, TicketLedgerEntry, TicketOrder
-from tests.coordinator.test_ledger import _item, make_reservation
-from tests.coordinator.test_web import csrf_of
+from tests.builders import make_bare_reservation, make_sent_item
+from tests.support.web import csrf_of
 
 SECRET_KEY = "sk_test_mikomi"
 WEBHOOK_SECRET = "whsec_mikomi_test_secret"
@@ -457,9 +457,9 @@ def test_charge_refunded_withdraws_only_the_unused_tickets(
     order = place(client, h)
     deliver(client, event("checkout.session.completed", completed(stripe_mode, order)))
     # 500 held by a reservation, 1 of them sent (consumed).
-    res = make_reservation(db, me.member_id, 500)
+    res = make_bare_reservation(db, me.member_id, 500)
     ledger.hold(db, me.member_id, 500, reservation_id=res.id)
-    ledger.consume(db, me.member_id, reservation_id=res.id, item_id=_item(db, res))
+    ledger.consume(db, me.member_id, reservation_id=res.id, item_id=make_sent_item(db, res))
     db.commit()
     before = ledger.balance(db, me.member_id)
     assert (before.available, before.held, before.consumed) == (1500, 499, 1)
@@ -487,7 +487,7 @@ def test_charge_refunded_withdraws_only_the_unused_tickets(
     assert deliver(client, again).json()["outcome"] == "already_refunded"
     assert ledger.balance(db, me.member_id) == after
     # The held tickets are still consumed by sends.
-    ledger.consume(db, me.member_id, reservation_id=res.id, item_id=_item(db, res))
+    ledger.consume(db, me.member_id, reservation_id=res.id, item_id=make_sent_item(db, res))
     assert ledger.balance(db, me.member_id).consumed == 2
 
 
@@ -518,7 +518,7 @@ def test_an_operator_refunds_an_unused_order_through_stripe(
     unused = place(client, h, quantity=2000)
     for order in (used, unused):
         deliver(client, event("checkout.session.completed", completed(stripe_mode, order)))
-    res = make_reservation(db, me.member_id, 300)
+    res = make_bare_reservation(db, me.member_id, 300)
     ledger.hold(db, me.member_id, 300, reservation_id=res.id)  # from the older order (FIFO)
     db.commit()
 

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 from coordinator.reservations import service
 from shared import clock, items
 from shared.config import get_settings
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     MemberEnv,
     list_url,
     make_operator,
     make_prospects,
     principal_of,
 )
-from tests.coordinator.test_web import csrf_of, login
+from tests.support.web import csrf_of, login
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

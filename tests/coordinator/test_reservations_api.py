@@ -8,9 +8,9 @@ from sqlalchemy import select
 from shared import ledger
 from shared.enums import ItemState
 from shared.models import Reservation, SendItem
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     MemberEnv,
-    assert_counters_match_items,
+    assert_counters_add_up,
     list_url,
     make_operator,
     make_prospects,
@@ -249,7 +249,7 @@ def test_pause_remove_list_transfer_resume(client, db, make_user, env) -> None: 
     assert resumed.status_code == 200 and resumed.json()["status"] == "approved"
     reservation = db.get(Reservation, r["id"])
     assert reservation is not None
-    assert_counters_match_items(db, reservation)
+    assert_counters_add_up(db, reservation)
     history = client.get(f"/api/v1/reservations/{r['id']}/history", headers=env.headers).json()
     assert [h["to_status"] for h in history["history"]] == [
         "pending",
@@ -331,7 +331,7 @@ def test_addition_refused_at_approval_when_tickets_are_gone(client, db, make_use
 
 
 def test_items_and_csv(client, db, env) -> None:  # type: ignore[no-untyped-def]
-    from tests.coordinator.test_reservations_support import force_outcomes
+    from tests.builders import force_outcomes
 
     r = _create(client, env)
     force_outcomes(db, r["id"], 3, ItemState.FAILED.value)
@@ -361,7 +361,7 @@ def test_evidence_links_are_served_to_the_owner_only(
     client, db, make_user, env, tmp_path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     from shared.config import get_settings
-    from tests.coordinator.test_reservations_support import force_outcomes
+    from tests.builders import force_outcomes
 
     monkeypatch.setenv("MIKOMI_VAR_DIR", str(tmp_path))
     get_settings.cache_clear()

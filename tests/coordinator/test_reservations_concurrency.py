@@ -16,7 +16,7 @@ from coordinator.reservations import service
 from shared import ledger
 from shared.enums import Role
 from shared.models import Member, SendItem, User
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     give_tickets,
     list_url,
     make_prospects,

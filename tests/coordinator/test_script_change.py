@@ -19,15 +19,16 @@ from shared.config import get_settings
 from shared.db import reset_engine
 from shared.enums import Role
 from shared.models import ReservationStatusChange, Script, User
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
+    QA_SCRIPT,
     MemberEnv,
     list_url,
     make_operator,
     make_prospects,
+    make_reservation,
     make_script,
     principal_of,
 )
-from tests.fleet.factories import SCRIPT, make_reservation
 
 
 @pytest.fixture
@@ -132,9 +133,9 @@ def test_the_next_send_carries_the_new_script(
             member_id=reservation.member_id,
             name="新スクリプト",
             content={
-                **SCRIPT,
+                **QA_SCRIPT,
                 "name": "新スクリプト",
-                "body": SCRIPT["body"].replace(old_words, new_words),
+                "body": QA_SCRIPT["body"].replace(old_words, new_words),
             },
         )
         db.add_all([member_user, new])

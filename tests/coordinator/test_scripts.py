@@ -11,11 +11,7 @@ from sqlalchemy.orm import Session
 
 from shared.enums import ReservationStatus
 from shared.models import Prospect
-from tests.coordinator import test_tickets
-from tests.coordinator.test_ledger import make_reservation
-
-user = test_tickets.user  # the committed-user fixture
-cheap_passwords = test_tickets.cheap_passwords
+from tests.builders import make_bare_reservation
 
 SPEC_SCRIPT: dict[str, Any] = {
     "name": "顧客獲得スクリプト",
@@ -53,8 +49,8 @@ def script(**changes: Any) -> dict[str, Any]:
     return body
 
 
-def test_spec_script_round_trips(client, user) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_spec_script_round_trips(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     resp = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h)
     assert resp.status_code == 201, resp.text
     saved = resp.json()
@@ -67,8 +63,8 @@ def test_spec_script_round_trips(client, user) -> None:  # type: ignore[no-untyp
     assert client.get(f"/api/v1/scripts/{saved['id']}", headers=h).json() == saved
 
 
-def test_the_optout_link_is_added_when_missing(client, user) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_the_optout_link_is_added_when_missing(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     saved = client.post(
         "/api/v1/scripts", json=script(body="{{company}} 御中\nご提案です。"), headers=h
     ).json()
@@ -105,9 +101,9 @@ def test_the_optout_link_is_added_when_missing(client, user) -> None:  # type: i
     ],
 )
 def test_invalid_scripts_are_refused_with_a_code_and_field(
-    client, user, changes, code, field
+    client, make_user, changes, code, field
 ) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+    _, h = make_user("member")
     resp = client.post("/api/v1/scripts", json=script(**changes), headers=h)
     assert resp.status_code == 400, resp.text
     err = resp.json()["error"]
@@ -116,16 +112,16 @@ def test_invalid_scripts_are_refused_with_a_code_and_field(
     assert client.get("/api/v1/scripts", headers=h).json()["scripts"] == []
 
 
-def test_unknown_placeholder_message_names_it(client, user) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_unknown_placeholder_message_names_it(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     err = client.post("/api/v1/scripts", json=script(body="{{ price }}円"), headers=h).json()[
         "error"
     ]
     assert "{{ price }}" in err["message"] and "{{company}}" in err["message"]
 
 
-def test_values_are_normalized(client, user) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_values_are_normalized(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     saved = client.post(
         "/api/v1/scripts",
         json=script(
@@ -158,15 +154,15 @@ def test_values_are_normalized(client, user) -> None:  # type: ignore[no-untyped
         ({k: v for k, v in SPEC_SCRIPT.items() if k != "sender"}, 422),
     ],
 )
-def test_wrong_shapes_are_422(client, user, payload, status) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_wrong_shapes_are_422(client, make_user, payload, status) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     resp = client.post("/api/v1/scripts", json=payload, headers=h)
     assert resp.status_code == status
     assert resp.json()["error"]["code"] == "invalid_request"
 
 
-def test_malformed_and_oversized_bodies(client, user) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_malformed_and_oversized_bodies(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     bad = client.post(
         "/api/v1/scripts",
         content=b'{"name": "x", ',
@@ -181,8 +177,8 @@ def test_malformed_and_oversized_bodies(client, user) -> None:  # type: ignore[n
     assert huge.status_code == 413 and huge.json()["error"]["code"] == "payload_too_large"
 
 
-def test_patch_merges_sender_keys_and_validates_the_whole(client, user) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_patch_merges_sender_keys_and_validates_the_whole(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     sid = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h).json()["id"]
     resp = client.patch(
         f"/api/v1/scripts/{sid}",
@@ -201,8 +197,8 @@ def test_patch_merges_sender_keys_and_validates_the_whole(client, user) -> None:
     )
 
 
-def test_preview_renders_for_a_chosen_prospect(db: Session, client, user) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_preview_renders_for_a_chosen_prospect(db: Session, client, make_user) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     sid = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h).json()["id"]
     prospect = Prospect(
         company="株式会社プレビュー", url="https://preview.example.jp", domain="preview.example.jp"
@@ -225,10 +221,12 @@ def test_preview_renders_for_a_chosen_prospect(db: Session, client, user) -> Non
     )
 
 
-def test_delete_hides_and_is_refused_while_a_reservation_uses_it(db: Session, client, user) -> None:  # type: ignore[no-untyped-def]
-    me, h = user("member")
+def test_delete_hides_and_is_refused_while_a_reservation_uses_it(
+    db: Session, client, make_user
+) -> None:  # type: ignore[no-untyped-def]
+    me, h = make_user("member")
     sid = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h).json()["id"]
-    res = make_reservation(db, me.member_id)
+    res = make_bare_reservation(db, me.member_id)
     res.script_id = sid
     db.commit()
     busy = client.delete(f"/api/v1/scripts/{sid}", headers=h)
@@ -241,10 +239,10 @@ def test_delete_hides_and_is_refused_while_a_reservation_uses_it(db: Session, cl
     assert client.delete(f"/api/v1/scripts/{sid}", headers=h).status_code == 404
 
 
-def test_scripts_are_private_to_their_member(client, user) -> None:  # type: ignore[no-untyped-def]
-    a, ha = user("member", company="A社")
-    _, hb = user("member", company="B社")
-    _, op = user("operator")
+def test_scripts_are_private_to_their_member(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    a, ha = make_user("member", company="A社")
+    _, hb = make_user("member", company="B社")
+    _, op = make_user("operator")
     sid = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=ha).json()["id"]
     for method, url, body in [
         ("GET", f"/api/v1/scripts/{sid}", None),
@@ -272,9 +270,9 @@ def test_scripts_are_private_to_their_member(client, user) -> None:  # type: ign
 
 
 @pytest.mark.timeout(20)
-def test_a_hostile_body_is_refused_at_once(client, user) -> None:  # type: ignore[no-untyped-def]
+def test_a_hostile_body_is_refused_at_once(client, make_user) -> None:  # type: ignore[no-untyped-def]
     # "{{" and thousands of spaces held the GIL for minutes with the old placeholder pattern.
-    _, h = user("member")
+    _, h = make_user("member")
     resp = client.post("/api/v1/scripts", json=script(body="{{" + " " * 9998), headers=h)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["code"] == "malformed_placeholder"

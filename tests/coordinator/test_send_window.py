@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from shared import clock, send_window
-from tests.coordinator.test_reservations_support import (
+from tests.builders import (
     MemberEnv,
     list_url,
     make_operator,
     make_prospects,
 )
-from tests.coordinator.test_web import csrf_of, login
+from tests.support.web import csrf_of, login
 
 WEEKDAYS = {"days": [1, 2, 3, 4, 5], "start": "09:00", "end": "18:00"}
 MONDAY_10_JST = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)

@@ -17,8 +17,8 @@ from shared.config import get_settings
 from shared.db import reset_engine
 from shared.enums import OrderStatus, PaymentMethod, ReservationStatus
 from shared.models import AuthToken, TicketOrder
-from tests.coordinator.test_notifications import Inbox, smtp  # noqa: F401 — the SMTP fixture
-from tests.coordinator.test_reservations_support import MemberEnv, principal_of
+from tests.builders import MemberEnv, principal_of
+from tests.support.mail import Inbox
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

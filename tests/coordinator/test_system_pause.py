@@ -15,10 +15,7 @@ from shared import clock, items, lifecycle, notify
 from shared.enums import NotificationKind, PausedBy, ReservationStatus
 from shared.models import Notification, Reservation
 from shared.rules import ERROR_PAUSE_WINDOW
-from tests.coordinator import test_notifications
-from tests.coordinator.test_reservations_support import MemberEnv, make_operator, principal_of
-
-smtp = test_notifications.smtp  # a real SMTP server (aiosmtpd)
+from tests.builders import MemberEnv, make_operator, principal_of
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -2,65 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from coordinator.accounts import service as accounts
 from coordinator.tickets import service
 from coordinator.tickets.gateway import CardDeclined, CardInvalid, TestGateway, luhn_ok
 from shared import clock, ledger
 from shared.enums import LedgerKind
 from shared.models import TicketLedgerEntry, TicketOrder
-from tests.coordinator.test_ledger import _item, make_reservation
-
-GOOD_CARD = "4242 4242 4242 4242"
-DECLINED_CARD = "4000 0000 0000 0002"
-BAD_LUHN = "4242 4242 4242 4241"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_passwords() -> Iterator[None]:
-    """Argon2 with cheap parameters while this module's users log in (hashes still verify)."""
-    accounts.use_password_hasher(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
-    yield
-    accounts.use_password_hasher(PasswordHasher())
+from tests.builders import (
+    BAD_LUHN,
+    DECLINED_CARD,
+    GOOD_CARD,
+    make_bare_reservation,
+    make_sent_item,
+    order_body,
+)
 
 
-@pytest.fixture
-def user(db: Session, make_user):  # type: ignore[no-untyped-def]
-    """``make_user`` whose rows survive a failing request: the test app rolls the session back
-    to its last commit when an endpoint raises, which would otherwise take the user with it."""
-
-    def _make(*args, **kwargs):  # type: ignore[no-untyped-def]
-        made = make_user(*args, **kwargs)
-        db.commit()
-        return made
-
-    return _make
-
-
-def order_body(
-    quantity: object = 2000, method: str = "card", card: str | None = GOOD_CARD
-) -> dict[str, object]:
-    body: dict[str, object] = {
-        "quantity": quantity,
-        "company_name": "TEST株式会社",
-        "contact_name": "テスト 太郎",
-        "payment_method": method,
-    }
-    if card is not None:
-        body["card_number"] = card
-    return body
-
-
-def test_card_order_of_2000_costs_44000_yen_and_is_active_at_once(client, user) -> None:  # type: ignore[no-untyped-def]
+def test_card_order_of_2000_costs_44000_yen_and_is_active_at_once(client, make_user) -> None:  # type: ignore[no-untyped-def]
     clock.set_clock(datetime(2022, 1, 13, 3, 0, tzinfo=UTC))  # 12:00 JST
-    _, h = user("member")
+    _, h = make_user("member")
     resp = client.post("/api/v1/orders", json=order_body(2000), headers=h)
     assert resp.status_code == 201, resp.text
     o = resp.json()
@@ -88,8 +53,8 @@ def test_card_order_of_2000_costs_44000_yen_and_is_active_at_once(client, user) 
         (10_000_000, "quantity_too_large"),
     ],
 )
-def test_quantity_must_be_whole_thousands(client, user, quantity, code) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_quantity_must_be_whole_thousands(client, make_user, quantity, code) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     resp = client.post("/api/v1/orders", json=order_body(quantity), headers=h)
     assert resp.status_code == 400
     err = resp.json()["error"]
@@ -103,16 +68,16 @@ def test_quantity_must_be_whole_thousands(client, user, quantity, code) -> None:
 
 
 @pytest.mark.parametrize("quantity", [1000, 2000])
-def test_quantity_boundaries_that_are_accepted(client, user, quantity) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_quantity_boundaries_that_are_accepted(client, make_user, quantity) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     resp = client.post("/api/v1/orders", json=order_body(quantity), headers=h)
     assert resp.status_code == 201
     assert resp.json()["amount_jpy"] == quantity * 22
 
 
 @pytest.mark.parametrize("quantity", [1000.5, "2000", "二千", None, True, [1000]])
-def test_non_integer_quantity_is_422(client, user, quantity) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_non_integer_quantity_is_422(client, make_user, quantity) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     resp = client.post("/api/v1/orders", json=order_body(quantity), headers=h)
     assert resp.status_code == 422
     err = resp.json()["error"]
@@ -130,8 +95,8 @@ def test_non_integer_quantity_is_422(client, user, quantity) -> None:  # type: i
         (None, 400, "card_number_required"),
     ],
 )
-def test_bad_cards_leave_no_order_and_no_tickets(client, user, card, status, code) -> None:  # type: ignore[no-untyped-def]
-    me, h = user("member")
+def test_bad_cards_leave_no_order_and_no_tickets(client, make_user, card, status, code) -> None:  # type: ignore[no-untyped-def]
+    me, h = make_user("member")
     resp = client.post("/api/v1/orders", json=order_body(1000, card=card), headers=h)
     assert resp.status_code == status
     err = resp.json()["error"]
@@ -155,10 +120,10 @@ def test_test_gateway_and_luhn() -> None:
     assert luhn_ok("79927398713") and not luhn_ok("79927398710")
 
 
-def test_bank_transfer_waits_for_an_operator(client, user) -> None:  # type: ignore[no-untyped-def]
+def test_bank_transfer_waits_for_an_operator(client, make_user) -> None:  # type: ignore[no-untyped-def]
     clock.set_clock(datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
-    _, h = user("member")
-    _, op = user("operator")
+    _, h = make_user("member")
+    _, op = make_user("operator")
     resp = client.post("/api/v1/orders", json=order_body(3000, "bank_transfer", None), headers=h)
     assert resp.status_code == 201
     order = resp.json()
@@ -200,10 +165,10 @@ def test_bank_transfer_waits_for_an_operator(client, user) -> None:  # type: ign
     assert any(n["kind"] == "payment_confirmed" for n in notes)
 
 
-def test_confirm_payment_checks(client, user) -> None:  # type: ignore[no-untyped-def]
+def test_confirm_payment_checks(client, make_user) -> None:  # type: ignore[no-untyped-def]
     clock.set_clock(datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
-    _, h = user("member")
-    _, op = user("operator")
+    _, h = make_user("member")
+    _, op = make_user("operator")
     card = client.post("/api/v1/orders", json=order_body(1000), headers=h).json()
     r = client.post(f"/api/v1/orders/{card['id']}/confirm-payment", headers=op)
     assert r.status_code == 409 and r.json()["error"]["code"] == "not_bank_transfer"
@@ -229,8 +194,8 @@ def _jst(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> datet
     return datetime(y, m, d, hh, mm, ss, tzinfo=UTC) - timedelta(hours=9)
 
 
-def test_due_date_is_applied_plus_10_days_in_japan_time(client, user) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_due_date_is_applied_plus_10_days_in_japan_time(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     # 23:59:59 JST on Jan 13 and 00:00:00 JST on Jan 14 fall on different applied dates.
     clock.set_clock(datetime(2022, 1, 13, 14, 59, 59, tzinfo=UTC))
     a = client.post(
@@ -244,10 +209,10 @@ def test_due_date_is_applied_plus_10_days_in_japan_time(client, user) -> None:  
     assert (b["applied_on"], b["due_on"]) == ("2022-01-14", "2022-01-24")
 
 
-def test_unpaid_orders_expire_after_the_due_date(db: Session, client, user) -> None:  # type: ignore[no-untyped-def]
+def test_unpaid_orders_expire_after_the_due_date(db: Session, client, make_user) -> None:  # type: ignore[no-untyped-def]
     clock.set_clock(datetime(2022, 1, 13, 3, 0, tzinfo=UTC))
-    _, h = user("member")
-    _, op = user("operator")
+    _, h = make_user("member")
+    _, op = make_user("operator")
     unpaid = client.post(
         "/api/v1/orders", json=order_body(1000, "bank_transfer", None), headers=h
     ).json()
@@ -279,12 +244,12 @@ def test_unpaid_orders_expire_after_the_due_date(db: Session, client, user) -> N
 
 
 def test_remaining_follows_the_ledger_fifo_and_used_up_orders_complete(
-    db: Session, client, user
+    db: Session, client, make_user
 ) -> None:  # type: ignore[no-untyped-def]
-    me, h = user("member")
+    me, h = make_user("member")
     first = client.post("/api/v1/orders", json=order_body(1000), headers=h).json()
     second = client.post("/api/v1/orders", json=order_body(2000), headers=h).json()
-    res = make_reservation(db, me.member_id, 1500)
+    res = make_bare_reservation(db, me.member_id, 1500)
     ledger.hold(db, me.member_id, 1500, reservation_id=res.id)
 
     def state() -> tuple[dict[int, tuple[int, str]], int, int]:
@@ -315,7 +280,7 @@ def test_remaining_follows_the_ledger_fifo_and_used_up_orders_complete(
     )
     orders, _, _ = state()
     assert orders[first["id"]] == (0, "active")  # 999 of 1,000 consumed: not yet
-    ledger.consume(db, me.member_id, reservation_id=res.id, item_id=_item(db, res))
+    ledger.consume(db, me.member_id, reservation_id=res.id, item_id=make_sent_item(db, res))
     orders, remaining, _ = state()
     assert orders == {first["id"]: (0, "completed"), second["id"]: (1500, "active")}
     assert remaining == 1500
@@ -327,10 +292,10 @@ def test_remaining_follows_the_ledger_fifo_and_used_up_orders_complete(
     assert remaining == ledger.balance(db, me.member_id).available == 2000
 
 
-def test_orders_are_private_to_their_member(client, user) -> None:  # type: ignore[no-untyped-def]
-    a, ha = user("member", company="A社")
-    b, hb = user("member", company="B社")
-    _, op = user("operator")
+def test_orders_are_private_to_their_member(client, make_user) -> None:  # type: ignore[no-untyped-def]
+    a, ha = make_user("member", company="A社")
+    b, hb = make_user("member", company="B社")
+    _, op = make_user("operator")
     oa = client.post("/api/v1/orders", json=order_body(1000), headers=ha).json()
     ob = client.post(
         "/api/v1/orders", json=order_body(2000, "bank_transfer", None), headers=hb
@@ -384,8 +349,8 @@ def test_orders_are_private_to_their_member(client, user) -> None:  # type: igno
         (b"[]", 422),
     ],
 )
-def test_bad_order_input_is_a_clear_4xx(client, user, body, status) -> None:  # type: ignore[no-untyped-def]
-    _, h = user("member")
+def test_bad_order_input_is_a_clear_4xx(client, make_user, body, status) -> None:  # type: ignore[no-untyped-def]
+    _, h = make_user("member")
     resp = client.post(
         "/api/v1/orders", content=body, headers={**h, "content-type": "application/json"}
     )

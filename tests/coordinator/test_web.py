@@ -9,47 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-PASSWORD = "password-123"
+from tests.support.web import MEMBER_PAGES, OPERATOR_PAGES, PASSWORD, csrf_of, login
 
-MEMBER_PAGES = [
-    "/orders",
-    "/orders/new",
-    "/scripts",
-    "/scripts/new",
-    "/prospects",
-    "/prospects?has_url=1&keyword=test",
-    "/reservations",
-    "/reservations/new",
-    "/notifications",
-]
-OPERATOR_PAGES = [
-    "/operator",
-    "/operator/reservations",
-    "/operator/fleet",
-    "/operator/in-doubt",
-    "/operator/suppression",
-    "/operator/prospects/import",
-    "/operator/orders",
-    "/operator/chats",
-    "/notifications",
-]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "testserver", "::1"}
-
-
-def login(client, user) -> str:  # type: ignore[no-untyped-def]
-    resp = client.post(
-        "/login", data={"email": user.email, "password": PASSWORD}, follow_redirects=False
-    )
-    assert resp.status_code == 303, resp.text
-    assert "mikomi_session" in resp.headers["set-cookie"]
-    assert "HttpOnly" in resp.headers["set-cookie"]
-    return csrf_of(client.get(resp.headers["location"]).text)
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'<meta name="csrf-token" content="([^"]*)">', html)
-    assert match, "page without a csrf meta tag"
-    return match.group(1)
 
 
 @pytest.mark.parametrize("path", sorted(set(MEMBER_PAGES + OPERATOR_PAGES)))

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from shared import clock, ledger
 from shared.models import Reservation, SendItem
-from tests.fleet.harness import Fleet, Observation, alive, wait_until, worker_pid_of
+from tests.support.fleet import Fleet, Observation
+from tests.support.processes import alive, wait_until, worker_pid_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

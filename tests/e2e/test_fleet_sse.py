@@ -10,8 +10,8 @@ import pytest
 
 from coordinator.fleet.router import POLL_SECONDS
 from shared import items
-from tests.fleet.harness import Fleet
-from tests.fleet.live import Coordinator, SseClient, api_token
+from tests.support.fleet import Fleet
+from tests.support.live import Coordinator, SseClient, api_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 
 from shared.metrics import SERVICE_STATES
 from shared.models import FleetWorker
-from tests.fleet.harness import Fleet, alive, wait_until
+from tests.support.fleet import Fleet
+from tests.support.processes import alive, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -30,8 +30,9 @@ from sqlalchemy import select
 
 from fixtures.corpus import SiteInfo, load_hostile_sites, match_expected
 from shared.models import SendAttempt, SendItem
-from tests.fleet.factories import make_member, make_reservation
-from tests.fleet.harness import Fleet, alive, wait_until, worker_pid_of
+from tests.builders import make_member, make_reservation
+from tests.support.fleet import Fleet
+from tests.support.processes import alive, wait_until, worker_pid_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -46,7 +46,7 @@ from shared.config import PROJECT_ROOT
 from shared.db import make_engine
 from shared.enums import Role
 from shared.models import FleetWorker, Prospect, Reservation, SendItem
-from tests.fleet.factories import make_member, make_reservation
+from tests.builders import make_member, make_reservation
 from tests.support.databases import create_pg_database, drop_pg_database
 from tests.support.fleet import redis_db_number
 from tests.support.processes import alive, wait_until

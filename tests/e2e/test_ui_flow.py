@@ -11,135 +11,29 @@ test-artifacts/ui/ at 1280×800, the main ones also at 390 px wide.
 from __future__ import annotations
 
 import csv
-import os
 import re
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from mikomi.supervisor import free_port
-from shared.config import PROJECT_ROOT, get_settings
-from tests.fleet.harness import Fleet, wait_until
+from shared.config import PROJECT_ROOT
+from tests.support.fleet import Fleet
+from tests.support.processes import wait_until
+from tests.support.ui import (
+    DESKTOP,
+    MEMBER_EMAIL,
+    OPERATOR_EMAIL,
+    PHONE,
+    Stack,
+    assert_no_page_overflow,
+    login_in_browser,
+    record_sends,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "ui"
-PASSWORD = "password-123"
-MEMBER_EMAIL = "member@ui.test"
-OPERATOR_EMAIL = "operator@ui.test"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Our own browser, stopped at the end of the module: a Playwright left running for the
-    session would keep an event loop in the main thread and break later sync-API tests."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=get_settings().effective_browser_path, args=CHROMIUM_ARGS, headless=True
-        )
-        yield launched
-        launched.close()
-
-
-class Stack:
-    """The fleet harness plus a coordinator subprocess serving the UI."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.fleet = Fleet(tmp, kind="sqlite", generated=1000)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.coordinator: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Stack:
-        self.fleet.start(extra_env={"MIKOMI_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}"})
-        log = (self.tmp / "coordinator.log").open("ab")
-        self.coordinator = subprocess.Popen(
-            [sys.executable, "-m", "mikomi.cli", "coordinator", "--port", str(self.port)],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **self.fleet.env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        wait_until(self._healthy, 60, "the coordinator")
-        self._users()
-        return self
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def _users(self) -> None:
-        from coordinator.accounts import service as accounts
-        from shared.enums import Role
-
-        with self.fleet.session() as db:
-            accounts.create_user(
-                db,
-                email=MEMBER_EMAIL,
-                password=PASSWORD,
-                role=Role.MEMBER,
-                company="TEST株式会社",
-                name="テスト 太郎",
-            )
-            accounts.create_user(
-                db,
-                email=OPERATOR_EMAIL,
-                password=PASSWORD,
-                role=Role.OPERATOR,
-                name="送信担当 花子",
-            )
-
-    def prospect_csv(self) -> Path:
-        from fixtures.corpus import PROSPECT_CSV_HEADER
-
-        path = self.tmp / "prospects.csv"
-        with path.open("w", encoding="utf-8", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=PROSPECT_CSV_HEADER)
-            writer.writeheader()
-            writer.writerows(site.prospect_row() for site in self.fleet.server.sites)
-        return path
-
-    def stop(self) -> None:
-        if self.coordinator is not None and self.coordinator.poll() is None:
-            os.killpg(self.coordinator.pid, signal.SIGTERM)
-            try:
-                self.coordinator.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.coordinator.pid, signal.SIGKILL)
-                self.coordinator.wait(timeout=10)
-        self.fleet.stop()
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    made = Stack(tmp_path)
-    try:
-        yield made.start()
-    finally:
-        made.stop()
 
 
 class Shots:
@@ -163,56 +57,17 @@ class Shots:
             try:
                 mobile = context.new_page()
                 mobile.goto(page.url)
-                _assert_no_page_overflow(mobile)
+                assert_no_page_overflow(mobile)
                 mobile.screenshot(path=str(ARTIFACTS / f"{name}-phone.png"), full_page=True)
                 self.taken.append(f"{name}-phone")
             finally:
                 context.close()
 
 
-def _assert_no_page_overflow(page: Page) -> None:
-    # Tables scroll inside their own box; the page itself never scrolls sideways.
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"] + 1, f"{page.url} is {width}px wide on a phone"
-
-
-def _login(browser: Browser, base: str, email: str) -> tuple[BrowserContext, Page]:
-    context = browser.new_context(viewport=DESKTOP, base_url=base, accept_downloads=True)
-    page = context.new_page()
-    page.goto("/login")
-    page.fill("#f-email", email)
-    page.fill("#f-password", PASSWORD)
-    page.click("button:has-text('ログイン')")
-    page.wait_for_load_state()
-    return context, page
-
-
 def _field_error(page: Page, name: str) -> str:
     locator = page.locator(f"#err-{name}")
     expect(locator).to_be_visible()
     return locator.inner_text()
-
-
-def _record_sends(fleet: Fleet, reservation_id: int, limit: int, status: str = "sent") -> int:
-    """What a worker does, through the fleet's own functions: claim, start, submitting,
-    outcome — each its own committed transaction, publishing the counters after commit."""
-    from shared import items
-
-    done = 0
-    while done < limit:
-        with fleet.session() as db:
-            pairs = items.claim(db, reservation_id, 1, "ui-test")
-        if not pairs:
-            return done
-        item_id, token = pairs[0]
-        with fleet.session() as db:
-            assert items.start(db, item_id, token, "ui-test") is not None
-        with fleet.session() as db:
-            assert items.enter_submitting(db, item_id, token)
-        with fleet.session() as db:
-            items.record_outcome(db, item_id, token, items.Outcome(status=status, submitted=True))
-        done += 1
-    return done
 
 
 def _item_with_screenshots(fleet: Fleet, reservation_id: int) -> int | None:
@@ -256,7 +111,7 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
     shot(login_page, "00-login", phone=True)
     context.close()
 
-    op_context, op = _login(browser, base, OPERATOR_EMAIL)
+    op_context, op = login_in_browser(browser, base, OPERATOR_EMAIL)
     expect(op.locator("h1")).to_have_text("承認待ち")
     op.goto("/operator/prospects/import")
     op.set_input_files("#f-file", str(stack.prospect_csv()))
@@ -267,7 +122,7 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
     shot(op, "01-operator-import", phone=True)
 
     # --- 1. tickets: order 2,000 → pay by test card → 作業中 with 残申込数 2,000 ---------------------
-    ctx, page = _login(browser, base, MEMBER_EMAIL)
+    ctx, page = login_in_browser(browser, base, MEMBER_EMAIL)
     expect(page).to_have_url(re.compile(r"/reservations$"))
     page.click("nav >> text=メール送信申込一覧")
     shot(page, "02-orders-empty")
@@ -388,7 +243,7 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
         expect(sent_cell).not_to_have_text("0件", timeout=150_000)
     except AssertionError:
         live_by_fleet = False  # the real fleet sent nothing in time: record one the fleet's way
-        _record_sends(fleet, rid, 1)
+        record_sends(fleet, rid, 1)
         expect(sent_cell).not_to_have_text("0件", timeout=30_000)
     assert page.evaluate("window.__sameDocument === true")  # no reload happened
     shot(page, "15-history-live", phone=True)
@@ -486,7 +341,7 @@ def test_member_and_operator_walk_the_manual(stack: Stack, browser: Browser) -> 
     page.goto("/reservations")
     before = _reservation(fleet, rid)
     remaining = before.count - before.sent
-    recorded = _record_sends(fleet, rid, remaining + 10)
+    recorded = record_sends(fleet, rid, remaining + 10)
     assert recorded == remaining
     row = page.locator(f"#reservation-{rid}")
     expect(row.locator("[data-counter=sent]")).to_have_text("400件", timeout=30_000)

@@ -13,19 +13,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-from tests.coordinator.test_web import MEMBER_PAGES, OPERATOR_PAGES
-from tests.e2e.test_ui_flow import (
+from tests.support.ui import (
     DESKTOP,
     MEMBER_EMAIL,
     OPERATOR_EMAIL,
     PHONE,
     Stack,
-    _assert_no_page_overflow,
-    _login,
-    _record_sends,
-    browser,  # noqa: F401  (the fixtures of the UI walk)
-    stack,  # noqa: F401
+    assert_no_page_overflow,
+    login_in_browser,
+    record_sends,
 )
+from tests.support.web import MEMBER_PAGES, OPERATOR_PAGES
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -53,7 +51,7 @@ def _seed(up: Stack) -> dict[str, int]:
 
     from coordinator.reservations import service
     from shared.models import User
-    from tests.coordinator.test_reservations_support import (
+    from tests.builders import (
         give_tickets,
         list_url,
         make_prospects,
@@ -89,11 +87,11 @@ def _row(page: Page, rid: int):  # type: ignore[no-untyped-def]
     return page.locator(f"#reservation-{rid}")
 
 
-def test_member_and_operator_pages_of_issue_17(stack: Stack, browser: Browser) -> None:  # noqa: F811
+def test_member_and_operator_pages_of_issue_17(stack: Stack, browser: Browser) -> None:
     ids = _seed(stack)
     console = Console()
 
-    ctx, page = _login(browser, stack.base, MEMBER_EMAIL)
+    ctx, page = login_in_browser(browser, stack.base, MEMBER_EMAIL)
     console.watch(page)
     page.goto("/reservations")
     pending, approved = _row(page, ids["pending"]), _row(page, ids["approved"])
@@ -136,7 +134,7 @@ def test_member_and_operator_pages_of_issue_17(stack: Stack, browser: Browser) -
     page.goto(f"/reservations/{ids['approved']}")
     page.evaluate("window.__sameDocument = true")
     page.wait_for_timeout(1_500)  # the stream is open
-    assert _record_sends(stack.fleet, ids["approved"], 1) == 1
+    assert record_sends(stack.fleet, ids["approved"], 1) == 1
     expect(page.locator("#spm-chart title", has_text="1件")).to_have_count(1, timeout=80_000)
     assert page.evaluate("window.__sameDocument === true")
 
@@ -165,7 +163,7 @@ def test_member_and_operator_pages_of_issue_17(stack: Stack, browser: Browser) -
     ctx.close()
 
     # The operator: the import's upload bar, 予約一覧 in one request per refresh, the badge.
-    op_ctx, op = _login(browser, stack.base, OPERATOR_EMAIL)
+    op_ctx, op = login_in_browser(browser, stack.base, OPERATOR_EMAIL)
     console.watch(op)
     op.goto("/operator/prospects/import")
     op.evaluate(
@@ -202,7 +200,7 @@ def test_member_and_operator_pages_of_issue_17(stack: Stack, browser: Browser) -
     assert console.errors == []
 
 
-def _phone(browser: Browser, page: Page, path: str, console: Console) -> None:  # noqa: F811
+def _phone(browser: Browser, page: Page, path: str, console: Console) -> None:
     context = browser.new_context(
         viewport=PHONE,
         storage_state=page.context.storage_state(),
@@ -213,7 +211,7 @@ def _phone(browser: Browser, page: Page, path: str, console: Console) -> None:  
         mobile = console.watch(context.new_page())
         mobile.goto(path)
         mobile.wait_for_load_state("networkidle")
-        _assert_no_page_overflow(mobile)
+        assert_no_page_overflow(mobile)
     finally:
         context.close()
 

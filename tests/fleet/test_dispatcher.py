@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from coordinator.fleet import dispatcher
 from shared import clock
 from shared.models import SendItem
-from tests.fleet.factories import assert_counters_add_up, make_reservation
-from tests.fleet.harness import redis_db_number
+from tests.builders import assert_counters_add_up, make_reservation
+from tests.support.fleet import redis_db_number
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from shared import clock, items, ledger
 from shared.models import FleetWorker
-from tests.fleet.factories import assert_counters_add_up, make_reservation
+from tests.builders import assert_counters_add_up, make_reservation
 
 
 def _in_doubt_item(db: Session, reservation_id: int) -> int:

@@ -14,7 +14,7 @@ from shared.config import get_settings
 from shared.enums import ItemState, ReservationStatus
 from shared.models import MemberContact, Reservation, SendAttempt, SendItem
 from shared.suppression import suppress
-from tests.fleet.factories import assert_counters_add_up, make_member, make_reservation
+from tests.builders import assert_counters_add_up, make_member, make_reservation
 
 
 def _item(db: Session, item_id: int) -> SendItem:

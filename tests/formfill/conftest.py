@@ -1,4 +1,5 @@
-"""Helpers shared by the form-engine tests: the QA script and the static pages beside them."""
+"""Fixtures of the form-engine tests: the QA script. The saved pages and the helpers reading
+them are in tests/support/formfill_pages.py."""
 
 from __future__ import annotations
 
@@ -8,27 +9,10 @@ from typing import Any
 
 import pytest
 
-from formfill import FormInfo, classify_forms
+# Until every test imports these from tests/support/formfill_pages.py directly.
+from tests.support.formfill_pages import PAGES, contact_form, page, roles  # noqa: F401
 
-PAGES = Path(__file__).parent / "pages"
 QA_SCRIPT = Path(__file__).parents[2] / "fixtures" / "scripts" / "qa.json"
-
-
-def page(name: str) -> str:
-    """The HTML of tests/formfill/pages/<name>."""
-    return (PAGES / name).read_text(encoding="utf-8")
-
-
-def contact_form(html: str, url: str = "https://example.jp/contact/") -> FormInfo:
-    """The single contact form of ``html``."""
-    forms = [f for f in classify_forms(html, url) if f.kind == "contact"]
-    assert len(forms) == 1, [(f.index, f.kind) for f in classify_forms(html, url)]
-    return forms[0]
-
-
-def roles(form: FormInfo) -> dict[str, str]:
-    """name → role of every named field."""
-    return {f.name: f.role for f in form.fields if f.name}
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from mikomi.cli import app
-from tests.formfill.conftest import PAGES
+from tests.support.formfill_pages import PAGES
 
 
 def test_classify_json_lines() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from formfill import build_fill_plan, classify_forms, render_message
-from tests.formfill.conftest import contact_form, roles
+from tests.support.formfill_pages import contact_form, roles
 
 MESSAGE = '<p><label for="msg">Message</label><textarea id="msg" name="msg"></textarea></p>'
 SEND = "<button type=submit>Send</button>"

@@ -6,7 +6,7 @@ import pytest
 
 from formfill import classify_forms
 from formfill._dom import style_rules
-from tests.formfill.conftest import contact_form, page, roles
+from tests.support.formfill_pages import contact_form, page, roles
 
 
 def test_cf7_labels_wrapping_inputs() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from formfill import FrameSnapshot, PageSnapshot, discover_contact_links, find_inquiry_form
-from tests.formfill.conftest import page
+from tests.support.formfill_pages import page
 
 TOP = "https://www.example.co.jp/"
 

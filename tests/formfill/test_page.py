@@ -14,7 +14,7 @@ from formfill import (
     detect_captcha,
     detect_refusal,
 )
-from tests.formfill.conftest import page
+from tests.support.formfill_pages import page
 
 CONTACT = "https://example.jp/contact/"
 SIMPLE_FORM = """<form action="/c" method="post"><p>お名前<input name="n"></p><p>メール<input type="email" name="m"></p>

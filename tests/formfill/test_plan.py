@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from formfill import FillVariant, build_fill_plan, render_message
-from tests.formfill.conftest import contact_form, page
+from tests.support.formfill_pages import contact_form, page
 
 OPTOUT = "https://mikomi.example/optout/tok123"
 

@@ -89,14 +89,14 @@ def scratch_database(kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'rt.db'}"
         return
-    from tests.conftest import _create_pg_database, _drop_pg_database
+    from tests.support.databases import create_pg_database, drop_pg_database
 
     name = f"mikomi_rt_{tmp_path.name[-8:].replace('-', '_')}"
-    _drop_pg_database(name)
+    drop_pg_database(name)
     try:
-        yield _create_pg_database(name)
+        yield create_pg_database(name)
     finally:
-        _drop_pg_database(name)
+        drop_pg_database(name)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -18,8 +18,8 @@ from shared.config import get_settings
 from shared.db import reset_engine
 from shared.db_roles import worker_role_sql
 from shared.models import SendItem, Suppression
-from tests.conftest import _create_pg_database, _drop_pg_database
-from tests.fleet.factories import make_reservation
+from tests.builders import make_reservation
+from tests.support.databases import create_pg_database, drop_pg_database
 
 SITES = {"cf7-basic": ("sent", None), "refusal-plain": ("skipped", "refused_sales"),
          "no-form": ("failed", "no_form")}  # fmt: skip
@@ -29,7 +29,7 @@ SITES = {"cf7-basic": ("sent", None), "refusal-plain": ("skipped", "refused_sale
 def worker_database() -> Iterator[tuple[str, str]]:
     """A fresh migrated database and a worker role on it: (owner URL, worker URL)."""
     name = f"mikomi_roles_{uuid.uuid4().hex[:8]}"
-    owner_url = _create_pg_database(name)
+    owner_url = create_pg_database(name)
     migrate.upgrade(owner_url)
     role, password = f"mikomi_worker_{uuid.uuid4().hex[:8]}", "worker-pass"
     owner = create_engine(owner_url)
@@ -39,7 +39,7 @@ def worker_database() -> Iterator[tuple[str, str]]:
     worker_url = make_url(owner_url).set(username=role, password=password)
     yield owner_url, worker_url.render_as_string(hide_password=False)
     owner.dispose()
-    _drop_pg_database(name)
+    drop_pg_database(name)
     admin = create_engine(owner_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from shared import tracking
 from shared.models import SendItem, TrackedLink
-from tests.fleet.factories import SCRIPT, make_reservation
+from tests.builders import QA_SCRIPT, make_reservation
 
 BASE = "https://mikomi.example.jp"
 
@@ -21,13 +21,13 @@ def _item(db: Session) -> SendItem:
 
 
 def _tracked(db: Session, item: SendItem, body: str) -> dict[str, object]:
-    script = {**SCRIPT, "track_clicks": True, "body": body}
+    script = {**QA_SCRIPT, "track_clicks": True, "body": body}
     return tracking.message_script(db, item, script, reply_domain="", public_base_url=BASE)
 
 
 def test_capture_replies_fills_the_reply_address_and_keeps_the_body(db: Session) -> None:
     item = _item(db)
-    script = {**SCRIPT, "capture_replies": True, "body": "署名: taro@example.co.jp"}
+    script = {**QA_SCRIPT, "capture_replies": True, "body": "署名: taro@example.co.jp"}
     sent = tracking.message_script(
         db, item, script, reply_domain="reply.example.jp", public_base_url=BASE
     )
@@ -35,7 +35,7 @@ def test_capture_replies_fills_the_reply_address_and_keeps_the_body(db: Session)
     assert re.fullmatch(r"r-[0-9a-f]{20}@reply\.example\.jp", address)
     assert item.reply_token and address == f"r-{item.reply_token}@reply.example.jp"
     assert sent["body"] == "署名: taro@example.co.jp"  # the member's own address stays
-    assert script["sender"]["email"] == SCRIPT["sender"]["email"]  # the script is not changed
+    assert script["sender"]["email"] == QA_SCRIPT["sender"]["email"]  # the script is not changed
     assert tracking.reply_token_of(address.upper(), "REPLY.example.jp") == item.reply_token
     assert tracking.reply_token_of(address, "other.example.jp") is None
     # A second attempt of the same item keeps its address.
@@ -48,12 +48,12 @@ def test_capture_replies_fills_the_reply_address_and_keeps_the_body(db: Session)
 def test_no_reply_address_without_the_domain_or_the_flag(db: Session) -> None:
     item = _item(db)
     off = tracking.message_script(
-        db, item, {**SCRIPT, "capture_replies": True}, reply_domain="", public_base_url=BASE
+        db, item, {**QA_SCRIPT, "capture_replies": True}, reply_domain="", public_base_url=BASE
     )
     flag_off = tracking.message_script(
-        db, item, dict(SCRIPT), reply_domain="reply.example.jp", public_base_url=BASE
+        db, item, dict(QA_SCRIPT), reply_domain="reply.example.jp", public_base_url=BASE
     )
-    assert off["sender"]["email"] == flag_off["sender"]["email"] == SCRIPT["sender"]["email"]
+    assert off["sender"]["email"] == flag_off["sender"]["email"] == QA_SCRIPT["sender"]["email"]
     assert item.reply_token is None
 
 

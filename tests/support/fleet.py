@@ -13,9 +13,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,9 @@ from shared.db import make_engine, reset_engine, transaction
 from shared.locks import lock_reservation
 from shared.metrics import SERVICE_STATES
 from shared.models import FleetWorker, Reservation, SendItem
-from tests.fleet.factories import make_member, make_reservation
+from tests.builders import make_member, make_reservation
+from tests.support.databases import create_pg_database, drop_pg_database
+from tests.support.processes import alive, wait_until
 
 COUNTERS = ("queued", "in_flight", "sent", "failed", "skipped", "in_doubt")
 
@@ -90,10 +91,8 @@ class Fleet:
         from fixtures.server import FixtureServer
 
         if self.kind == "postgresql":
-            from tests.conftest import _create_pg_database
-
             self._pg_name = f"mikomi_fleet_{uuid.uuid4().hex[:10]}"
-            self.url = _create_pg_database(self._pg_name)
+            self.url = create_pg_database(self._pg_name)
         else:
             self.url = f"sqlite:///{self.tmp / 'fleet.db'}"
         migrate.upgrade(self.url)
@@ -140,9 +139,7 @@ class Fleet:
         get_settings.cache_clear()
         reset_engine()
         if self._pg_name:
-            from tests.conftest import _drop_pg_database
-
-            _drop_pg_database(self._pg_name)
+            drop_pg_database(self._pg_name)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -292,34 +289,3 @@ class Fleet:
             return tick(db)
         finally:
             db.close()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_until(
-    predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.2
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def worker_pid_of(worker_id: str | None) -> int | None:
-    """Worker ids are ``<hostname>-<pid>``."""
-    if not worker_id:
-        return None
-    tail = worker_id.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else None

@@ -15,13 +15,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from tests.fleet.harness import Fleet
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from mikomi.supervisor import free_port
+from tests.support.fleet import Fleet
 
 
 class Coordinator:

@@ -17,7 +17,7 @@ import pytest
 
 from formfill import FillAction
 from shared.config import Settings
-from tests.worker.conftest import Listener
+from tests.support.listener import Listener
 from worker.driver import Driver
 from worker.netguard import GuardProxy, NetGuard, is_public_address
 

@@ -20,7 +20,7 @@ from shared.config import get_settings
 from shared.db import reset_engine
 from shared.enums import Role
 from shared.models import Member, SendItem
-from tests.fleet.factories import make_reservation
+from tests.builders import make_reservation
 
 BUCKET = "mikomi-evidence"
 

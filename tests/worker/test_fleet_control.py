@@ -16,7 +16,7 @@ import pytest
 from redis import Redis
 
 from shared import fleet_control, migrate
-from tests.worker.test_supervisor import _wait_for, _workers_of
+from tests.support.processes import wait_for, workers_of
 
 # A Redis database of this test's own: the control hash of this host must not reach the
 # workers of other tests.
@@ -44,17 +44,17 @@ def test_drain_resume_and_stop_a_host(tmp_path: Path, monkeypatch: pytest.Monkey
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        first = _wait_for(
-            lambda: len(_workers_of(supervisor.pid)) == 2 and _workers_of(supervisor.pid), 30
+        first = wait_for(
+            lambda: len(workers_of(supervisor.pid)) == 2 and workers_of(supervisor.pid), 30
         )
         assert first and len(first) == 2
         fleet_control.set_host(host, "drain")
-        assert _wait_for(lambda: not _workers_of(supervisor.pid), 60), "still serving"
+        assert wait_for(lambda: not workers_of(supervisor.pid), 60), "still serving"
         time.sleep(3)
-        assert supervisor.poll() is None and not _workers_of(supervisor.pid)  # up, idle
+        assert supervisor.poll() is None and not workers_of(supervisor.pid)  # up, idle
         fleet_control.set_host(host, "run")
-        again = _wait_for(
-            lambda: len(_workers_of(supervisor.pid)) == 2 and _workers_of(supervisor.pid), 30
+        again = wait_for(
+            lambda: len(workers_of(supervisor.pid)) == 2 and workers_of(supervisor.pid), 30
         )
         assert again and not (again & first)  # new processes
         fleet_control.set_host(host, "stop")

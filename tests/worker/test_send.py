@@ -13,7 +13,7 @@ import pytest
 
 from fixtures.server import FixtureServer
 from shared.config import PROJECT_ROOT, Settings
-from tests.worker.conftest import Listener
+from tests.support.listener import Listener
 from worker.engine import Sender, SendResult
 
 QA_SCRIPT = PROJECT_ROOT / "fixtures" / "scripts" / "qa.json"

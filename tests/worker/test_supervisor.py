@@ -13,38 +13,7 @@ from pathlib import Path
 import pytest
 
 from shared import migrate
-
-
-def _workers_of(pid: int) -> set[int]:
-    """The supervisor's worker processes (spawned children, not the resource tracker)."""
-    found = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-            except FileNotFoundError:
-                continue
-            if b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline:
-                found.add(int(child))
-    return found
-
-
-def _gone(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
-
-
-def _wait_for(predicate, timeout_s: float):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    return predicate()
+from tests.support.processes import alive, wait_for, workers_of
 
 
 @pytest.mark.timeout(120)
@@ -64,17 +33,17 @@ def test_a_hung_worker_process_is_killed_and_replaced(tmp_path: Path) -> None:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        first = _wait_for(lambda: _workers_of(supervisor.pid), 30)
+        first = wait_for(lambda: workers_of(supervisor.pid), 30)
         assert len(first) == 1, first
         (hung,) = first
         time.sleep(2)  # up and ticking
         os.kill(hung, signal.SIGSTOP)  # alive, but silent: what a page that hangs Python does
-        replaced = _wait_for(lambda: _workers_of(supervisor.pid) - {hung}, 30)
+        replaced = wait_for(lambda: workers_of(supervisor.pid) - {hung}, 30)
         assert replaced, "no new worker process"
-        assert _wait_for(lambda: _gone(hung), 10)
+        assert wait_for(lambda: not alive(hung), 10)
         # Not a restart loop: the new process stays.
         time.sleep(5)
-        assert _workers_of(supervisor.pid) == replaced
+        assert workers_of(supervisor.pid) == replaced
     finally:
         supervisor.send_signal(signal.SIGTERM)
         output = supervisor.communicate(timeout=60)[0].decode()

@@ -14,7 +14,7 @@ from coordinator.clicks import service
 from shared import clock, tracking
 from shared.enums import ItemState
 from shared.models import Reservation, SendItem, TrackedLink
-from tests.fleet.factories import SCRIPT, make_reservation
+from tests.builders import QA_SCRIPT, make_reservation
 
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -43,7 +43,7 @@ def _sent_item_with_links(db: Session, urls: list[str]) -> tuple[SendItem, list[
     item = db.scalars(select(SendItem).where(SendItem.reservation_id == reservation.id)).one()
     body = "\n".join(urls)
     tracking.message_script(
-        db, item, {**SCRIPT, "track_clicks": True, "body": body}, reply_domain="",
+        db, item, {**QA_SCRIPT, "track_clicks": True, "body": body}, reply_domain="",
         public_base_url="http://testserver",
     )  # fmt: skip
     item.state = ItemState.SENT.value
