@@ -61,7 +61,7 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
     (
         "postal_code",
         r"郵便|〒|\bzip|postal|post ?code|\byubin|\byuubin|\bplz\b|postleitzahl|code postal"
-        r"|código postal|codigo postal|почтовый индекс|postnummer|\bpostnr\b|\bcap\b|kod pocztowy"
+        r"|código postal|codigo postal|почтовый индекс|postnummer|\bpostnr\b|^cap\b|kod pocztowy"
         r"|\bpsč|postinumero|irányítószám|posta kodu|ταχυδρομικ|邮编|邮政编码|郵遞區號|우편번호|\bnpa\b",
     ),
     (
@@ -96,7 +96,7 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         "url",
         r"url|ホームページ|webサイト|ウェブサイト|web ?site|homepage|\bhp\b|サイトアドレス|サイトのアドレス|\bweb\b"
         # A link asked for, in words or by an example address; the web's other languages.
-        r"|\blink\b|\bwww\b|https?://|site (?:web|internet)|sitio web|sito web|webseite|internetseite"
+        r"|\bwww\b|https?://|site (?:web|internet)|sitio web|sito web|webseite|internetseite"
         r"|webbplats|hjemmeside|nettside|kotisivu|strona (?:www|internetowa)|网站|網站|웹사이트",
     ),
     (
@@ -105,8 +105,7 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         r"|company|organi[sz]ation|corporat|\bfirm\b|business name|\bcorp\b|\bkaisha\b|\bkigyo\b|\bshamei\b|\bsyamei\b|\borg\b"
         r"|société|entreprise|empresa|azienda|компани|организац|bedrijf|회사|şirket|unternehmen"
         r"|\bfirma\b|\bfirmy\b|firmenname|společnost|spoločnosť|yritys|företag|virksomhed|\bcég"
-        r"|εταιρ|公司|\bditta\b|perusahaan|công ty|organisasjon|organizace|organizacja"
-        r"|\bemployer\b|\baffiliation\b|\binstitution\b",
+        r"|εταιρ|公司|\bditta\b|perusahaan|công ty|organisasjon|organizace|organizacja",
     ),
     (
         "department",
@@ -142,7 +141,7 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
     ),
     (
         "inquiry_type",
-        r"種別|種類|区分|カテゴリ|項目|用件|目的|category|\btype\b|\btopic\b|purpose|reason|\bkind\b|\bshubetsu\b|\bsyubetsu\b|\byouken\b",
+        r"種別|種類|区分|カテゴリ|項目|用件|目的|category|(?<!please )\btype\b(?! ?(?:your|here|in|the|a|an)\b)|\btopic\b|purpose|reason|\bkind\b|\bshubetsu\b|\bsyubetsu\b|\byouken\b",
     ),
     (
         "message",
@@ -151,8 +150,8 @@ _RULE_SOURCES: tuple[tuple[Role, str], ...] = (
         r"|nachricht|mensaje|mensagem|messaggio|сообщени|bericht|wiadomo|zpráva|메시지|\bmesaj"
         r"|besked|meddelande|viesti|kommentar|commentaire|comentario|commento|комментари|anfrage"
         r"|üzenet|poruka|správa|\bvraag\b|opmerking|mitteilung|anliegen|meddelelse|melding|\bdotaz"
-        r"|treść|вопрос|μήνυμα|留言|رسالة|הודעה|nội dung|\bpesan\b|consulta|\bdemande\b|feedback"
-        r"|how can we help|\bdescription\b",
+        r"|treść|ваш вопрос|μήνυμα|留言|رسالة|הודעה|nội dung|\bpesan\b|consulta|\bdemande\b|feedback"
+        r"|how can we help",
     ),
 )
 _RULES: tuple[tuple[Role, re.Pattern[str]], ...] = tuple(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from formfill import build_fill_plan, render_message
+from formfill import build_fill_plan, classify_forms, render_message
 from tests.formfill.conftest import contact_form, roles
 
 SEND = "<button type=submit>Send</button>"
@@ -200,6 +200,16 @@ CASES: list[tuple[str, str, str, dict[str, str]]] = [
 ]
 
 
+CASES.append(
+    (
+        "「type your …」 is the verb: no inquiry type, so no subject",
+        _boxes(("Email", "e")) + "<p><input name='q' placeholder='Type your question here'></p>",
+        "Message",
+        {"q": "other"},
+    )
+)
+
+
 @pytest.mark.parametrize(("why", "body", "message", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_field_words(why: str, body: str, message: str, expected: dict[str, str]) -> None:
     got = roles(contact_form(_form(body, message), "https://example.org/contact"))
@@ -217,3 +227,23 @@ def test_a_typed_topic_is_answered_with_the_subject(qa_script: dict[str, object]
     values = {a.name: a.value for a in plan.actions}
     assert message.subject
     assert values["why"] == message.subject
+
+
+def test_a_message_and_a_whole_address_among_unknown_boxes_is_no_inquiry() -> None:
+    # A sign-up without a password that also asks for remarks: three boxes of no role of ours
+    # in eleven are too many for an inquiry, now that the address block is understood.
+    body = _boxes(
+        ("Name", "n"),
+        ("Email", "e"),
+        ("Phone", "p"),
+        ("Street", "st"),
+        ("City", "ci"),
+        ("Region", "re"),
+        ("Zip", "z"),
+        ("Date of birth", "dob"),
+        ("Occupation", "occ"),
+        ("Shoe size", "shoe"),
+    )
+    forms = classify_forms(_form(body, "Remarks"), "https://example.org/join")
+    assert [f.kind for f in forms] == ["other"]
+    assert roles(forms[0])["re"] == "prefecture"
