@@ -10,7 +10,7 @@ Who calls what:
 * the send job: :func:`start` (dispatched → running), :func:`renew_lease`,
   :func:`enter_submitting` (the point of no return, committed before the final click) and
   :func:`record_outcome`;
-* operators: :func:`resolve_in_doubt`.
+* operators: :func:`resolve_in_doubt`; the site's mail: :func:`resolve_in_doubt_by_mail`.
 
 Every change of an item's state locks its reservation row first
 (``shared.locks.lock_reservation``) and changes the reservation's counters in the same
@@ -33,6 +33,7 @@ from shared.items._attempt import (
     renew_lease,
     requeue_for_retry,
     resolve_in_doubt,
+    resolve_in_doubt_by_mail,
     retry_delay,
     start,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "renew_lease",
     "requeue_for_retry",
     "resolve_in_doubt",
+    "resolve_in_doubt_by_mail",
     "retry_delay",
     "start",
 ]

@@ -9,13 +9,20 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tenacity import RetryCallState, wait_exponential
 
-from shared import ledger, lifecycle, locks
-from shared.enums import FailReason, ItemState, ReservationStatus, SendStatus, SkipReason
+from shared import labels, ledger, lifecycle, locks
+from shared.enums import (
+    FailReason,
+    ItemState,
+    ReservationStatus,
+    ResponseKind,
+    SendStatus,
+    SkipReason,
+)
 from shared.items._machine import (
     after_change,
     contacted,
@@ -28,7 +35,7 @@ from shared.items._machine import (
     now_or,
     release,
 )
-from shared.models import MemberContact, Reservation, SendAttempt, SendItem
+from shared.models import MemberContact, Reservation, Response, SendAttempt, SendItem
 from shared.suppression import SuppressionReason, is_suppressed, suppress
 
 log = logging.getLogger(__name__)
@@ -282,10 +289,46 @@ def record_outcome(
                 reason=SuppressionReason.REFUSED_SALES,
                 note=f"営業お断りの表示 (item {item.id})",
             )
+        elif status == SendStatus.IN_DOUBT:
+            # A form's automatic reply comes within seconds, often before the engine has given
+            # up reading the page after the click: a mail that came first proves it all the same.
+            proof = db.scalar(
+                select(Response)
+                .where(
+                    Response.item_id == item.id,
+                    Response.kind.in_((ResponseKind.AUTO_REPLY.value, ResponseKind.REPLY.value)),
+                )
+                .order_by(Response.id)
+                .limit(1)
+            )
+            if proof is not None:
+                resolve_in_doubt_by_mail(db, item.id, proof, now=now)
     after_change(db, reservation)
     if status == SendStatus.FAILED:
         lifecycle.auto_pause_on_errors(db, reservation, now)
     return item
+
+
+def resolve_in_doubt_by_mail(
+    db: Session, item_id: int, response: Response, *, now: datetime | None = None
+) -> SendItem:
+    """An ``in_doubt`` item that the site (or a person) answered by mail was delivered: resolved
+    as ``sent`` by the system (``resolved_by`` None, one ticket consumed, as an operator's
+    resolution would), the mail named in its evidence (docs/rules.md#responses). Whichever comes
+    second — the mail or the outcome — resolves it. Raises ValueError unless it is in_doubt."""
+    resolved = resolve_in_doubt(
+        db,
+        item_id,
+        SendStatus.SENT,
+        resolved_by=None,
+        note=f"{labels.label(labels.RESPONSE_KIND, response.kind)}メールを受信 (反響 {response.id})",
+        now=now,
+    )
+    evidence = dict(resolved.evidence or {})
+    evidence["resolution"] = {**evidence.get("resolution", {}), "response_id": response.id}
+    resolved.evidence = evidence
+    log.info("item %s: in doubt, resolved as sent by response %s", item_id, response.id)
+    return resolved
 
 
 def resolve_in_doubt(
