@@ -3,7 +3,7 @@ objects, missing fields, wrong types, zero/negative/huge numbers, unknown fields
 bodies — and huge ids in paths and queries. Each answer is a clear 4xx with a Japanese
 ``{"error": {"code", "message"}}`` and no table gains or loses a row.
 
-CSV import input is covered by tests/coordinator/test_import.py."""
+CSV import input is covered by tests/coordinator/prospects/test_import.py."""
 
 from __future__ import annotations
 

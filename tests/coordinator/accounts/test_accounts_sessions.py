@@ -24,6 +24,7 @@ from coordinator.accounts.ratelimit import (
 )
 from coordinator.dependencies import SESSION_COOKIE
 from shared import clock, migrate
+from shared.config import PROJECT_ROOT
 from tests.builders import order_body
 
 PASSWORD = "correct-horse-battery"
@@ -297,7 +298,7 @@ def test_users_create_refuses_an_unmigrated_database(tmp_path: Path) -> None:
         text=True,
         env=env,
         timeout=120,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=PROJECT_ROOT,
     )
     assert done.returncode == 2 and "mikomi db upgrade" in done.stderr
 
