@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import keyword_index
 from shared.config import get_settings
 
 __all__ = [
@@ -54,6 +55,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.execute("PRAGMA mmap_size=268435456")
     cursor.close()
+    # The prospect list's keyword index is kept by triggers that call this (shared/keyword_index.py).
+    dbapi_connection.create_function(
+        keyword_index.FUNCTION, 2, keyword_index.document, deterministic=True
+    )
 
 
 def _sqlite_begin(conn: Any) -> None:

@@ -320,8 +320,9 @@ class Prospect(Base):
 
 
 class ProspectGram(Base):
-    """Keyword index of the prospect list: every 2-character piece of a prospect's searchable
-    text (see :func:`prospect_grams`). A keyword looks up its pieces here instead of scanning
+    """Keyword index of the prospect list on PostgreSQL: every 2-character piece of a
+    prospect's searchable text (see :func:`prospect_grams`; SQLite's is an FTS5 table,
+    shared/keyword_index.py). A keyword looks up its pieces here instead of scanning
     a million names; written with the prospect (importer, or the ORM events below)."""
 
     __tablename__ = "prospect_grams"
@@ -351,8 +352,12 @@ def _gram_rows(target: Prospect) -> list[dict[str, Any]]:
     return [{"gram": g, "prospect_id": target.id} for g in prospect_grams(text_)]
 
 
+# On SQLite the keyword index is an FTS5 table kept by triggers (shared/keyword_index.py); the
+# 2-gram table is PostgreSQL's.
 @event.listens_for(Prospect, "after_insert")
 def _grams_after_insert(_mapper: Any, connection: Connection, target: Prospect) -> None:
+    if connection.dialect.name == "sqlite":
+        return
     rows = _gram_rows(target)
     if rows:
         connection.execute(insert(ProspectGram), rows)
@@ -367,12 +372,16 @@ def _search_text_before_update(_mapper: Any, _connection: Connection, target: Pr
 
 @event.listens_for(Prospect, "after_update")
 def _grams_after_update(_mapper: Any, connection: Connection, target: Prospect) -> None:
+    if connection.dialect.name == "sqlite":
+        return
     connection.execute(delete(ProspectGram).where(ProspectGram.prospect_id == target.id))
     _grams_after_insert(_mapper, connection, target)
 
 
 @event.listens_for(Prospect, "after_delete")
 def _grams_after_delete(_mapper: Any, connection: Connection, target: Prospect) -> None:
+    if connection.dialect.name == "sqlite":
+        return
     connection.execute(delete(ProspectGram).where(ProspectGram.prospect_id == target.id))
 
 

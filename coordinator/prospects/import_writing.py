@@ -58,7 +58,7 @@ def rows_by_number(db: Session, numbers: Iterable[str], *columns: Any) -> dict[s
 
 def update_rows(db: Session, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
     """Set ``columns`` (and ``search_text``) of the prospects ``rows`` name by ``id``, and
-    rewrite their keyword index."""
+    rewrite their keyword index (PostgreSQL's 2-gram rows)."""
     if not rows:
         return
     table = cast(Table, Prospect.__table__)
@@ -69,6 +69,8 @@ def update_rows(db: Session, rows: list[dict[str, Any]], columns: tuple[str, ...
         .values({name: bindparam(name) for name in names})
     )
     db.execute(stmt, [{"_id": row["id"], **{n: row[n] for n in names}} for row in rows])
+    if db.get_bind().dialect.name == "sqlite":
+        return  # the keyword index (FTS5) follows by the table's triggers
     ids = [row["id"] for row in rows]
     for start in range(0, len(ids), _CHUNK):
         db.execute(
@@ -133,10 +135,7 @@ def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
             for row in fresh
         ],
     )
-    pairs = _grams_of(fresh, {row["id"] for row in fresh})
-    if pairs:
-        conn.exec_driver_sql("INSERT INTO prospect_grams (gram, prospect_id) VALUES (?, ?)", pairs)
-    return fresh
+    return fresh  # the keyword index (FTS5) is written by the table's triggers
 
 
 def _insert_postgresql(

@@ -15,10 +15,26 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, union
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    and_,
+    column,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    union,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
 from coordinator.errors import AppError
+from shared import keyword_index
 from shared.enums import ItemState
 from shared.models import (
     MemberContact,
@@ -242,11 +258,12 @@ def _like_pattern(term: str) -> str:
 MAX_GRAMS_PER_TERM = 8
 
 
-def _keyword_condition(term: str) -> list[ColumnElement[bool]]:
-    """``term`` matches a prospect whose search text holds every 2-character piece of it — the
-    bigram matching of CJK search engines, answered from the 2-gram index alone (no row is read,
-    so counts over a million names stay fast). Terms of one character, of only a legal form
-    (株式会社 …) or of more than 8 pieces are (also) checked as an exact substring."""
+def _gram_condition(term: str) -> list[ColumnElement[bool]]:
+    """PostgreSQL: ``term`` matches a prospect whose search text holds every 2-character
+    piece of it — the bigram matching of CJK search engines, answered from the 2-gram index
+    alone (no row is read, so counts over a million names stay fast). Terms of one character,
+    of only a legal form (株式会社 …) or of more than 8 pieces are (also) checked as an exact
+    substring."""
     like = Prospect.search_text.like(_like_pattern(term), escape="\\")
     # Legal-form pieces (株式, 会社 …) are not indexed: they are in nearly every name.
     useful = sorted(prospect_grams(term), key=term.index)
@@ -265,6 +282,50 @@ def _keyword_condition(term: str) -> list[ColumnElement[bool]]:
     if len(useful) > MAX_GRAMS_PER_TERM:
         where.append(like)
     return where
+
+
+class KeywordMatch(ColumnElement[bool]):
+    """The keyword terms (AND) of a search, and URL有り with them: on SQLite one FTS5 query
+    of the keyword index (shared/keyword_index.py: exact substrings), on PostgreSQL the 2-gram
+    conditions of each term."""
+
+    type = Boolean()
+    inherit_cache = False  # the terms are in the SQL: statements with them are not cached
+
+    def __init__(self, terms: list[str], *, has_url: bool) -> None:
+        self.terms = terms
+        self.has_url = has_url
+
+
+@compiles(KeywordMatch)
+def _compile_grams(element: KeywordMatch, compiler: Any, **kw: Any) -> str:
+    where = [cond for term in element.terms for cond in _gram_condition(term)]
+    return str(compiler.process(and_(*where), **kw))
+
+
+@compiles(KeywordMatch, "sqlite")
+def _compile_fts(element: KeywordMatch, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(Prospect.id.in_(_fts_ids(element.terms, element.has_url)), **kw))
+
+
+def _fts_ids(terms: list[str], has_url: bool) -> Select[Any]:
+    query = keyword_index.match_query(terms, has_url=has_url)
+    return select(_FTS.c.rowid).where(_FTS_MATCH.op("MATCH")(literal(query)))
+
+
+_FTS = table(keyword_index.FTS_TABLE, column("rowid"))
+_FTS_MATCH = literal_column(keyword_index.FTS_TABLE)
+
+
+def _keyword_only(db: Session, q: ProspectQuery) -> bool:
+    """SQLite, and a search of keyword terms (and URL有り) only: the keyword index answers
+    it alone (its triggers keep it exactly in step with the table)."""
+    return (
+        bool(q.keyword)
+        and not (q.industry or q.prefecture)
+        and all(getattr(q, name) is None for name in _INT_FIELDS)
+        and db.get_bind().dialect.name == "sqlite"
+    )
 
 
 def excluded_domains(
@@ -319,8 +380,9 @@ def conditions(
     text_col: Any = (lambda c: c + "") if in_id_order else (lambda c: c)
     num_col: Any = (lambda c: c + 0) if in_id_order else (lambda c: c)
     where: list[ColumnElement[bool]] = []
-    for term in keyword_terms(q.keyword):
-        where.extend(_keyword_condition(term))
+    terms = keyword_terms(q.keyword)
+    if terms:
+        where.append(KeywordMatch(terms, has_url=q.has_url or for_queue))
     if q.industry:
         where.append(text_col(Prospect.industry).in_(q.industry))
     if q.prefecture:
@@ -374,7 +436,11 @@ def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
     are few, so that is a lookup per excluded domain instead of a probe per matching row."""
     where = conditions(q, member_id, exclusions=False)
     stmt = select(func.count()).select_from(Prospect)
-    if where == [] or replace(q, has_url=False, page=1, per_page=DEFAULT_PER_PAGE) == _EVERYTHING:
+    if _keyword_only(db, q):
+        ids = _fts_ids(keyword_terms(q.keyword), q.has_url).subquery()
+        total = int(db.execute(select(func.count()).select_from(ids)).scalar_one())
+        stmt = stmt.where(and_(*where))
+    elif where == [] or replace(q, has_url=False, page=1, per_page=DEFAULT_PER_PAGE) == _EVERYTHING:
         # "Everything" or "everything with a URL": the whole table less the rows without a
         # URL (a short range of the domain index) beats counting 900,000 index entries.
         total = int(db.execute(stmt).scalar_one())
@@ -397,6 +463,17 @@ def search(db: Session, q: ProspectQuery, member_id: int | None) -> tuple[int, l
     total = count(db, q, member_id)
     if total == 0 or q.offset >= total:
         return total, []
+    if _keyword_only(db, q) and _exclusion(q, member_id, for_queue=False) is None:
+        # The page's ids straight from the keyword index, in id order (FTS5's own order).
+        page = (
+            _fts_ids(keyword_terms(q.keyword), q.has_url)
+            .order_by(_FTS.c.rowid)
+            .offset(q.offset)
+            .limit(q.per_page)
+        )
+        ids = list(db.scalars(page))
+        rows = db.scalars(select(Prospect).where(Prospect.id.in_(ids)).order_by(Prospect.id))
+        return total, list(rows)
     in_id_order = _walk_in_id_order(db, q, total)
     stmt = (
         _filtered(q, member_id, in_id_order=in_id_order)

@@ -5,13 +5,17 @@ Revises: 0007_responses
 Create Date: 2026-12-04 02:30:00
 
 Columns are added (no table copy on SQLite: ADD COLUMN only) and the corporate number gets a
-partial unique index, so an existing list of a million rows migrates in seconds.
+partial unique index. On SQLite the keyword index moves from the 2-gram table to an FTS5 table
+kept by triggers (shared/keyword_index.py); it is filled here from the prospects already there.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+from shared import keyword_index
+from shared.models import prospect_grams
 
 revision = "0008_corporate_number"
 down_revision = "0007_responses"
@@ -43,9 +47,37 @@ def upgrade() -> None:
             sa.Column("resume_offset", sa.BigInteger(), nullable=False, server_default="0")
         )
     op.create_index("ix_import_jobs_source_key", "import_jobs", ["source_key"])
+    conn = op.get_bind()
+    if conn.dialect.name == "sqlite":
+        for statement in keyword_index.sqlite_schema():
+            conn.exec_driver_sql(statement)
+        conn.exec_driver_sql(
+            f"INSERT INTO {keyword_index.FTS_TABLE}(rowid, t) "
+            f"SELECT id, {keyword_index.FUNCTION}(search_text, domain) FROM prospects"
+        )
+        conn.exec_driver_sql("DELETE FROM prospect_grams")
+
+
+def _grams_back(conn: sa.Connection) -> None:
+    rows = conn.execute(sa.text("SELECT id, search_text FROM prospects ORDER BY id"))
+    pairs: list[dict[str, object]] = []
+    insert = sa.text("INSERT INTO prospect_grams (gram, prospect_id) VALUES (:g, :p)")
+    for pid, search_text in rows:
+        pairs.extend({"g": gram, "p": pid} for gram in prospect_grams(search_text or ""))
+        if len(pairs) >= 50_000:
+            conn.execute(insert, pairs)
+            pairs = []
+    if pairs:
+        conn.execute(insert, pairs)
 
 
 def downgrade() -> None:
+    conn = op.get_bind()
+    if conn.dialect.name == "sqlite":
+        for trigger in ("insert", "delete", "update"):
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS prospects_fts_{trigger}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {keyword_index.FTS_TABLE}")
+        _grams_back(conn)
     op.drop_index("ix_import_jobs_source_key", table_name="import_jobs")
     with op.batch_alter_table("import_jobs") as batch:
         batch.drop_column("resume_offset")

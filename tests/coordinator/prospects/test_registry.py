@@ -21,7 +21,7 @@ from coordinator.prospects.registry_sample import (
 )
 from coordinator.reservations import service
 from shared.db import transaction
-from shared.models import ImportJob, Prospect, ProspectGram, SendItem
+from shared.models import ImportJob, Prospect, SendItem
 from tests.builders import MemberEnv, principal_of
 
 
@@ -124,8 +124,11 @@ def test_reimport_with_changes_and_closures_updates_in_place(db: Session, tmp_pa
     # The keyword index follows the new name; the old pieces of the name are gone from it.
     total, found = search.search(db, search.ProspectQuery(keyword="ホールディングス"), None)
     assert {p.corporate_number for p in found} == {c.number for c in delta if c.process == "11"}
-    grams = set(db.scalars(select(ProspectGram.gram).where(ProspectGram.prospect_id == moved.id)))
-    assert "那覇" in grams
+    _, found = search.search(db, search.ProspectQuery(keyword="那覇"), None)
+    assert moved.corporate_number in {p.corporate_number for p in found}
+    old_city = search.ProspectQuery(keyword=corps[10].city, per_page=200)
+    _, found = search.search(db, old_city, None)
+    assert moved.corporate_number not in {p.corporate_number for p in found}
 
     # The same change file again changes nothing; an older full file overwrites nothing.
     again = _run(db, tmp_path / "diff.zip")

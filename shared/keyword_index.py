@@ -1,0 +1,96 @@
+"""The prospect list's keyword index on SQLite: an FTS5 table of 2-character pieces.
+
+A keyword term matches a prospect when it is a substring of the prospect's search text (NFKC,
+lower case; ``shared.models.prospect_search_text``). On SQLite that is answered by the FTS5
+table ``prospect_fts`` (contentless, the ``ascii`` tokenizer, rowid = prospect id), whose
+document for a prospect is :func:`document`: for each word of the search text its consecutive
+2-character pieces, then its last character alone, and the token ``url`` when the prospect
+has a website. A term matches as on PostgreSQL's 2-gram table (:func:`term_query`): every
+2-character piece of it (the bigram matching of CJK search engines); exactly as a substring
+when it is one character, only legal-form pieces, or more than eight pieces:
+
+- the exact form of a term of two or more characters is the phrase of its consecutive pieces:
+  the phrase occurs exactly when the term is a substring of a word (a word's last-character
+  token, one character long, never continues a phrase of pieces into the next word);
+- a term of one character is the prefix query ``"c" *``: every occurrence of ``c`` in a word
+  either starts a piece or is the word's last character;
+- URL有り is ``AND url`` (``url`` is three characters: no piece or character equals it).
+
+The ``ascii`` tokenizer splits only on ASCII spaces and punctuation, so the ASCII punctuation of
+names is mapped to private-use characters first (:data:`_PUNCTUATION`), in documents and
+queries alike. Triggers on ``prospects`` keep the table in step with every write (insert,
+update of the search text or the domain, delete), calling :func:`document` through the SQL
+function ``mikomi_fts`` that ``shared.db`` registers on every SQLite connection
+(shared/migrations/versions/0008_corporate_number.py creates them). PostgreSQL keeps the
+2-gram table ``prospect_grams`` (``shared.models.prospect_grams``).
+"""
+
+from __future__ import annotations
+
+from shared.models import prospect_grams
+
+FTS_TABLE = "prospect_fts"
+MAX_PIECES = 8
+FUNCTION = "mikomi_fts"
+URL_TOKEN = "url"
+_PUNCTUATION = {
+    code: chr(0xF0000 + code)
+    for code in range(128)
+    if not chr(code).isalnum() and not chr(code).isspace()
+}
+
+
+def words(text: str) -> list[str]:
+    return text.translate(_PUNCTUATION).split()
+
+
+def document(search_text: str | None, domain: str | None) -> str:
+    """The FTS5 document of a prospect (see the module's docstring)."""
+    tokens: list[str] = []
+    for word in words(search_text or ""):
+        tokens.extend([word[i : i + 2] for i in range(len(word) - 1)])
+        tokens.append(word[-1])
+    if domain is not None:
+        tokens.append(URL_TOKEN)
+    return " ".join(tokens)
+
+
+def term_query(term: str) -> str:
+    """The FTS5 query of one keyword term (no spaces in it, NFKC lower case), with the
+    meaning of PostgreSQL's 2-gram conditions (``coordinator/prospects/search.py``): every
+    piece of the term but the legal-form ones (AND); a term of one character, of only legal-form
+    pieces or of more than :data:`MAX_PIECES` pieces exactly (a prefix query, a phrase)."""
+    mapped = "".join(words(term))
+    if len(mapped) == 1:
+        return f'"{mapped}" *'
+    pieces = [mapped[i : i + 2] for i in range(len(mapped) - 1)]
+    useful = sorted(prospect_grams(mapped), key=mapped.index)
+    if not useful or len(useful) > MAX_PIECES:
+        return '"' + " ".join(pieces) + '"'
+    return " AND ".join(f'"{piece}"' for piece in useful)
+
+
+def match_query(terms: list[str], *, has_url: bool) -> str:
+    """The FTS5 query of every term (AND), and of URL有り when ``has_url``."""
+    parts = [term_query(term) for term in terms if term]
+    if has_url:
+        parts.append(URL_TOKEN)
+    return " AND ".join(parts)
+
+
+def sqlite_schema() -> list[str]:
+    """The statements that create the table and its triggers (the migration runs them)."""
+    doc_new = f"{FUNCTION}(new.search_text, new.domain)"
+    doc_old = f"{FUNCTION}(old.search_text, old.domain)"
+    delete_old = (
+        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, t) VALUES ('delete', old.id, {doc_old});"
+    )
+    insert_new = f"INSERT INTO {FTS_TABLE}(rowid, t) VALUES (new.id, {doc_new});"
+    return [
+        f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(t, content='', tokenize='ascii', "
+        "columnsize=0)",
+        f"CREATE TRIGGER prospects_fts_insert AFTER INSERT ON prospects BEGIN {insert_new} END",
+        f"CREATE TRIGGER prospects_fts_delete AFTER DELETE ON prospects BEGIN {delete_old} END",
+        "CREATE TRIGGER prospects_fts_update AFTER UPDATE OF search_text, domain ON prospects "
+        f"BEGIN {delete_old} {insert_new} END",
+    ]
