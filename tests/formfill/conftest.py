@@ -9,9 +9,6 @@ from typing import Any
 
 import pytest
 
-# Until every test imports these from tests/support/formfill_pages.py directly.
-from tests.support.formfill_pages import PAGES, contact_form, page, roles  # noqa: F401
-
 QA_SCRIPT = Path(__file__).parents[2] / "fixtures" / "scripts" / "qa.json"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from formfill import build_fill_plan, classify_forms, render_message
-from tests.formfill.conftest import contact_form, roles
+from tests.support.formfill_pages import contact_form, roles
 
 SEND = "<button type=submit>Send</button>"
 
