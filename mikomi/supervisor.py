@@ -27,6 +27,7 @@ from shared.config import get_settings
 console = Console(stderr=True)
 PR_SET_PDEATHSIG = 1
 DEMO_FIXTURE_PORT = 8100
+MAILIN_PORT = 2525  # `mikomi mailin`'s default; another free port when it is taken
 
 
 def _die_with_parent() -> None:
@@ -203,6 +204,12 @@ def run_up(*, port: int, workers: int, demo: bool, demo_prospects: int) -> int:
         os.environ["MIKOMI_REDIS_URL"] = env.get("MIKOMI_REDIS_URL", settings.effective_redis_url)
 
         credentials: list[str] = []
+        # 反響 (docs/operations.md#mailin): with a reply domain, mailin takes the mail of the
+        # items' reply addresses; the demo's fixture sites send their auto-replies to it.
+        mailin_port: int | None = None
+        if settings.reply_domain:
+            mailin_port = MAILIN_PORT if port_is_free(MAILIN_PORT) else free_port()
+            supervisor.start(Child("mailin", _mikomi("mailin", "--port", str(mailin_port))))
         if demo:
             fixture_port = DEMO_FIXTURE_PORT if port_is_free(DEMO_FIXTURE_PORT) else free_port()
             csv_path = var / "demo" / "prospects.csv"
@@ -221,6 +228,7 @@ def run_up(*, port: int, workers: int, demo: bool, demo_prospects: int) -> int:
                         str(csv_path),
                         "--log",
                         str(var / "demo" / "submissions.jsonl"),
+                        *(["--smtp", f"127.0.0.1:{mailin_port}"] if mailin_port else []),
                     ),
                 )
             )

@@ -142,6 +142,8 @@ def run_forever(host: str, port: int) -> None:
     settings = get_settings()
     if not settings.reply_domain:
         raise SystemExit("MIKOMI_REPLY_DOMAIN is not set: mailin has no domain to take mail for")
+    # aiosmtpd logs every command at INFO; our own lines say what was accepted or refused.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     server = controller(settings, host, port)
     server.start()
     log.info(

@@ -54,6 +54,7 @@ def test_every_long_running_part_has_a_unit_and_a_compose_service() -> None:
         ("sweeper", "mikomi-sweeper.service"),
         ("worker", "mikomi-worker@.service"),
         ("import-worker", "mikomi-import-worker.service"),
+        ("mailin", "mikomi-mailin.service"),
         ("migrate", "mikomi-migrate.service"),
     ]:
         args = _mikomi_args(_unit(unit)["Service"]["ExecStart"])
@@ -75,6 +76,7 @@ def test_stopping_drains_before_anything_is_killed() -> None:
         ("mikomi-dispatcher.service", "dispatcher"),
         ("mikomi-sweeper.service", "sweeper"),
         ("mikomi-import-worker.service", "import-worker"),
+        ("mikomi-mailin.service", "mailin"),
     ]:
         service = _unit(unit)["Service"]
         # SIGTERM to the main process only; the rest is killed only after the timeout.
@@ -91,10 +93,11 @@ def test_services_wait_for_the_migrations() -> None:
         "mikomi-coordinator.service",
         "mikomi-dispatcher.service",
         "mikomi-sweeper.service",
+        "mikomi-mailin.service",
     ):
         assert "mikomi-migrate.service" in _unit(unit)["Unit"]["After"]
     services = _compose()["services"]
-    for part in ("coordinator", "dispatcher", "sweeper", "worker", "import-worker"):
+    for part in ("coordinator", "dispatcher", "sweeper", "worker", "import-worker", "mailin"):
         condition = services[part]["depends_on"]["migrate"]["condition"]
         assert condition == "service_completed_successfully"
 
