@@ -17,7 +17,7 @@ from shared.db import transaction
 from shared.models import SendItem, Suppression, TicketLedgerEntry
 from shared.suppression import is_suppressed
 from tests.coordinator.responses import mails
-from tests.coordinator.responses.conftest import (
+from tests.coordinator.responses.replies import (
     DOMAIN,
     IN_DOUBT,
     SENT,
@@ -247,3 +247,41 @@ def test_a_bounce_leaves_an_in_doubt_item_alone(mailin: Mailin) -> None:
     mailin.send(mails.bounce(address, "info@x.example.jp"), [address], mail_from="")
     with transaction() as db:
         assert item_state(db, sent.items[address]) == IN_DOUBT
+
+
+def test_two_auto_replies_at_once_consume_one_ticket(mailin: Mailin) -> None:
+    """Two copies of the form's mail arriving together (two MX hosts, a retry): one
+    resolution, one consume, one auto-reply counted."""
+    import threading
+
+    sent = make_sent_items([IN_DOUBT], sent_ago=timedelta(seconds=30))
+    [address] = sent.items
+    item_id = sent.items[address]
+    auto = mails.iso2022jp(address, "【自動返信】お問い合わせを受け付けました", "受付しました")
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            start.wait()
+            mailin.send(auto, [address])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    with transaction() as db:
+        assert item_state(db, item_id) == SENT
+        consumes = db.scalars(
+            select(TicketLedgerEntry).where(
+                TicketLedgerEntry.item_id == item_id, TicketLedgerEntry.kind == "consume"
+            )
+        ).all()
+        assert len(consumes) == 1
+        assert len(responses_of(db, sent.reservation_id)) == 4
+    got = snapshot(sent.reservation_id)
+    assert (got["sent"], got["in_doubt"], got["auto_replies"]) == (1, 0, 1)
