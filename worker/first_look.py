@@ -27,7 +27,7 @@ import codecs
 import re
 import ssl
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,8 @@ _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+
 _CHARSET_ALIASES = {"shift_jis": "cp932", "sjis": "cp932", "x-sjis": "cp932", "ms_kanji": "cp932"}
 # Connection failures that are answers, not waits: the browser gets them just as fast.
 _DEFINITE_FAILURE = re.compile(r"unresolvable host|refused|unreachable", re.I)
+
+Judge = Callable[[Sequence[str] | None], FirstLookVerdict]
 
 _OUTCOMES: dict[str, tuple[SendStatus, str]] = {
     "captcha": (SendStatus.SKIPPED, SkipReason.CAPTCHA),
@@ -220,9 +222,10 @@ class FirstLook:
         return _conclude(result, verdict)
 
     async def _verdict(
-        self, client: httpx.AsyncClient, page: StaticPage, judge: Any
+        self, client: httpx.AsyncClient, page: StaticPage, judge: Judge
     ) -> FirstLookVerdict:
-        verdict: FirstLookVerdict = judge(None)
+        """``judge``'s verdict on ``page``, with its stylesheets read first when it asks."""
+        verdict = judge(None)
         if verdict.action != "need_css":
             return verdict
         urls = page.stylesheets
@@ -232,8 +235,7 @@ class FirstLook:
         unread = [s.url for s in sheets if s.error or s.marker or s.html is None or s.status >= 300]
         if unread:
             return FirstLookVerdict("defer", note=f"stylesheets not read: {unread[:3]}")
-        judged: FirstLookVerdict = judge([s.html or "" for s in sheets])
-        return judged
+        return judge([s.html or "" for s in sheets])
 
     async def _fetch(self, client: httpx.AsyncClient, url: str, *, html: bool = True) -> _Fetched:
         try:
