@@ -82,7 +82,8 @@ class MailinHandler:
         self.settings = settings
         self.domain = settings.reply_domain.strip().lower()
         self.max_bytes = settings.mailin_max_bytes
-        self.forwarding: asyncio.Task[int] | None = None  # the last forwarding started
+        # Forwardings under way (the loop keeps only weak references to its tasks).
+        self.forwarding: set[asyncio.Task[int]] = set()
 
     def _store(self, token: str, raw: bytes, envelope_sender: str) -> bool:
         """Store the message for one recipient; True when it is a person's reply to forward."""
@@ -110,9 +111,9 @@ class MailinHandler:
             log.exception("mailin: could not store a message from %s", sender)
             return "451 4.3.0 Temporary failure, try again later"
         if forward:  # after the commit, without keeping the sending server waiting
-            self.forwarding = asyncio.create_task(
-                asyncio.to_thread(service.forward_pending, self.settings)
-            )
+            task = asyncio.create_task(asyncio.to_thread(service.forward_pending, self.settings))
+            self.forwarding.add(task)
+            task.add_done_callback(self.forwarding.discard)
         return "250 Message accepted"
 
 

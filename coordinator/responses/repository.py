@@ -20,6 +20,12 @@ def token_exists(db: Session, token: str) -> bool:
     return db.execute(select(SendItem.id).where(SendItem.reply_token == token)).first() is not None
 
 
+def by_message_id(db: Session, item_id: int, message_id: str) -> Response | None:
+    return db.scalars(
+        select(Response).where(Response.item_id == item_id, Response.message_id == message_id)
+    ).first()
+
+
 def has_response(db: Session, item_id: int, kind: str, *, refusal: bool) -> bool:
     """True when the item already has a response of this kind (a counter counts items, not
     mails: a second auto-reply to the same item proves nothing new)."""

@@ -91,6 +91,13 @@ def record(
         submitted_at=item.submitting_at or item.finished_at,
     )
     reservation = locks.lock_reservation(db, item.reservation_id)
+    if mail.message_id:
+        # The same mail again (a retry after a temporary failure of another recipient, a
+        # second MX host): stored and applied once.
+        seen = repository.by_message_id(db, item.id, mail.message_id)
+        if seen is not None:
+            log.info("mailin: %s for item %s was received before", mail.message_id, item.id)
+            return seen
     shown = counted_as(verdict.kind, verdict.refusal)
     first_of_its_kind = not repository.has_response(
         db, item.id, verdict.kind, refusal=verdict.refusal

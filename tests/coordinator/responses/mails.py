@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import quopri
+import uuid
 from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -17,13 +18,18 @@ def _crlf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def message_id() -> str:
+    """A new Message-ID, as every real mail has its own."""
+    return f"<{uuid.uuid4().hex}@prospect.example.jp>"
+
+
 def _headers(subject_encoded: str, to: str, sender: str, extra: dict[str, str]) -> str:
     lines = [
         f"From: {sender}",
         f"To: {to}",
         f"Subject: {subject_encoded}",
         "Date: Fri, 04 Dec 2026 02:00:00 +0000",
-        "Message-ID: <m-1@prospect.example.jp>",
+        f"Message-ID: {extra.pop('Message-ID', None) or message_id()}",
         "MIME-Version: 1.0",
     ]
     lines += [f"{k}: {v}" for k, v in extra.items()]
@@ -61,7 +67,7 @@ def utf8_qp(to: str, subject: str, body: str, *, sender: str = FROM, **extra: st
 
 def raw_8bit_sjis_header(to: str, subject: str, body: str, *, sender: str = FROM) -> bytes:
     """A careless mailer: the Shift_JIS subject put in the header raw, 8-bit, no encoded word."""
-    head = f"From: {sender}\r\nTo: {to}\r\nMessage-ID: <raw@prospect.example.jp>\r\n".encode()
+    head = f"From: {sender}\r\nTo: {to}\r\nMessage-ID: {message_id()}\r\n".encode()
     head += b"Subject: " + subject.encode("cp932") + b"\r\n"
     head += b"Content-Type: text/plain; charset=Shift_JIS\r\n"
     return head + b"\r\n" + body.replace("\n", "\r\n").encode("cp932")
@@ -72,7 +78,7 @@ def html_only(to: str, subject: str, html: str, *, sender: str = FROM, **extra: 
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Message-ID"] = "<html@prospect.example.jp>"
+    msg["Message-ID"] = message_id()
     for k, v in extra.items():
         msg[k] = v
     msg.set_content(html, subtype="html", charset="utf-8")
