@@ -339,7 +339,14 @@ def test_auto_replies_replies_refusals_and_clicks_reach_the_page(
             f"/api/v1/reservations/{reservation_id}",
             headers={"Authorization": f"Bearer {token}"},
         ).json()
-    on_page = _page_counts(page)
+    section = {
+        name: int(n.replace(",", ""))
+        for name, n in re.findall(r'<b data-response="(\w+)">([\d,]+)</b>', page)
+    }
+    assert section == {**expected, "clicks": 1}  # the 反響 section
+    kinds = re.findall(r'<tr data-response-id="\d+" data-kind="(\w+)">', page)
+    assert len(kinds) == mail_count and kinds.count("refusal") == expected["refusals"]
+    on_page = _page_counts(page)  # the A/B comparison, both scripts added up
     assert {k: on_page[k] for k in expected} == expected
     assert (
         on_page["clicks"] == 1 and on_page["sent"] == fleet.observe(reservation_id).counters["sent"]
