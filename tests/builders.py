@@ -67,6 +67,33 @@ SCRIPT_CONTENT: dict[str, Any] = {
 }
 
 
+# A script with every sender field filled, as a member writes it in the scripts form.
+FULL_SCRIPT: dict[str, Any] = {
+    "name": "顧客獲得スクリプト",
+    "sender": {
+        "company": "株式会社サンプル",
+        "company_kana": "カブシキガイシャサンプル",
+        "department": "営業部",
+        "position": "部長",
+        "last_name": "山田",
+        "first_name": "太郎",
+        "last_name_kana": "ヤマダ",
+        "first_name_kana": "タロウ",
+        "email": "taro@example.co.jp",
+        "phone": "03-1234-5678",
+        "postal_code": "100-0001",
+        "prefecture": "東京都",
+        "city": "千代田区",
+        "address": "千代田1-1",
+        "building": "サンプルビル5F",
+        "url": "https://example.co.jp",
+    },
+    "subject": "業務効率化のご提案",
+    "body": "{{company}}\nご担当者様\n\n{{sender_company}}の{{sender_name}}と申します。\n配信停止: {{optout_url}}",
+    "inquiry_type_preference": ["その他", "ご提案", "お問い合わせ"],
+}
+
+
 # --- members, users, tickets ------------------------------------------------------------------
 
 

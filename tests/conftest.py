@@ -13,10 +13,8 @@ from sqlalchemy.orm import Session
 from shared import clock, migrate
 from shared.config import Settings
 from shared.db import make_engine
-from tests.support.databases import create_pg_database, drop_pg_database
+from tests.support.databases import ENGINES, create_pg_database, drop_pg_database
 from tests.support.mail import Inbox
-
-ENGINES = ("sqlite", "postgresql")
 
 # Card orders use the test gateway (honoured under the tests, see shared.config.under_tests),
 # and invoices have an issuer; tests of other settings change them with monkeypatch.

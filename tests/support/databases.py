@@ -7,6 +7,9 @@ import os
 
 from sqlalchemy import create_engine, text
 
+# Every database test runs on both engines.
+ENGINES = ("sqlite", "postgresql")
+
 PG_ADMIN_URL = os.environ.get(
     "MIKOMI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from shared.db import transaction
 from shared.enums import Role
 from tests.coordinator.responses import mails
-from tests.coordinator.responses.conftest import SENT, Mailin, make_sent_items
+from tests.coordinator.responses.replies import SENT, Mailin, make_sent_items
 from tests.support.web import login
 
 HOSTILE = (

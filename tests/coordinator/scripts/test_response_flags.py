@@ -10,16 +10,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from shared.models import Script
-from tests.coordinator.scripts.test_scripts import SPEC_SCRIPT
+from tests.builders import FULL_SCRIPT
 from tests.support.web import csrf_of, login
 
 
 def test_the_switches_round_trip_over_the_api(client: TestClient, make_user: Any) -> None:
     _, h = make_user("member")
-    plain = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h).json()
+    plain = client.post("/api/v1/scripts", json=FULL_SCRIPT, headers=h).json()
     assert (plain["capture_replies"], plain["track_clicks"]) == (False, False)
     made = client.post(
-        "/api/v1/scripts", json={**SPEC_SCRIPT, "capture_replies": True, "track_clicks": True},
+        "/api/v1/scripts", json={**FULL_SCRIPT, "capture_replies": True, "track_clicks": True},
         headers=h,
     )  # fmt: skip
     assert made.status_code == 201, made.text
@@ -31,7 +31,7 @@ def test_the_switches_round_trip_over_the_api(client: TestClient, make_user: Any
     assert (patched.json()["capture_replies"], patched.json()["track_clicks"]) == (True, False)
     for wrong in ("yes", 1, None):
         refused = client.post(
-            "/api/v1/scripts", json={**SPEC_SCRIPT, "capture_replies": wrong}, headers=h
+            "/api/v1/scripts", json={**FULL_SCRIPT, "capture_replies": wrong}, headers=h
         )
         assert refused.status_code == 422, (wrong, refused.text)
 
@@ -44,10 +44,10 @@ def test_the_script_form_sets_them(client: TestClient, db: Session, make_user: A
     form = {
         "csrf_token": csrf_of(page.text),
         "name": "返信を受け取るスクリプト",
-        "subject": SPEC_SCRIPT["subject"],
-        "body": SPEC_SCRIPT["body"],
+        "subject": FULL_SCRIPT["subject"],
+        "body": FULL_SCRIPT["body"],
         "capture_replies": "1",
-        **{f"sender.{k}": v for k, v in SPEC_SCRIPT["sender"].items()},
+        **{f"sender.{k}": v for k, v in FULL_SCRIPT["sender"].items()},
     }
     saved = client.post("/scripts/new", data=form, follow_redirects=False)
     assert saved.status_code == 303, saved.text

@@ -11,36 +11,11 @@ from sqlalchemy.orm import Session
 
 from shared.enums import ReservationStatus
 from shared.models import Prospect
-from tests.builders import make_bare_reservation
-
-SPEC_SCRIPT: dict[str, Any] = {
-    "name": "顧客獲得スクリプト",
-    "sender": {
-        "company": "株式会社サンプル",
-        "company_kana": "カブシキガイシャサンプル",
-        "department": "営業部",
-        "position": "部長",
-        "last_name": "山田",
-        "first_name": "太郎",
-        "last_name_kana": "ヤマダ",
-        "first_name_kana": "タロウ",
-        "email": "taro@example.co.jp",
-        "phone": "03-1234-5678",
-        "postal_code": "100-0001",
-        "prefecture": "東京都",
-        "city": "千代田区",
-        "address": "千代田1-1",
-        "building": "サンプルビル5F",
-        "url": "https://example.co.jp",
-    },
-    "subject": "業務効率化のご提案",
-    "body": "{{company}}\nご担当者様\n\n{{sender_company}}の{{sender_name}}と申します。\n配信停止: {{optout_url}}",
-    "inquiry_type_preference": ["その他", "ご提案", "お問い合わせ"],
-}
+from tests.builders import FULL_SCRIPT, make_bare_reservation
 
 
 def script(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(SPEC_SCRIPT)
+    body = copy.deepcopy(FULL_SCRIPT)
     for key, value in changes.items():
         if key.startswith("sender__"):
             body["sender"][key[8:]] = value
@@ -51,12 +26,12 @@ def script(**changes: Any) -> dict[str, Any]:
 
 def test_spec_script_round_trips(client, make_user) -> None:  # type: ignore[no-untyped-def]
     _, h = make_user("member")
-    resp = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h)
+    resp = client.post("/api/v1/scripts", json=FULL_SCRIPT, headers=h)
     assert resp.status_code == 201, resp.text
     saved = resp.json()
     assert saved["label"] == f"{saved['id']} : 顧客獲得スクリプト"
-    assert saved["sender"] == SPEC_SCRIPT["sender"]
-    assert saved["body"] == SPEC_SCRIPT["body"]  # already carries {{optout_url}}: unchanged
+    assert saved["sender"] == FULL_SCRIPT["sender"]
+    assert saved["body"] == FULL_SCRIPT["body"]  # already carries {{optout_url}}: unchanged
     assert saved["inquiry_type_preference"] == ["その他", "ご提案", "お問い合わせ"]
     listed = client.get("/api/v1/scripts", headers=h).json()["scripts"]
     assert [s["id"] for s in listed] == [saved["id"]]
@@ -146,12 +121,12 @@ def test_values_are_normalized(client, make_user) -> None:  # type: ignore[no-un
     ("payload", "status"),
     [
         ({"name": 7, "sender": {}, "body": "x"}, 422),  # wrong type
-        ({**SPEC_SCRIPT, "sender": {**SPEC_SCRIPT["sender"], "lastname": "山田"}}, 422),  # typo key
-        ({**SPEC_SCRIPT, "extra": 1}, 422),
-        ({**SPEC_SCRIPT, "inquiry_type_preference": "その他"}, 422),
-        ({**SPEC_SCRIPT, "inquiry_type_preference": ["x"] * 21}, 422),
-        ({**SPEC_SCRIPT, "body": "あ" * 10_001}, 422),
-        ({k: v for k, v in SPEC_SCRIPT.items() if k != "sender"}, 422),
+        ({**FULL_SCRIPT, "sender": {**FULL_SCRIPT["sender"], "lastname": "山田"}}, 422),  # typo key
+        ({**FULL_SCRIPT, "extra": 1}, 422),
+        ({**FULL_SCRIPT, "inquiry_type_preference": "その他"}, 422),
+        ({**FULL_SCRIPT, "inquiry_type_preference": ["x"] * 21}, 422),
+        ({**FULL_SCRIPT, "body": "あ" * 10_001}, 422),
+        ({k: v for k, v in FULL_SCRIPT.items() if k != "sender"}, 422),
     ],
 )
 def test_wrong_shapes_are_422(client, make_user, payload, status) -> None:  # type: ignore[no-untyped-def]
@@ -179,7 +154,7 @@ def test_malformed_and_oversized_bodies(client, make_user) -> None:  # type: ign
 
 def test_patch_merges_sender_keys_and_validates_the_whole(client, make_user) -> None:  # type: ignore[no-untyped-def]
     _, h = make_user("member")
-    sid = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h).json()["id"]
+    sid = client.post("/api/v1/scripts", json=FULL_SCRIPT, headers=h).json()["id"]
     resp = client.patch(
         f"/api/v1/scripts/{sid}",
         json={"name": "新スクリプト", "sender": {"position": "課長"}},
@@ -199,7 +174,7 @@ def test_patch_merges_sender_keys_and_validates_the_whole(client, make_user) -> 
 
 def test_preview_renders_for_a_chosen_prospect(db: Session, client, make_user) -> None:  # type: ignore[no-untyped-def]
     _, h = make_user("member")
-    sid = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h).json()["id"]
+    sid = client.post("/api/v1/scripts", json=FULL_SCRIPT, headers=h).json()["id"]
     prospect = Prospect(
         company="株式会社プレビュー", url="https://preview.example.jp", domain="preview.example.jp"
     )
@@ -225,7 +200,7 @@ def test_delete_hides_and_is_refused_while_a_reservation_uses_it(
     db: Session, client, make_user
 ) -> None:  # type: ignore[no-untyped-def]
     me, h = make_user("member")
-    sid = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=h).json()["id"]
+    sid = client.post("/api/v1/scripts", json=FULL_SCRIPT, headers=h).json()["id"]
     res = make_bare_reservation(db, me.member_id)
     res.script_id = sid
     db.commit()
@@ -243,7 +218,7 @@ def test_scripts_are_private_to_their_member(client, make_user) -> None:  # type
     a, ha = make_user("member", company="A社")
     _, hb = make_user("member", company="B社")
     _, op = make_user("operator")
-    sid = client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=ha).json()["id"]
+    sid = client.post("/api/v1/scripts", json=FULL_SCRIPT, headers=ha).json()["id"]
     for method, url, body in [
         ("GET", f"/api/v1/scripts/{sid}", None),
         ("PATCH", f"/api/v1/scripts/{sid}", {"name": "乗っ取り"}),
@@ -254,7 +229,7 @@ def test_scripts_are_private_to_their_member(client, make_user) -> None:  # type
         assert client.request(method, url, json=body, headers=hb).status_code == 404  # B: not found
     assert client.get("/api/v1/scripts", headers=hb).json()["scripts"] == []
     assert client.get("/api/v1/scripts").status_code == 401
-    assert client.post("/api/v1/scripts", json=SPEC_SCRIPT).status_code == 401
+    assert client.post("/api/v1/scripts", json=FULL_SCRIPT).status_code == 401
     # The operator reads every script (and one member's), but scripts are the member's to write.
     assert sid in [s["id"] for s in client.get("/api/v1/scripts", headers=op).json()["scripts"]]
     assert [
@@ -265,7 +240,7 @@ def test_scripts_are_private_to_their_member(client, make_user) -> None:  # type
     ] == [sid]
     assert client.get(f"/api/v1/scripts/{sid}/preview", headers=op).status_code == 200
     assert client.patch(f"/api/v1/scripts/{sid}", json={"name": "x"}, headers=op).status_code == 403
-    assert client.post("/api/v1/scripts", json=SPEC_SCRIPT, headers=op).status_code == 403
+    assert client.post("/api/v1/scripts", json=FULL_SCRIPT, headers=op).status_code == 403
     assert client.get(f"/api/v1/scripts/{sid}", headers=ha).json()["name"] == "顧客獲得スクリプト"
 
 
