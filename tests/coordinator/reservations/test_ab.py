@@ -14,7 +14,7 @@ from coordinator.reservations import ab
 from shared import clock
 from shared.enums import ItemState, ResponseKind
 from shared.models import Reservation, Response, SendItem
-from tests.builders import MemberEnv, make_script
+from tests.builders import MemberEnv, list_url, make_prospects, make_script
 from tests.support.web import csrf_of, login
 
 
@@ -52,6 +52,15 @@ def test_two_scripts_alternate_and_a_list_added_keeps_the_halves_even(
         client.get(f"/api/v1/reservations/{out['id']}", headers=env.headers).json()["script_b_id"]
         == b.id
     )
+    # A list added later goes on alternating from where the queue stands.
+    more = list_url(make_prospects(db, 101))
+    added = client.post(
+        f"/api/v1/reservations/{out['id']}/transfers",
+        json={"list_url": more, "count": 101, "script_id": env.script.id}, headers=env.headers,
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    arms = _arms(db, out["id"])
+    assert sum(arms.values()) == 702 and arms[None] == arms[b.id] == 351
 
 
 def test_the_second_script_must_be_another_of_the_members_own(
