@@ -332,7 +332,7 @@ class ProspectGram(Base):
 
 
 # Pieces of the legal forms are in nearly every name: indexing them would narrow nothing.
-_STOP_GRAMS = frozenset(
+STOP_GRAMS = frozenset(
     w[i : i + 2]
     for w in ("株式会社", "有限会社", "合同会社", "合資会社", "合名会社", "(株)", "(有)")
     for i in range(len(w) - 1)
@@ -344,7 +344,7 @@ def prospect_grams(search_text: str) -> set[str]:
     less the pieces of legal forms (株式会社 …)."""
     return {
         word[i : i + 2] for word in search_text.split() for i in range(len(word) - 1)
-    } - _STOP_GRAMS
+    } - STOP_GRAMS
 
 
 def _gram_rows(target: Prospect) -> list[dict[str, Any]]:

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from shared.models import ImportJob, Prospect, ProspectGram, prospect_grams, prospect_search_text
+from shared.models import (
+    STOP_GRAMS,
+    ImportJob,
+    Prospect,
+    ProspectGram,
+    prospect_grams,
+    prospect_search_text,
+)
 
 _INSERT_COLUMNS = (
     "id", "company", "company_kana", "url", "domain", "fingerprint", "industry", "prefecture",
@@ -94,8 +102,19 @@ def _grams_of(rows: list[dict[str, Any]], inserted: set[int]) -> list[tuple[str,
     return pairs
 
 
-def _sqlite_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else value
+_PICK = itemgetter(*_INSERT_COLUMNS)
+_CREATED = _INSERT_COLUMNS.index("created_at")
+_DATES = tuple(_INSERT_COLUMNS.index(name) for name in ("closed_at", "registry_updated"))
+
+
+def _sqlite_values(row: dict[str, Any], created: str) -> tuple[Any, ...]:
+    values = list(_PICK(row))
+    values[_CREATED] = created
+    for index in _DATES:
+        day: date | None = values[index]
+        if day is not None:
+            values[index] = day.isoformat()
+    return tuple(values)
 
 
 def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list[dict[str, Any]]:
@@ -127,13 +146,7 @@ def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
     created = fresh[0]["created_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     conn.exec_driver_sql(
         f"INSERT INTO prospects ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks})",
-        [
-            tuple(
-                created if name == "created_at" else _sqlite_value(row[name])
-                for name in _INSERT_COLUMNS
-            )
-            for row in fresh
-        ],
+        [_sqlite_values(row, created) for row in fresh],
     )
     return fresh  # the keyword index (FTS5) is written by the table's triggers
 
@@ -167,24 +180,26 @@ def _insert_postgresql(
     copy_sql = f"COPY prospect_import_batch ({columns}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in rows:
-            copy.write_row(tuple(row[name] for name in _INSERT_COLUMNS))
+            copy.write_row(_PICK(row))
+    # The 2-gram rows of the inserted prospects are cut by the server (prospect_grams's
+    # pieces: within the words, without the legal-form ones), in the same statement.
     inserted = set(
         db.execute(
             text(
-                f"INSERT INTO prospects ({columns}) SELECT {columns} FROM prospect_import_batch "
-                "ON CONFLICT DO NOTHING RETURNING id"
-            )
+                f"WITH added AS (INSERT INTO prospects ({columns}) "
+                f"SELECT {columns} FROM prospect_import_batch "
+                "ON CONFLICT DO NOTHING RETURNING id, search_text), "
+                "grams AS (INSERT INTO prospect_grams (gram, prospect_id) "
+                "SELECT DISTINCT substr(w.word, i, 2), added.id FROM added "
+                r"CROSS JOIN LATERAL regexp_split_to_table(added.search_text, '\s+') AS w(word) "
+                "CROSS JOIN LATERAL generate_series(1, char_length(w.word) - 1) AS i "
+                "WHERE NOT (substr(w.word, i, 2) = ANY(:stops)) ORDER BY 1, 2) "
+                "SELECT id FROM added"
+            ),
+            {"stops": sorted(STOP_GRAMS)},
         ).scalars()
     )
     db.execute(text("DELETE FROM prospect_import_batch"))
-    pairs = _grams_of(rows, inserted)
-    if pairs:
-        with (
-            raw.cursor() as cursor,
-            cursor.copy("COPY prospect_grams (gram, prospect_id) FROM STDIN") as copy,
-        ):
-            for pair in pairs:
-                copy.write_row(pair)
     return [row for row in rows if row["id"] in inserted]
 
 

@@ -181,7 +181,7 @@ def parse(cells: list[str]) -> dict[str, Any] | None:
     """One registry record → the columns of a prospect (None: a past-history row, latest=0)."""
     if len(cells) < WIDTH - 2:
         raise _Rejected("too_few_columns", f"列が足りません（{len(cells)}列）")
-    if any("\ufffd" in cell for cell in cells):
+    if "\ufffd" in "".join(cells):
         raise _Rejected("invalid_encoding", "文字コードが正しくありません")
     number = cells[NUMBER].strip()
     if not (number.isascii() and number.isdigit() and len(number) == 13):

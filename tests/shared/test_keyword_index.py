@@ -56,3 +56,31 @@ def test_keywords_follow_inserts_updates_and_deletes(db: Session) -> None:
         left = db.execute(text("SELECT count(*) FROM prospect_fts WHERE prospect_fts MATCH 'url'"))
         assert left.scalar_one() == 2
         assert db.scalar(select(ProspectGram.gram).limit(1)) is None
+
+
+def test_the_imports_2_gram_rows_are_the_models(db: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL's import cuts the 2-gram rows in SQL; they are exactly prospect_grams's."""
+    from coordinator.prospects import importer
+    from shared.db import transaction
+    from shared.models import prospect_grams
+
+    db.execute(delete(ProspectGram))
+    db.execute(delete(Prospect))
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "company,url,industry,city\n"
+        "株式会社サクラ　建設,https://a.example.jp/,建設業,港区\n"
+        "(有)A-B ｶﾀｶﾅ商事,,卸売業,\n"
+        "合同会社ミライ・テック,https://b.example.jp/,,札幌市 中央区\n",
+        encoding="utf-8",
+    )
+    job = importer.create_job(db, filename="p.csv", created_by=None)
+    db.commit()
+    importer.run_import(path, job.id, sessions=lambda: transaction(db), analyze=False)
+    for prospect in db.scalars(select(Prospect)):
+        stored = set(
+            db.scalars(select(ProspectGram.gram).where(ProspectGram.prospect_id == prospect.id))
+        )
+        expected = prospect_grams(prospect.search_text)
+        assert stored == (expected if db.get_bind().dialect.name == "postgresql" else set())
+        assert expected  # each row has pieces to compare
