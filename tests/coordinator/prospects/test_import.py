@@ -29,7 +29,7 @@ GOOD = (
 
 @pytest.fixture(autouse=True)
 def _only_this_tests_prospects(only_this_tests_prospects: None) -> None:
-    """Every test here sees only the prospects it made (tests/coordinator/conftest.py)."""
+    """Every test here sees only the prospects it made (tests/coordinator/prospects/conftest.py)."""
 
 
 def opener_for(db: Session):  # type: ignore[no-untyped-def]

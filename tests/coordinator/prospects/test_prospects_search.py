@@ -37,7 +37,7 @@ ROWS: list[dict[str, Any]] = [
 
 @pytest.fixture(autouse=True)
 def _only_this_tests_prospects(only_this_tests_prospects: None) -> None:
-    """Every test here sees only the prospects it made (tests/coordinator/conftest.py)."""
+    """Every test here sees only the prospects it made (tests/coordinator/prospects/conftest.py)."""
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from tests.builders import MemberEnv, principal_of
 
 @pytest.fixture(autouse=True)
 def _only_this_tests_prospects(only_this_tests_prospects: None) -> None:
-    """Every test here sees only the prospects it made (tests/coordinator/conftest.py)."""
+    """Every test here sees only the prospects it made (tests/coordinator/prospects/conftest.py)."""
 
 
 def _run(db: Session, path: Path, **kwargs) -> importer.ImportProgress:  # type: ignore[no-untyped-def]
