@@ -25,7 +25,7 @@ from coordinator.responses.schemas import ResponseCounts, ResponseList, Response
 from shared import clock, items, labels, locks
 from shared.config import Settings, get_settings
 from shared.db import transaction
-from shared.enums import ItemState, ResponseKind, SendStatus
+from shared.enums import ItemState, ResponseKind
 from shared.events import publish_after_commit
 from shared.mail import MailNotConfigured, build_message, smtp_connection
 from shared.models import Reservation, Response, SendItem
@@ -153,25 +153,14 @@ def _suppress_refusing_domain(db: Session, item: SendItem, row: Response) -> Non
 
 def _resolve_in_doubt(db: Session, item: SendItem, row: Response, now: datetime) -> None:
     """An ``in_doubt`` item the site answered was delivered: resolved as ``sent`` by the
-    system (resolved_by NULL) through the operators' own path, so its ticket is consumed there,
-    once; the mail is the evidence."""
+    system (shared.items.resolve_in_doubt_by_mail, the same path an outcome recorded after
+    the mail takes)."""
     if item.state != ItemState.IN_DOUBT:
         return
     try:
-        resolved = items.resolve_in_doubt(
-            db,
-            item.id,
-            SendStatus.SENT,
-            resolved_by=None,
-            note=f"{labels.label(labels.RESPONSE_KIND, row.kind)}メールを受信 (反響 {row.id})",
-            now=now,
-        )
+        items.resolve_in_doubt_by_mail(db, item.id, row, now=now)
     except ValueError:  # another mail resolved it first (it waited on the reservation's lock)
         return
-    evidence = dict(resolved.evidence or {})
-    evidence["resolution"] = {**evidence.get("resolution", {}), "response_id": row.id}
-    resolved.evidence = evidence
-    log.info("mailin: in-doubt item %s resolved as sent by response %s", item.id, row.id)
 
 
 # --- forwarding --------------------------------------------------------------------------------
