@@ -27,16 +27,9 @@ from tests.coordinator.responses.replies import (
     responses_of,
     snapshot,
 )
+from tests.support.processes import wait_until
 
 HUMAN = "山田様\n\nご提案ありがとうございます。一度お話を伺えますでしょうか。\n\n田中"
-
-
-def _wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize(
@@ -44,10 +37,15 @@ def _wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-unty
     [mails.iso2022jp, mails.shift_jis, mails.utf8_qp],
     ids=["iso-2022-jp", "shift_jis", "utf-8"],
 )
-def test_each_encoding_is_stored_as_text(mailin: Mailin, build) -> None:  # type: ignore[no-untyped-def]
+def test_each_encoding_is_stored_as_text(
+    mailin: Mailin, build, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
     sent = make_sent_items([SENT])
     [address] = sent.items
+    caplog.set_level(logging.INFO, logger="mikomi.mailin")
     assert mailin.send(build(address, "Re: ご提案の件", HUMAN), [address]) == {}
+    accepted = [r.getMessage() for r in caplog.records if "accepted reply" in r.getMessage()]
+    assert accepted and f"item {sent.items[address]}" in accepted[0]
     with transaction() as db:
         [row] = responses_of(db, sent.reservation_id)
         assert (row.kind, row.refusal) == ("reply", False)
@@ -196,7 +194,7 @@ def test_a_reply_is_forwarded_with_the_sender_as_reply_to(mailin: Mailin) -> Non
         # (replies of earlier tests whose forwarding failed may be retried into this inbox)
         return [m for rcpt, m in mailin.inbox.messages if rcpt == [sent.member_email]]
 
-    _wait_for(lambda: len(to_member()) >= 1)
+    wait_until(lambda: len(to_member()) >= 1, 10, "the forwarded reply")
     time.sleep(0.3)  # an auto-reply would have been forwarded by now as well: it is not
     [msg] = to_member()
     assert msg["Reply-To"] == mails.FROM
