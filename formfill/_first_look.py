@@ -101,6 +101,10 @@ class StaticPage:
         """Why the browser may read another document than this one, or None."""
         if _META_REFRESH.search(self.html):
             return "meta refresh"
+        if self.doc.root.xpath("//template[@shadowrootmode or @shadowroot][1]"):
+            # Declarative shadow DOM: what it holds is shown, but not serialized as the browser
+            # snapshot reads the page.
+            return "a shadow root"
         for script in self.doc.root.iter("script"):
             if _runs(script) and script.text and _NAVIGATES.search(script.text):
                 return "a script that navigates or writes the page"

@@ -44,6 +44,8 @@ def test_a_page_that_leaves_before_the_browser_reads_it_is_the_browsers() -> Non
     refresh = '<meta http-equiv="refresh" content="0; url=/new/">'
     assert top(RECAPTCHA, head=refresh).action == "defer"
     assert top(RECAPTCHA + "<script>location.replace('/new/')</script>").action == "defer"
+    shadow = '<div><template shadowrootmode="open"><div class="g-recaptcha"></div></template></div>'
+    assert top(shadow).action == "defer"
 
 
 def test_an_inert_top_page_without_contact_links_has_no_contact_page() -> None:
