@@ -19,6 +19,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from coordinator.responses import service
+from shared import locks
 from shared.config import Settings, get_settings
 from shared.db import transaction
 from shared.enums import ResponseKind
@@ -139,7 +140,8 @@ def controller(settings: Settings, host: str, port: int) -> Controller:
 
 
 def run_forever(host: str, port: int) -> None:
-    """Serve until SIGTERM/SIGINT; forward replies whose forwarding failed every minute."""
+    """Serve until SIGTERM/SIGINT. Every minute: resolve the in-doubt items whose mail came
+    before they turned in_doubt, and forward replies whose forwarding failed."""
     settings = get_settings()
     if not settings.reply_domain:
         raise SystemExit("MIKOMI_REPLY_DOMAIN is not set: mailin has no domain to take mail for")
@@ -159,6 +161,12 @@ def run_forever(host: str, port: int) -> None:
         signal.signal(sig, lambda *_: stop.set())
     try:
         while not stop.is_set():
+            try:
+                with transaction() as db:
+                    locks.writer_lock(db)
+                    service.resolve_answered_in_doubt(db)
+            except Exception:
+                log.exception("mailin: resolving answered in-doubt items failed")
             try:
                 service.forward_pending(settings)
             except Exception:

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.enums import ItemState
 from shared.models import Reservation, Response, SendItem, User
 
 RETRY_FORWARDS_FOR_DAYS = 7
@@ -35,6 +36,25 @@ def has_response(db: Session, item_id: int, kind: str, *, refusal: bool) -> bool
         .limit(1)
     ).first()
     return row is not None
+
+
+def answered_in_doubt(db: Session, limit: int = 200) -> list[tuple[int, int]]:
+    """(item id, its first auto-reply or reply) of the ``in_doubt`` items that got one (the
+    mail came while the item was still ``submitting``)."""
+    first = (
+        select(Response.item_id, func.min(Response.id).label("response_id"))
+        .where(Response.kind.in_(("auto_reply", "reply")))
+        .group_by(Response.item_id)
+        .subquery()
+    )
+    rows = db.execute(
+        select(SendItem.id, first.c.response_id)
+        .join(first, first.c.item_id == SendItem.id)
+        .where(SendItem.state == ItemState.IN_DOUBT.value)
+        .order_by(SendItem.id)
+        .limit(limit)
+    ).all()
+    return [(int(item_id), int(response_id)) for item_id, response_id in rows]
 
 
 def for_reservation(

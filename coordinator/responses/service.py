@@ -151,16 +151,33 @@ def _suppress_refusing_domain(db: Session, item: SendItem, row: Response) -> Non
         log.warning("mailin: item %s has no domain to suppress (%r)", item.id, item.domain)
 
 
-def _resolve_in_doubt(db: Session, item: SendItem, row: Response, now: datetime) -> None:
+def _resolve_in_doubt(db: Session, item: SendItem, row: Response, now: datetime) -> bool:
     """An ``in_doubt`` item the site answered was delivered: resolved as ``sent`` by the
     system (shared.items.resolve_in_doubt_by_mail, the same path an outcome recorded after
     the mail takes)."""
     if item.state != ItemState.IN_DOUBT:
-        return
+        return False
     try:
         items.resolve_in_doubt_by_mail(db, item.id, row, now=now)
     except ValueError:  # another mail resolved it first (it waited on the reservation's lock)
-        return
+        return False
+    return True
+
+
+def resolve_answered_in_doubt(db: Session, now: datetime | None = None) -> int:
+    """Resolve the ``in_doubt`` items whose auto-reply or reply was stored while they were
+    still ``submitting`` and that turned ``in_doubt`` by another way than the send job's own
+    outcome (which resolves them itself, shared.items.record_outcome): the reaper, when the
+    worker died after the click. mailin runs this every minute. Returns how many."""
+    now = now or clock.now()
+    resolved = 0
+    for item_id, response_id in repository.answered_in_doubt(db):
+        item = db.get(SendItem, item_id)
+        row = db.get(Response, response_id)
+        assert item is not None and row is not None
+        if _resolve_in_doubt(db, item, row, now):
+            resolved += 1
+    return resolved
 
 
 # --- forwarding --------------------------------------------------------------------------------

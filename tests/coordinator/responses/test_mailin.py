@@ -5,6 +5,7 @@ items it resolves (docs/rules.md#responses)."""
 from __future__ import annotations
 
 import logging
+import secrets
 import smtplib
 import time
 from datetime import timedelta
@@ -286,3 +287,44 @@ def test_two_auto_replies_at_once_consume_one_ticket(mailin: Mailin) -> None:
         assert len(responses_of(db, sent.reservation_id)) == 2
     got = snapshot(sent.reservation_id)
     assert (got["sent"], got["in_doubt"], got["auto_replies"]) == (1, 0, 1)
+
+
+def test_mail_before_the_reaper_turns_an_item_in_doubt_resolves_it(mailin: Mailin) -> None:
+    """The form mailed while the item was still submitting, then the worker died: the reaper
+    makes it in_doubt, and mailin's minute sweep resolves it as sent, one ticket consumed."""
+    from coordinator.responses import service
+    from shared import clock, items
+    from shared.config import get_settings
+    from shared.models import Member, Reservation
+    from tests.builders import make_reservation
+
+    member_of = make_sent_items([SENT])  # a member with a login and tickets
+    token = secrets.token_hex(10)
+    with transaction() as db:
+        first = db.get(Reservation, member_of.reservation_id)
+        assert first is not None
+        reservation = make_reservation(db, member=db.get(Member, first.member_id), items=1)
+        [(item_id, attempt)] = items.claim(db, reservation.id, 1)
+        assert items.start(db, item_id, attempt, "w1") is not None
+        assert items.enter_submitting(db, item_id, attempt) is True
+        item = db.get(SendItem, item_id)
+        assert item is not None
+        item.reply_token = token
+        member_id = item.member_id
+    address = f"r-{token}@{DOMAIN}"
+    mailin.send(
+        mails.utf8_qp(address, "【自動返信】お問い合わせありがとうございます", "受付"), [address]
+    )
+    with transaction() as db:
+        assert item_state(db, item_id) == "submitting"  # stored and counted, not resolved yet
+        consumed_before = ledger.balance(db, member_id).consumed
+    clock.advance(timedelta(seconds=get_settings().lease_seconds + 1))
+    with transaction() as db:
+        items.reap(db)
+    with transaction() as db:
+        assert item_state(db, item_id) == IN_DOUBT
+        assert service.resolve_answered_in_doubt(db) == 1
+    with transaction() as db:
+        assert item_state(db, item_id) == SENT
+        assert ledger.balance(db, member_id).consumed - consumed_before == 1
+        assert service.resolve_answered_in_doubt(db) == 0
