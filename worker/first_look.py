@@ -149,7 +149,8 @@ class FirstLook:
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 if self._thread is not None:
                     self._thread.join(timeout=5)
-                self._loop.close()
+                if self._thread is None or not self._thread.is_alive():
+                    self._loop.close()  # a loop still stuck in a call dies with the process
                 self._loop = None
             if self._proxy is not None:
                 self._proxy.stop()
