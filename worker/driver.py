@@ -169,6 +169,11 @@ class Driver:
     def connected(self) -> bool:
         return self._browser is not None and self._browser.is_connected()
 
+    @property
+    def browser_version(self) -> str | None:
+        """The running Chromium's version ("156.0.8078.114"), None before it starts."""
+        return str(self._browser.version) if self._browser is not None else None
+
     def open_tab(self, page_timeout_ms: int | None = None) -> Tab:
         if not self.connected:
             # The browser crashed or was never started: start a new one rather than fail

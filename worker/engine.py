@@ -135,7 +135,11 @@ class Sender:
         self.worker_id = worker_id or default_worker_id()
         self.driver = Driver(self.settings, self.guard)
         # Before the browser: the static HTML may settle the send (worker/first_look.py).
-        self.first_look = FirstLook(self.settings, self.guard) if self.settings.first_look else None
+        self.first_look = (
+            FirstLook(self.settings, self.guard, lambda: self.driver.browser_version)
+            if self.settings.first_look
+            else None
+        )
 
     def __enter__(self) -> Sender:
         self.driver.start()

@@ -45,12 +45,14 @@ FIRST_LOOK_TIMEOUT_S = 8.0
 # Statuses that bot filters answer plain HTTP clients with: the browser may get the page.
 BOT_FILTER_STATUSES = frozenset({403, 406, 429, 503})
 MAX_STYLESHEETS = 8
-# What Chromium sends (worker/driver.py opens pages with locale ja-JP).
+# What the worker's Chromium sends (worker/driver.py opens pages with locale ja-JP): sites that
+# answer by client get the same question, with the running browser's version.
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "HeadlessChrome/{version} Safari/537.36"
+)
+DEFAULT_VERSION = "156.0.0.0"
 HEADERS = {
-    "User-Agent": (
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "HeadlessChrome/130.0.0.0 Safari/537.36"
-    ),
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
     "Accept-Language": "ja-JP",
 }
@@ -117,8 +119,14 @@ class FirstLook:
     """The first look of one sender: its own guard proxy and an event loop thread for httpx.
     Thread-safe; :meth:`close` when done."""
 
-    def __init__(self, settings: Settings, guard: NetGuard) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        guard: NetGuard,
+        browser_version: Callable[[], str | None] = lambda: None,
+    ) -> None:
         self.settings = settings
+        self.browser_version = browser_version
         self.guard = allow_all_guard() if settings.allow_private else guard
         self.max_bytes = settings.max_page_bytes
         self._lock = threading.Lock()
@@ -165,14 +173,16 @@ class FirstLook:
         if budget <= 0:
             return LookResult().defer("no time left")
         loop, proxy = self._start()
-        return _run(loop, self._look(url, proxy.url, budget), budget + 5)
+        # Read on the caller's thread: the browser belongs to it.
+        agent = USER_AGENT.format(version=self.browser_version() or DEFAULT_VERSION)
+        return _run(loop, self._look(url, proxy.url, budget, agent), budget + 5)
 
-    async def _look(self, url: str, proxy_url: str, budget: float) -> LookResult:
+    async def _look(self, url: str, proxy_url: str, budget: float, agent: str) -> LookResult:
         result = LookResult()
         transport = httpx.AsyncHTTPTransport(proxy=proxy_url, verify=self._ssl)
         async with httpx.AsyncClient(
             transport=transport,
-            headers=HEADERS,
+            headers={**HEADERS, "User-Agent": agent},
             follow_redirects=True,
             timeout=httpx.Timeout(budget),
         ) as client:

@@ -205,3 +205,33 @@ def test_without_the_first_look_the_setting_makes_no_fetcher() -> None:
     sender = Sender(Settings(allow_private=True, first_look=False), NetGuard())
     assert sender.first_look is None
     sender.close()
+
+
+def test_the_first_look_asks_as_the_running_browser_would() -> None:
+    agents: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            agents.append(self.headers.get("User-Agent", ""))
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        looking = FirstLook(Settings(allow_private=True), NetGuard(), lambda: "156.0.8078.114")
+        assert _look(looking, f"http://127.0.0.1:{server.server_address[1]}/") == (
+            "failed",
+            "http_error",
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert agents == [
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "HeadlessChrome/156.0.8078.114 Safari/537.36"
+    ]
