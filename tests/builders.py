@@ -246,9 +246,15 @@ class MemberEnv:
 # --- reservations and items -------------------------------------------------------------------
 
 
-def make_bare_reservation(db: Session, member_id: int, count: int = 300) -> Reservation:
-    """A pending reservation with no hold and no items, for tests that move the ledger
-    themselves."""
+def make_bare_reservation(
+    db: Session,
+    member_id: int,
+    count: int = 300,
+    *,
+    status: str = ReservationStatus.PENDING.value,
+) -> Reservation:
+    """A reservation (pending unless told) with no hold and no items, for tests that move the
+    ledger or add the items themselves."""
     script = make_script(db, member_id, {"name": "台帳スクリプト"})
     reservation = Reservation(
         member_id=member_id,
@@ -256,7 +262,7 @@ def make_bare_reservation(db: Session, member_id: int, count: int = 300) -> Rese
         list_query="has_url=1",
         count=count,
         senders=1,
-        status=ReservationStatus.PENDING.value,
+        status=status,
     )
     db.add(reservation)
     db.flush()

@@ -3,24 +3,18 @@ loudly, and the demo says so on every page."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
 from shared.config import Settings, get_settings, unsafe_setting
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIKOMI_")}
-    env.update(extra)
-    return env
+from tests.support.processes import service_env
 
 
 @pytest.mark.parametrize("service", ["worker", "dispatcher", "sweeper", "coordinator"])
 def test_services_refuse_allow_private_outside_the_demo(service: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    env = _env(MIKOMI_ALLOW_PRIVATE="1", MIKOMI_VAR_DIR=str(tmp_path))
+    env = service_env(MIKOMI_ALLOW_PRIVATE="1", MIKOMI_VAR_DIR=str(tmp_path))
     proc = subprocess.run(
         [sys.executable, "-m", "mikomi.cli", service],
         env=env, capture_output=True, text=True, timeout=60,
@@ -30,7 +24,7 @@ def test_services_refuse_allow_private_outside_the_demo(service: str, tmp_path) 
 
 
 def test_up_without_demo_refuses_allow_private(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    env = _env(MIKOMI_ALLOW_PRIVATE="1", MIKOMI_VAR_DIR=str(tmp_path))
+    env = service_env(MIKOMI_ALLOW_PRIVATE="1", MIKOMI_VAR_DIR=str(tmp_path))
     proc = subprocess.run(
         [sys.executable, "-m", "mikomi.cli", "up", "--no-demo", "--port", "1"],
         env=env, capture_output=True, text=True, timeout=60,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from mikomi.supervisor import free_port
+from tests.support.processes import service_env
 
 pytestmark = pytest.mark.e2e
 
@@ -48,9 +48,7 @@ def _alive(pid: int) -> bool:
 
 def test_up_serves_healthz_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIKOMI_")}
-    env["MIKOMI_VAR_DIR"] = str(tmp_path / "var")
-    env["MIKOMI_DEMO"] = "1"  # as `make run`
+    env = service_env(MIKOMI_VAR_DIR=str(tmp_path / "var"), MIKOMI_DEMO="1")  # as `make run`
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -17,6 +17,7 @@ import pytest
 
 from shared import logs, migrate
 from shared.config import Settings
+from tests.support.processes import service_env
 
 
 def test_json_lines_carry_the_service_and_the_send_context(
@@ -59,8 +60,7 @@ def test_settings_are_logged_with_secrets_masked() -> None:
 def test_a_service_logs_json_from_its_first_line(service: str, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'l.db'}"
     migrate.upgrade(url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIKOMI_")}
-    env.update(
+    env = service_env(
         MIKOMI_DATABASE_URL=url,
         MIKOMI_LOG_FORMAT="json",
         MIKOMI_VAR_DIR=str(tmp_path),

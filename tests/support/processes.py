@@ -67,3 +67,11 @@ def workers_of(pid: int) -> set[int]:
             if b"multiprocessing.spawn" in cmdline and b"resource_tracker" not in cmdline:
                 found.add(int(child))
     return found
+
+
+def service_env(**settings: str) -> dict[str, str]:
+    """The environment for one of our programs run as a subprocess: this process's own, without
+    its ``MIKOMI_*`` settings (the test's databases, Redis numbers…), plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIKOMI_")}
+    env.update(settings)
+    return env

@@ -4,7 +4,6 @@ processes start; stopped, the supervisor itself exits."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 from redis import Redis
 
 from shared import fleet_control, migrate
-from tests.support.processes import wait_for, workers_of
+from tests.support.processes import service_env, wait_for, workers_of
 
 # A Redis database of this test's own: the control hash of this host must not reach the
 # workers of other tests.
@@ -32,8 +31,9 @@ def test_drain_resume_and_stop_a_host(tmp_path: Path, monkeypatch: pytest.Monkey
 
     url = f"sqlite:///{tmp_path / 'w.db'}"
     migrate.upgrade(url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIKOMI_")}
-    env.update(MIKOMI_DATABASE_URL=url, MIKOMI_REDIS_URL=REDIS_URL, MIKOMI_VAR_DIR=str(tmp_path))
+    env = service_env(
+        MIKOMI_DATABASE_URL=url, MIKOMI_REDIS_URL=REDIS_URL, MIKOMI_VAR_DIR=str(tmp_path)
+    )
     monkeypatch.setenv("MIKOMI_REDIS_URL", REDIS_URL)
     get_settings.cache_clear()
     _redis_for.cache_clear()

@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 
 from shared import migrate
-from tests.support.processes import alive, wait_for, workers_of
+from tests.support.processes import alive, service_env, wait_for, workers_of
 
 
 @pytest.mark.timeout(120)
 def test_a_hung_worker_process_is_killed_and_replaced(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     migrate.upgrade(url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MIKOMI_")}
-    env.update(
+    env = service_env(
         MIKOMI_DATABASE_URL=url,
         MIKOMI_REDIS_URL="redis://127.0.0.1:6379/0",
         MIKOMI_VAR_DIR=str(tmp_path / "var"),

@@ -15,8 +15,9 @@ from coordinator.errors import AppError
 from coordinator.prospects import search
 from coordinator.prospects.search import ProspectQuery
 from formfill import PREFECTURES
-from shared.models import Member, MemberContact, Prospect, Reservation, Script, SendItem
+from shared.models import Member, MemberContact, Prospect, Reservation, SendItem
 from shared.suppression import suppress
+from tests.builders import make_bare_reservation
 
 ROWS: list[dict[str, Any]] = [
     # company, domain, industry, prefecture, city, employees, capital
@@ -131,23 +132,6 @@ def test_paging_is_stable_and_counts_the_whole_result(
     assert search.search(db, ProspectQuery(per_page=2, page=4), None) == (len(ROWS), [])
 
 
-def _reservation(db: Session, member: Member) -> Reservation:
-    script = Script(member_id=member.id, name="s", content={})
-    db.add(script)
-    db.flush()
-    reservation = Reservation(
-        member_id=member.id,
-        script_id=script.id,
-        list_query="has_url=1",
-        count=300,
-        senders=1,
-        status="approved",
-    )
-    db.add(reservation)
-    db.flush()
-    return reservation
-
-
 def _item(db: Session, reservation: Reservation, p: Prospect, state: str, token: str) -> SendItem:
     item = SendItem(
         reservation_id=reservation.id,
@@ -172,7 +156,7 @@ def test_exclusions_are_per_member(
     db.flush()
     sakura, aoba, yamada, mirai = (prospects[r["company"]] for r in ROWS[:4])
     db.add(MemberContact(member_id=member.id, domain="sakura.co.jp", prospect_id=sakura.id))
-    reservation = _reservation(db, member)
+    reservation = make_bare_reservation(db, member.id, status="approved")
     _item(db, reservation, aoba, "queued", "tok-aoba")
     _item(db, reservation, yamada, "cancelled", "tok-yamada")  # cancelled: not contacted
     suppress(db, "mirai.com", reason="optout")  # global

@@ -8,18 +8,12 @@ from sqlalchemy.orm import Session
 
 from coordinator.prospects import search
 from shared import suppression
-from shared.models import Member, Prospect, Reservation, Script, SendItem, Suppression
-
-
-def _member(db: Session, name: str = "会員") -> Member:
-    m = Member(company_name=name)
-    db.add(m)
-    db.flush()
-    return m
+from shared.models import Prospect, SendItem, Suppression
+from tests.builders import make_bare_reservation, make_member
 
 
 def test_shared_checks_global_and_member_lists(db: Session) -> None:
-    a, b = _member(db, "A"), _member(db, "B")
+    a, b = make_member(db, tickets=0, company="A"), make_member(db, tickets=0, company="B")
     suppression.suppress(db, "https://www.global.jp/x", reason="complaint")
     suppression.suppress(db, "ng.jp", reason="ng", member_id=a.id)
     assert suppression.is_suppressed(db, "global.jp", a.id)
@@ -32,7 +26,7 @@ def test_shared_checks_global_and_member_lists(db: Session) -> None:
 
 
 def test_suppress_is_idempotent(db: Session) -> None:
-    a = _member(db)
+    a = make_member(db, tickets=0)
     first = suppression.suppress(db, "twice.jp", reason="optout")
     again = suppression.suppress(db, "www.twice.jp", reason="complaint")
     assert first.id == again.id and again.reason == "optout"
@@ -149,21 +143,10 @@ def test_ng_list_is_per_member(client, make_user, db) -> None:  # type: ignore[n
 
 
 def _sent_item(db: Session, domain: str, token: str) -> SendItem:
-    member = _member(db, "送信元株式会社")
-    script = Script(member_id=member.id, name="s", content={})
+    member = make_member(db, tickets=0, company="送信元株式会社")
     prospect = Prospect(company="宛先株式会社", url=f"https://{domain}/", domain=domain)
-    db.add_all([script, prospect])
-    db.flush()
-    reservation = Reservation(
-        member_id=member.id,
-        script_id=script.id,
-        list_query="has_url=1",
-        count=300,
-        senders=1,
-        status="approved",
-    )
-    db.add(reservation)
-    db.flush()
+    db.add(prospect)
+    reservation = make_bare_reservation(db, member.id, status="approved")
     item = SendItem(
         reservation_id=reservation.id,
         member_id=member.id,
@@ -194,7 +177,7 @@ def test_opt_out_suppresses_the_domain_for_good(client, db) -> None:  # type: ig
     entry = db.scalars(select(Suppression).where(Suppression.domain == "optout.co.jp")).one()
     assert entry.member_id is None and entry.reason == "optout"
     # for every member, in every search that excludes suppressed domains, and for the queue
-    other = _member(db, "別の会員")
+    other = make_member(db, tickets=0, company="別の会員")
     assert suppression.is_suppressed(db, "optout.co.jp", other.id)
     # (other tests' committed prospects may share the database: look for this domain only)
     queue = search.select_for_queue(db, search.ProspectQuery(), other.id, 1_000_000)
