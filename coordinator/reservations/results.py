@@ -155,6 +155,7 @@ CSV_HEADER = (
     "最終URL",
     "試行回数",
     "完了日時",
+    "スクリプトID",  # the script the item is sent with (A/B: docs/rules.md#ab-scripts)
     *(labels.label(labels.RESPONSE_KIND, kind) for kind in RESPONSE_COLUMNS),
     "クリック",  # 1 when a person followed a link of the message (track_clicks)
 )
@@ -169,7 +170,7 @@ def items_csv(
     reason: str | None = None,
 ) -> StreamingResponse:
     """The reservation's results (filtered like the page) as a streamed CSV download."""
-    visible(db, principal, reservation_id)
+    script_a = visible(db, principal, reservation_id).script_id
     _check_item_filters(state, reason)
 
     def row(item: SendItem, counted: dict[str, int]) -> tuple[object, ...]:
@@ -185,6 +186,7 @@ def items_csv(
             item.final_url or "",
             item.attempts,
             item.finished_at.isoformat() if item.finished_at else "",
+            item.script_id or script_a,
             *(counted.get(word, 0) for word in RESPONSE_COLUMNS),
             1 if item.first_click_at else 0,
         )

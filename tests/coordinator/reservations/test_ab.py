@@ -3,6 +3,8 @@ its items alternate between them, and the detail page compares what each script 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 
@@ -164,6 +166,12 @@ def test_the_detail_page_compares_the_two_scripts(
         "2", "66.7%", "50.0%", "0.0%"
     ]  # fmt: skip
     assert "スクリプト（B）" in page
+    # The results CSV says which script each item is sent with.
+    exported = client.get(f"/reservations/{reservation.id}/results.csv")
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    by_id = {int(row["ID"]): int(row["スクリプトID"]) for row in rows}
+    assert {by_id[i.id] for i in a_items} == {env.script.id}
+    assert {by_id[i.id] for i in b_items} == {b.id}
 
 
 def test_a_one_script_reservation_has_no_comparison(db: Session, make_user: Any) -> None:
