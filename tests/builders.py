@@ -19,7 +19,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -107,24 +107,49 @@ def principal_of(user: User) -> Principal:
     )
 
 
-def credit_tickets(db: Session, member_id: int, quantity: int) -> TicketOrder:
-    """A paid card order credited to the ledger (what a settled card payment leaves behind);
-    flushed, not committed."""
-    today = clock.now().date()
+def make_order(
+    db: Session,
+    member_id: int,
+    quantity: int = 1000,
+    *,
+    status: str = OrderStatus.AWAITING_PAYMENT.value,
+    payment_method: str = PaymentMethod.BANK_TRANSFER.value,
+    applied_on: date | None = None,
+    **fields: Any,
+) -> TicketOrder:
+    """A ticket order (unpaid bank transfer unless told), due 10 days after ``applied_on``
+    (today by default); flushed, not committed, and nothing credited."""
+    applied_on = applied_on or clock.now().date()
     order = TicketOrder(
         member_id=member_id,
         company_name="テスト株式会社",
         contact_name="テスト 太郎",
         quantity=quantity,
         amount_jpy=order_amount_jpy(quantity),
-        payment_method=PaymentMethod.CARD.value,
-        status=OrderStatus.ACTIVE.value,
-        applied_on=today,
-        due_on=today + timedelta(days=10),
-        paid_on=today,
+        payment_method=payment_method,
+        status=status,
+        applied_on=applied_on,
+        due_on=applied_on + timedelta(days=10),
+        **fields,
     )
     db.add(order)
     db.flush()
+    return order
+
+
+def credit_tickets(db: Session, member_id: int, quantity: int) -> TicketOrder:
+    """A paid card order credited to the ledger (what a settled card payment leaves behind);
+    flushed, not committed."""
+    today = clock.now().date()
+    order = make_order(
+        db,
+        member_id,
+        quantity,
+        status=OrderStatus.ACTIVE.value,
+        payment_method=PaymentMethod.CARD.value,
+        applied_on=today,
+        paid_on=today,
+    )
     ledger.credit_purchase(db, member_id, quantity, order.id)
     return order
 

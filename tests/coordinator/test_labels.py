@@ -8,7 +8,6 @@ import html
 import io
 import json
 import re
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -25,9 +24,9 @@ from shared.enums import (
     ReservationStatus,
     SkipReason,
 )
-from shared.models import Member, ReservationAddition, SendItem, TicketOrder
+from shared.models import Member, ReservationAddition, SendItem
 from shared.notify import notify
-from tests.builders import make_member, make_reservation
+from tests.builders import make_member, make_order, make_reservation
 
 PASSWORD = "password-123"  # make_user's
 
@@ -162,19 +161,7 @@ def test_order_statuses_read_the_same_on_the_page_and_in_the_api(client, db, mem
     for status in OrderStatus:  # make_member has paid one (active) already
         if status == OrderStatus.ACTIVE:
             continue
-        db.add(
-            TicketOrder(
-                member_id=user.member_id,
-                company_name="ラベル確認",
-                contact_name="確認 太郎",
-                quantity=1_000,
-                amount_jpy=22_000,
-                payment_method="bank_transfer",
-                status=status.value,
-                applied_on=today,
-                due_on=today + timedelta(days=10),
-            )
-        )
+        make_order(db, user.member_id, status=status.value, applied_on=today)
     db.commit()
     orders = client.get("/api/v1/orders", headers=headers).json()["orders"]
     from_api = {o["id"]: o["status_label"] for o in orders}

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy.orm import Session
 
 from coordinator import sweeper
 from coordinator.accounts import service as accounts
@@ -15,9 +14,9 @@ from coordinator.reservations import service
 from shared import clock
 from shared.config import get_settings
 from shared.db import reset_engine
-from shared.enums import OrderStatus, PaymentMethod, ReservationStatus
-from shared.models import AuthToken, TicketOrder
-from tests.builders import MemberEnv, principal_of
+from shared.enums import OrderStatus, ReservationStatus
+from shared.models import AuthToken
+from tests.builders import MemberEnv, make_order, principal_of
 from tests.support.mail import Inbox
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -34,23 +33,6 @@ def mail_settings(smtp, monkeypatch) -> Iterator[Inbox]:  # type: ignore[no-unty
     get_settings.cache_clear()
 
 
-def _unpaid_order(db: Session, member_id: int, due_on: date) -> TicketOrder:
-    order = TicketOrder(
-        member_id=member_id,
-        company_name="テスト株式会社",
-        contact_name="テスト担当",
-        quantity=1_000,
-        amount_jpy=22_000,
-        payment_method=PaymentMethod.BANK_TRANSFER.value,
-        status=OrderStatus.AWAITING_PAYMENT.value,
-        applied_on=due_on - timedelta(days=10),
-        due_on=due_on,
-    )
-    db.add(order)
-    db.flush()
-    return order
-
-
 def test_run_once_applies_every_rule_at_its_boundary(db, make_user, mail_settings) -> None:  # type: ignore[no-untyped-def]
     inbox = mail_settings
     clock.set_clock(T0)
@@ -61,7 +43,7 @@ def test_run_once_applies_every_rule_at_its_boundary(db, make_user, mail_setting
     )
     service.approve(db, principal_of(op_user), r.id)
     service.pause(db, env.principal, r.id)
-    order = _unpaid_order(db, env.member_id, date(2026, 3, 2))
+    order = make_order(db, env.member_id, applied_on=date(2026, 2, 20))  # due on 2026-03-02
     _, session_row = accounts.issue_token(db, op_user, "session")  # lives 12 hours
     session_id = session_row.id
     db.commit()

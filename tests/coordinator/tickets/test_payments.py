@@ -24,7 +24,7 @@ from shared import ledger
 from shared.config import Settings, get_settings
 from shared.enums import LedgerKind
 from shared.models import PaymentEvent, TicketLedgerEntry, TicketOrder
-from tests.builders import make_bare_reservation, make_sent_item
+from tests.builders import make_bare_reservation, make_member, make_order, make_sent_item
 from tests.support.web import csrf_of
 
 SECRET_KEY = "sk_test_mikomi"
@@ -641,29 +641,20 @@ def test_two_deliveries_of_one_event_at_once_credit_once(engines, engine_name: s
     from coordinator.tickets.payments import apply_stripe_event
     from shared.db import transaction
     from shared.locks import writer_lock
-    from shared.models import Member
 
     engine = engines[engine_name]
     tag = uuid.uuid4().hex
     with Session(engine) as db:
-        member = Member(company_name=f"同時配信{tag[:8]}")
-        db.add(member)
-        db.flush()
-        order = TicketOrder(
-            member_id=member.id,
-            company_name="同時配信",
-            contact_name="担当",
-            quantity=1000,
-            amount_jpy=22000,
+        member = make_member(db, tickets=0, company=f"同時配信{tag[:8]}")
+        order = make_order(
+            db,
+            member.id,
             payment_method="card",
-            status="awaiting_payment",
             applied_on=datetime.date(2026, 3, 1),
-            due_on=datetime.date(2026, 3, 11),
             gateway="stripe",
             checkout_session_id=f"cs_test_{tag}",
             gateway_status="open",
         )
-        db.add(order)
         db.commit()
         member_id, order_id = member.id, order.id
     session = {
