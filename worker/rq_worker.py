@@ -9,10 +9,7 @@ function is imported: Redis write access must not become code execution on every
 from __future__ import annotations
 
 import logging
-import queue as queue_module
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -26,6 +23,7 @@ from rq.worker import WorkerStatus
 
 from shared.jobs import ALLOWED_JOBS
 from worker import heartbeat
+from worker.slot_pool import SlotPool
 from worker.slots import SlotController
 
 log = logging.getLogger(__name__)
@@ -72,22 +70,23 @@ class SlotWorker(SendWorker):
     """A :class:`SendWorker` that runs several send jobs at once, one per browser slot.
 
     The main thread dequeues a job only while the :class:`~worker.slots.SlotController` has a
-    free slot, and hands it to a slot thread; each slot thread keeps its own engine (browser)
-    for as long as it lives (``worker.jobs.get_sender`` is per thread). When the controller
-    lowers the count, the surplus threads finish their send, close their browser and end. A stop
-    request (SIGTERM) stops the dequeuing; :meth:`work` returns once every running send is over.
+    free slot, and hands it to a slot thread (worker/slot_pool.py), which keeps its own engine
+    (``worker.jobs.get_sender`` is per thread). A stop request (SIGTERM) stops the dequeuing;
+    :meth:`work` returns once every running send is over.
     """
 
     death_penalty_class = _NoDeathPenalty
 
     def __init__(self, *args: Any, controller: SlotController, **kwargs: Any) -> None:
+        from worker import jobs
+
         super().__init__(*args, **kwargs)
         self.controller = controller
-        self._tasks: queue_module.Queue[Callable[[], None] | None] = queue_module.Queue()
-        self._threads: list[threading.Thread] = []
-        self._idle = 0
-        self._pool_lock = threading.Lock()
-        self._done = threading.Condition()
+        self._last_slots = controller.slots
+        self.pool = SlotPool(controller, on_exit=jobs.close_sender, on_change=self._report)
+
+    def _report(self) -> None:
+        heartbeat.STATUS.set_slots(self.controller.slots, self.controller.busy)
 
     # --- the main thread: dequeue while a slot is free ----------------------------------------
 
@@ -97,9 +96,7 @@ class SlotWorker(SendWorker):
         while not self._stop_requested:
             self.heartbeat()
             self._control()
-            if not self.controller.has_free_slot():
-                with self._done:
-                    self._done.wait(DEQUEUE_ROUND_S)
+            if not self.pool.wait_for_slot(DEQUEUE_ROUND_S):
                 continue
             try:
                 result = self.queue_class.dequeue_any(
@@ -133,65 +130,19 @@ class SlotWorker(SendWorker):
 
     def _control(self) -> None:
         decision = self.controller.tick()
-        if decision is not None:
-            heartbeat.STATUS.set_slots(decision.slots, self.controller.busy)
-            if decision.slots != self._last_slots:
-                log.info(
-                    "browser slots %d → %d (%s)", self._last_slots, decision.slots, decision.why
-                )
-                self._last_slots = decision.slots
-
-    _last_slots = 0
-
-    # --- hand-off to the slot threads -------------------------------------------------------
+        if decision is None:
+            return
+        self.pool.shrink()
+        self._report()
+        if decision.slots != self._last_slots:
+            log.info("browser slots %d → %d (%s)", self._last_slots, decision.slots, decision.why)
+            self._last_slots = decision.slots
 
     def _run(self, job: Job, queue: Queue) -> None:
-        self.controller.started()
-        heartbeat.STATUS.set_slots(self.controller.slots, self.controller.busy)
-        with self._pool_lock:
-            if self._idle == 0:
-                thread = threading.Thread(target=self._slot_loop, name="slot", daemon=True)
-                self._threads.append(thread)
-                self._idle += 1
-                thread.start()
-            self._idle -= 1
-        self._tasks.put(lambda: SimpleWorker.execute_job(self, job, queue))
-
-    def _slot_loop(self) -> None:
-        from worker import jobs
-
-        try:
-            while True:
-                task = self._tasks.get()
-                if task is None:
-                    return
-                started = time.monotonic()
-                try:
-                    task()
-                except Exception:
-                    log.exception("a send job failed outside the job")
-                with self._pool_lock:
-                    surplus = len(self._threads) > self.controller.slots
-                    if surplus:
-                        self._threads.remove(threading.current_thread())
-                    else:
-                        self._idle += 1
-                self.controller.finished(time.monotonic() - started)
-                heartbeat.STATUS.set_slots(self.controller.slots, self.controller.busy)
-                with self._done:
-                    self._done.notify_all()
-                if surplus:
-                    return
-        finally:
-            jobs.close_sender()  # this thread's browser: Playwright is closed by its own thread
+        self.pool.submit(lambda: SimpleWorker.execute_job(self, job, queue))
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         try:
             return bool(super().work(*args, **kwargs))
         finally:
-            with self._pool_lock:
-                threads = list(self._threads)
-            for _ in threads:
-                self._tasks.put(None)
-            for thread in threads:
-                thread.join()
+            self.pool.close()

@@ -7,10 +7,14 @@ the host allows and adapts every :data:`CONTROL_EVERY_S` (additive increase, mul
 decrease, docs/architecture.md#browser-slots):
 
 - **fewer** (× :attr:`SlotLimits.decrease`) when the host's CPU is saturated, when its free
-  memory falls under the reserve, or when sends slowed down well beyond the fastest seen while
-  the CPU is busy (the slowness is ours, not the network's);
+  memory falls under the reserve, or when sends take twice as long as they did with fewer
+  slots (delay-based, as TCP Vegas: a send that waits on the network takes as long with ten
+  slots as with one; when it takes longer, the slots are fighting over this host's CPU,
+  whoever else uses it);
 - **one more** when every slot is busy (there is work waiting), the CPU is idle enough and the
-  memory has room for another browser;
+  memory has room for another browser — or, until the first time the CPU or memory said
+  enough, half as many again (a slow start, as TCP's: a worker on slow sites needs tens of
+  slots, and one more every two seconds would take minutes to get there);
 - otherwise the same. Always within ``MIKOMI_WORKER_MIN_SLOTS`` … ``MIKOMI_WORKER_MAX_SLOTS``.
 
 :func:`decide` is the whole policy, a pure function tested on its own; :class:`HostSampler`
@@ -32,6 +36,9 @@ from shared.config import Settings, get_settings
 CONTROL_EVERY_S = 2.0
 # Send durations kept for the latency signal (the median of the last ones).
 LATENCY_WINDOW = 20
+# The baseline (the lowest median seen) rises this much per interval, so a run of unusually
+# quick sends (prospects the first look ends at once) does not hold the count down for ever.
+BASELINE_FORGET = 1.02
 
 
 @dataclass(frozen=True)
@@ -40,11 +47,13 @@ class SlotLimits:
 
     min_slots: int = 1
     max_slots: int = 16
-    cpu_busy: float = 0.90  # host CPU share at or above which slots are cut
-    cpu_idle: float = 0.75  # below which one more slot may be added
+    # Host CPU shares: above cpu_busy slots are cut; above cpu_idle none is added. 1.0 takes
+    # the CPU out of the decision (a host whose CPU is busy with other work anyway).
+    cpu_busy: float = 0.90
+    cpu_idle: float = 0.75
     memory_reserve_mib: float = 512.0  # host memory always left free
     slot_mib: float = 150.0  # what one more slot (its browser) is expected to take
-    latency_ratio: float = 3.0  # sends this many times slower than the fastest seen: ours
+    latency_ratio: float = 2.0  # sends this many times slower than the baseline: too many
     decrease: float = 0.7
 
     def clamp(self, slots: int) -> int:
@@ -58,8 +67,9 @@ class Reading:
     cpu: float  # host CPU utilisation, 0..1, since the last reading
     memory_available_mib: float
     busy: int  # slots that were busy at the most during the interval
+    finished: int = 0  # sends finished since the count last changed
     latency_s: float | None = None  # median duration of the recent sends
-    best_latency_s: float | None = None  # the lowest such median seen so far
+    best_latency_s: float | None = None  # the baseline: the lowest such median, slowly forgotten
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,9 @@ class Decision:
     why: str
 
 
-def decide(slots: int, reading: Reading, limits: SlotLimits) -> Decision:
+def decide(
+    slots: int, reading: Reading, limits: SlotLimits, *, slow_start: bool = False
+) -> Decision:
     """The number of slots for the next interval, and why (for the log and the tests)."""
 
     def cut(why: str) -> Decision:
@@ -76,24 +88,33 @@ def decide(slots: int, reading: Reading, limits: SlotLimits) -> Decision:
 
     if reading.memory_available_mib < limits.memory_reserve_mib:
         return cut("memory short")
-    if reading.cpu >= limits.cpu_busy:
+    if reading.cpu > limits.cpu_busy:
         return cut("cpu saturated")
     slowed = (
         reading.latency_s is not None
         and reading.best_latency_s is not None
         and reading.latency_s > limits.latency_ratio * reading.best_latency_s
     )
-    if slowed and reading.cpu >= limits.cpu_idle:
-        return cut("sends slowed while the cpu is busy")
+    if slowed:
+        return cut("sends slowed down")
     if slots < limits.min_slots or slots > limits.max_slots:
         return Decision(limits.clamp(slots), "out of bounds")
     if reading.busy < slots:
         return Decision(slots, "slots free")
-    if reading.cpu >= limits.cpu_idle:
+    if reading.finished < max(1, slots // 2):
+        # The last change has not been seen yet in how long sends take: growing on would be
+        # blind (browsers starting up take CPU themselves).
+        return Decision(slots, "waiting for sends to finish")
+    if reading.cpu > limits.cpu_idle:
         return Decision(slots, "cpu busy enough")
-    if reading.memory_available_mib - limits.slot_mib < limits.memory_reserve_mib:
+    room = int(
+        (reading.memory_available_mib - limits.memory_reserve_mib) // max(1, limits.slot_mib)
+    )
+    if room < 1:
         return Decision(slots, "no memory for another slot")
-    return Decision(limits.clamp(slots + 1), "all slots busy, cpu idle")
+    more = max(1, math.ceil(slots / 2)) if slow_start else 1
+    why = "slow start" if slow_start else "all slots busy, cpu idle"
+    return Decision(limits.clamp(slots + min(more, room)), why)
 
 
 def limits_from_settings(settings: Settings | None = None) -> SlotLimits:
@@ -107,6 +128,10 @@ def limits_from_settings(settings: Settings | None = None) -> SlotLimits:
         memory_reserve_mib=settings.worker_memory_reserve_mib,
         slot_mib=settings.worker_slot_mib,
     )
+
+
+# Holds that mean the host is near its limit: the slow start ends there.
+_ENOUGH = frozenset({"cpu busy enough", "no memory for another slot"})
 
 
 class HostSampler:
@@ -158,7 +183,9 @@ class SlotController:
         self.slots = limits.min_slots
         self.busy = 0
         self.last = Decision(self.slots, "start")
+        self.slow_start = True  # until the CPU or the memory first says enough
         self._peak_busy = 0
+        self._finished = 0
         self._durations: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._best_latency: float | None = None
         self._next = time.monotonic() + every_s
@@ -172,6 +199,7 @@ class SlotController:
     def finished(self, seconds: float) -> None:
         with self._lock:
             self.busy -= 1
+            self._finished += 1
             self._durations.append(seconds)
 
     def has_free_slot(self) -> bool:
@@ -188,10 +216,18 @@ class SlotController:
         memory = self.sampler.memory_available_mib()
         with self._lock:
             latency = median(self._durations) if len(self._durations) >= 3 else None
+            if self._best_latency is not None:
+                self._best_latency *= BASELINE_FORGET
             if latency is not None and (self._best_latency is None or latency < self._best_latency):
                 self._best_latency = latency
-            reading = Reading(cpu, memory, self._peak_busy, latency, self._best_latency)
+            reading = Reading(
+                cpu, memory, self._peak_busy, self._finished, latency, self._best_latency
+            )
             self._peak_busy = self.busy
-            self.last = decide(self.slots, reading, self.limits)
+            self.last = decide(self.slots, reading, self.limits, slow_start=self.slow_start)
+            if self.last.slots < self.slots or self.last.why in _ENOUGH:
+                self.slow_start = False
+            if self.last.slots != self.slots:
+                self._finished = 0
             self.slots = self.last.slots
         return self.last
