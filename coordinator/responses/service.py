@@ -2,8 +2,8 @@
 
 ``mailin`` (coordinator/responses/mailin.py) asks :func:`accept_recipient` at RCPT time and
 hands each accepted message to :func:`record`, which stores it, counts it on its reservation,
-suppresses a refusing domain, resolves an ``in_doubt`` item an automatic reply proves sent, and
-— after the commit — forwards a person's reply to the member (:func:`forward_pending`). The
+suppresses a refusing domain and resolves an ``in_doubt`` item an automatic reply proves sent;
+after the commit mailin forwards a person's reply to the member (:func:`forward_pending`). The
 pages and the API read them through :func:`list_for` and :func:`counts`. Never commits.
 """
 
@@ -76,7 +76,7 @@ def record(
     now: datetime | None = None,
 ) -> Response | None:
     """Store one message for the item of ``token`` and apply what it means, in the caller's
-        transaction. None when no item carries the token (any more). A person's reply is forwarded
+    transaction. None when no item carries the token (any more). A person's reply is forwarded
     by :func:`forward_pending` once this has committed."""
     now = now or clock.now()
     locks.writer_lock(db)
@@ -183,6 +183,7 @@ def resolve_answered_in_doubt(db: Session, now: datetime | None = None) -> int:
 # --- forwarding --------------------------------------------------------------------------------
 
 _forwarding = threading.Lock()  # one forwarder at a time: no reply goes out twice
+_unconfigured_said = threading.Event()
 
 
 def _forward_text(row: Response, item: SendItem, reservation: Reservation) -> str:
@@ -236,7 +237,9 @@ def _forward(settings: Settings, now: datetime) -> int:
             with smtp_connection(settings) as smtp:
                 smtp.send_message(msg)
         except MailNotConfigured:
-            log.warning("mailin: MIKOMI_SMTP_HOST is not set: replies are not forwarded")
+            if not _unconfigured_said.is_set():  # once per process, not every minute
+                _unconfigured_said.set()
+                log.warning("mailin: MIKOMI_SMTP_HOST is not set: replies are not forwarded")
             return sent
         except Exception:
             log.exception(
