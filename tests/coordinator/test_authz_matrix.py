@@ -93,6 +93,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/ng-domains/{entry_id}"): MEMBER,
     ("GET", "/optout/{token}"): PUBLIC,
     ("POST", "/optout/{token}"): PUBLIC,
+    ("GET", "/r/{token}"): PUBLIC,  # a tracked link of a message (docs/rules.md#click-counting)
     # reservations
     ("POST", "/api/v1/reservations"): MEMBER,
     ("GET", "/api/v1/reservations"): USER,
@@ -727,6 +728,8 @@ def test_api_authorization_matrix(client, db, world: World) -> None:  # type: ig
         run(Case(method, "/optout/{token}", bad, ok={"A": 404, "op": 404}, anonymous=404))
     run(Case("GET", "/optout/{token}", {"token": token}, anonymous=200))
     run(Case("POST", "/optout/{token}", {"token": token}, anonymous=200))
+    # Tracked links: public; a token no message carries is a 404 for everyone.
+    run(Case("GET", "/r/{token}", bad, ok={"A": 404, "op": 404}, anonymous=404))
     for user in (a.user, b.user, world.op_user):
         spare, _ = accounts_service.issue_token(db, user, "api")
         resp = client.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {spare}"})
