@@ -26,10 +26,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import multiprocessing
 import os
+import queue
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import IO, Any, cast
@@ -281,6 +284,104 @@ def start_job(db: Session, path: Path, *, filename: str, created_by: int | None)
     return job
 
 
+@dataclass
+class Chunk:
+    """One batch of parsed records, with what reading them found: the rejected records
+    (line, code, reason), the past-history rows skipped, the records counted, the last
+    record consumed and the position in the file on disk."""
+
+    rows: list[dict[str, Any]]
+    rejected: list[tuple[int, str, str]]
+    history: int
+    counted: int
+    consumed: int
+    position: int
+
+
+def chunks(path: Path, skip: int, batch_size: int) -> Iterator[Chunk]:
+    """The file's records after the first ``skip``, parsed, a batch at a time."""
+    with open_registry(path) as (stream, disk):
+        text_stream, _ = _text(stream)
+        chunk = Chunk([], [], 0, 0, skip, 0)
+        for line, cells in enumerate(csv.reader(text_stream), start=1):
+            if line <= skip:
+                continue
+            chunk.consumed = line
+            if not cells or not any(cells):
+                continue
+            chunk.counted += 1
+            try:
+                row = parse(cells)
+            except _Rejected as exc:
+                chunk.rejected.append((line, exc.code, exc.reason))
+                continue
+            if row is None:
+                chunk.history += 1  # a past state of a corporation (latest=0)
+                continue
+            chunk.rows.append(row)
+            if len(chunk.rows) >= batch_size:
+                chunk.position = disk.tell()
+                yield chunk
+                chunk = Chunk([], [], 0, 0, line, 0)
+        chunk.position = disk.tell()
+        yield chunk
+
+
+def _parse_in_child(path: str, skip: int, batch_size: int, out: Any) -> None:
+    """The reading process of a parallel import: its chunks into ``out``, then None (or the
+    error: ``("error", code, message)``)."""
+    parent = multiprocessing.parent_process()
+
+    def put(item: Any) -> None:
+        while True:  # the importing process may be gone (killed): then stop with it
+            try:
+                out.put(item, timeout=1)
+                return
+            except queue.Full:
+                if parent is None or not parent.is_alive():
+                    raise SystemExit(1) from None
+
+    try:
+        for chunk in chunks(Path(path), skip, batch_size):
+            put(chunk)
+        put(None)
+    except AppError as exc:
+        put(("error", exc.code, exc.message))
+    except Exception as exc:
+        put(("error", "fatal", f"{type(exc).__name__}: {exc}"))
+
+
+@contextmanager
+def _chunks_from_child(path: Path, skip: int, batch_size: int) -> Iterator[Iterator[Chunk]]:
+    """:func:`chunks` read and parsed by another process (the import's second core) while
+    this one writes; at most two batches wait between them, so memory stays flat."""
+    context = multiprocessing.get_context("spawn")
+    waiting: Any = context.Queue(maxsize=2)
+    child = context.Process(
+        target=_parse_in_child, args=(str(path), skip, batch_size, waiting), daemon=True
+    )
+    child.start()
+
+    def received() -> Iterator[Chunk]:
+        while True:
+            item = waiting.get()
+            if item is None:
+                return
+            if isinstance(item, tuple):
+                raise AppError(item[1], item[2])
+            yield item
+
+    try:
+        yield received()
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=10)
+
+
+PARALLEL_FROM_BYTES = 20_000_000  # smaller files are parsed in the importing process
+
+
 def run_import(
     path: Path,
     job_id: int,
@@ -289,12 +390,14 @@ def run_import(
     batch_size: int = BATCH_SIZE,
     on_progress: ProgressFn | None = None,
     analyze: bool = True,
+    parallel: bool | None = None,
 ) -> ImportProgress:
     """Import the registry file ``path`` as import job ``job_id`` (the shape of
     :func:`coordinator.prospects.importer.run_import`): one transaction per batch with the
     job's counters and its resume point; a job that had committed batches continues after
     them. ``imported`` counts the corporations added or changed, ``duplicates`` those already
-    as in the file."""
+    as in the file. With ``parallel`` (by default for files from
+    :data:`PARALLEL_FROM_BYTES`) another process reads and parses while this one writes."""
     progress = ImportProgress(job_id=job_id, bytes_total=os.path.getsize(path))
     with sessions() as db:
         job = db.get(ImportJob, job_id)
@@ -305,49 +408,34 @@ def run_import(
         progress.duplicates, progress.rejected = job.rows_duplicate, job.rows_rejected
         progress.report = [e for e in job.report or [] if e.get("line") is not None]
     landed = _snapshot(progress)
-    consumed = skip
+    if parallel is None:
+        parallel = progress.bytes_total >= PARALLEL_FROM_BYTES
     try:
         inspect(path)
-        batch: list[dict[str, Any]] = []
-
-        def flush(disk: IO[bytes]) -> None:
-            nonlocal landed
-            with sessions() as db:
-                added, changed, same = write_batch(db, batch, job_id) if batch else (0, 0, 0)
-                progress.imported += added + changed
-                progress.duplicates += same
-                _save_progress(db, progress)
-                job = db.get(ImportJob, job_id)
-                assert job is not None
-                job.resume_offset = consumed
-            landed = _snapshot(progress)
-            batch.clear()
-            progress.bytes_read = disk.tell()
-            if on_progress is not None:
-                on_progress(progress)
-
-        with open_registry(path) as (stream, disk):
-            text_stream, _ = _text(stream)
-            reader = csv.reader(text_stream)
-            for line, cells in enumerate(reader, start=1):
-                if line <= skip:
-                    continue
-                consumed = line
-                if not cells or not any(cells):
-                    continue
-                progress.rows_total += 1
-                try:
-                    row = parse(cells)
-                except _Rejected as exc:
-                    _reject(progress, line, exc.code, exc.reason)
-                    continue
-                if row is None:
-                    progress.duplicates += 1  # a past state of a corporation (latest=0)
-                    continue
-                batch.append(row)
-                if len(batch) >= batch_size:
-                    flush(disk)
-            flush(disk)
+        with (
+            _chunks_from_child(path, skip, batch_size)
+            if parallel
+            else nullcontext(chunks(path, skip, batch_size))
+        ) as parsed:
+            for chunk in parsed:
+                progress.rows_total += chunk.counted
+                progress.duplicates += chunk.history
+                for line, code, reason in chunk.rejected:
+                    _reject(progress, line, code, reason)
+                with sessions() as db:
+                    added, changed, same = (
+                        write_batch(db, chunk.rows, job_id) if chunk.rows else (0, 0, 0)
+                    )
+                    progress.imported += added + changed
+                    progress.duplicates += same
+                    _save_progress(db, progress)
+                    job = db.get(ImportJob, job_id)
+                    assert job is not None
+                    job.resume_offset = chunk.consumed
+                landed = _snapshot(progress)
+                progress.bytes_read = chunk.position
+                if on_progress is not None:
+                    on_progress(progress)
         progress.status = ImportStatus.DONE
         with sessions() as db:
             _save_progress(db, progress, finished=True)

@@ -32,7 +32,9 @@ def dying(*args, **kwargs):
         os._exit(9)  # killed in the middle of the third batch
     return original(*args, **kwargs)
 registry.insert_rows = dying
-registry.run_import(Path(sys.argv[1]), int(sys.argv[2]), sessions=transaction, batch_size=40)
+registry.run_import(
+    Path(sys.argv[1]), int(sys.argv[2]), sessions=transaction, batch_size=40, parallel=True
+)
 """
 
 
