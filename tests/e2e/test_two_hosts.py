@@ -1,14 +1,14 @@
-"""A rehearsal of two hosts on one machine (docs/operations.md#several-machines): the
-coordinator host (PostgreSQL, Redis, an S3 store, the coordinator and the dispatcher) in this
-network namespace, a worker host in a network namespace of its own with its own host name,
-joined by a veth pair on a private link-local /30 that the test creates and removes.
+"""Rehearsals of several hosts on one machine (docs/operations.md#rehearsing-several-hosts-on-one-machine):
+the coordinator host (PostgreSQL, Redis, an S3 store, the coordinator and the dispatcher) in this
+network namespace, each worker host in a network namespace of its own with its own host name,
+joined to the coordinator host by a veth pair on a private link-local /30 that the test creates
+and removes.
 
-The worker host reaches the database, Redis and the store only over the veth link (its own
-loopback has none of them); the prospects' websites (the fixture server) run on the worker
-host, as the internet it sends to. Through that link: a reservation is sent end to end
-(what the sites received, the evidence in the shared store and served by the coordinator, the
-worker host's heartbeat), and a prospect CSV uploaded to the coordinator is imported by the
-import worker on the worker host.
+A worker host reaches the database, Redis and the store only over its link (its own loopback
+has none of them); the prospects' websites (the fixture server) run on the worker host, as the
+internet it sends to. The first rehearsal sends a reservation end to end from one worker host
+and imports a CSV uploaded to the coordinator on that host's import worker. The second runs
+two worker hosts and cuts one host's link in the middle of a reservation, then brings it back.
 
 Skipped, with the reason, where network namespaces cannot be created (not root, no ``ip``).
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,10 +27,12 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -37,26 +40,30 @@ import pytest
 from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import sessionmaker
 
 from coordinator.accounts import service as accounts
 from shared import migrate
 from shared.config import PROJECT_ROOT
 from shared.db import make_engine
 from shared.enums import Role
-from shared.models import FleetWorker, Prospect, Reservation, SendItem
+from shared.models import FleetWorker, Prospect, Reservation, SendAttempt, SendItem
 from tests.builders import make_member, make_reservation
 from tests.support.databases import create_pg_database, drop_pg_database
 from tests.support.fleet import redis_db_number
 from tests.support.processes import alive, wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 MIKOMI = str(Path(sys.executable).with_name("mikomi"))
-WORKER_HOST = "mikomi-host-b"
 BUCKET = "mikomi-two-hosts"
-SITES = 3
+FINAL = ("sent", "failed", "skipped", "in_doubt", "cancelled")
+AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def _run(*args: str) -> None:
@@ -70,9 +77,9 @@ def _free_port(address: str) -> int:
 
 
 class Forwarder:
-    """A TCP relay from ``listen`` (the coordinator host's veth address) to a service that
-    listens on loopback only (the machine's PostgreSQL and Redis): the worker host reaches
-    them as it would reach another machine."""
+    """A TCP relay from ``listen`` (the coordinator host's end of a link) to a service that
+    listens on loopback only (the machine's PostgreSQL and Redis, the S3 store): the worker
+    host reaches them as it would reach another machine."""
 
     def __init__(self, listen: str, target: tuple[str, int]) -> None:
         self.target = target
@@ -90,7 +97,11 @@ class Forwarder:
                 continue
             except OSError:
                 return
-            upstream = socket.create_connection(self.target)
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -109,184 +120,211 @@ class Forwarder:
 
 
 @dataclass
-class Hosts:
-    tmp: Path
+class WorkerHost:
+    """One worker host: a network namespace, its link, its name and its settings."""
+
+    hostname: str
     ns: str
     host_if: str
-    coordinator_ip: str
-    worker_ip: str
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    closers: list[object] = field(default_factory=list)
+    coordinator_ip: str  # the coordinator host's end of the link
+    env: dict[str, str] = field(default_factory=dict)
 
-    def start(self, name: str, args: list[str], env: dict[str, str], *, on_worker_host: bool):
-        """A process on one of the two hosts; the worker host's processes get its name."""
-        if on_worker_host:
-            args = [
-                "ip", "netns", "exec", self.ns, "unshare", "--uts", "sh", "-c",
-                f'hostname {WORKER_HOST} && exec "$@"', "sh", *args,
-            ]  # fmt: skip
-        log = (self.tmp / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            args, cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.procs.append(proc)
-        return proc
+    def cut(self) -> None:
+        _run("ip", "link", "set", self.host_if, "down")
+
+    def restore(self) -> None:
+        _run("ip", "link", "set", self.host_if, "up")
 
 
-def _netns_or_skip() -> Hosts:
+def _check_netns() -> None:
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root (ip netns add)")
     if shutil.which("ip") is None or shutil.which("unshare") is None:
         pytest.skip("the ip and unshare commands are not installed")
-    tag = uuid.uuid4().hex[:6]
-    subnet = 1 + int(tag, 16) % 250
-    hosts = Hosts(
-        tmp=Path(),
-        ns=f"mikomi-{tag}",
-        host_if=f"mkh{tag}",
-        coordinator_ip=f"169.254.{subnet}.1",
-        worker_ip=f"169.254.{subnet}.2",
-    )
-    try:
-        _run("ip", "netns", "add", hosts.ns)
-    except (subprocess.CalledProcessError, OSError) as exc:
-        pytest.skip(f"cannot create a network namespace here: {exc}")
-    try:
-        peer = f"mkw{tag}"
-        _run("ip", "link", "add", hosts.host_if, "type", "veth", "peer", "name", peer)
-        _run("ip", "link", "set", peer, "netns", hosts.ns)
-        _run("ip", "addr", "add", f"{hosts.coordinator_ip}/30", "dev", hosts.host_if)
-        _run("ip", "link", "set", hosts.host_if, "up")
-        inside = ("ip", "netns", "exec", hosts.ns)
-        _run(*inside, "ip", "addr", "add", f"{hosts.worker_ip}/30", "dev", peer)
-        _run(*inside, "ip", "link", "set", peer, "up")
-        _run(*inside, "ip", "link", "set", "lo", "up")
-    except BaseException:
-        _remove_netns(hosts)
-        raise
-    return hosts
 
 
-def _remove_netns(hosts: Hosts) -> None:
-    with suppress(Exception):
-        _run("ip", "netns", "del", hosts.ns)  # takes its veth end, and so the pair, with it
-    with suppress(Exception):
-        _run("ip", "link", "del", hosts.host_if)
+class Rehearsal:
+    """The coordinator host's parts in this namespace, and worker hosts added one by one."""
 
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.hosts: list[WorkerHost] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.forwarders: list[Forwarder] = []
+        self.pg_name = ""
+        self.engine: Engine | None = None
+        self.s3: Any = None
+        self.redis_db = redis_db_number()
+        self.redis = Redis.from_url(f"redis://127.0.0.1:6379/{self.redis_db}")
+        self.base = ""
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    # --- setup and teardown
 
+    def start(self) -> Rehearsal:
+        from moto.server import ThreadedMotoServer
 
-@pytest.fixture
-def hosts(tmp_path: Path) -> Iterator[Hosts]:
-    made = _netns_or_skip()
-    made.tmp = tmp_path
-    try:
-        yield made
-    finally:
-        for proc in reversed(made.procs):
-            _stop(proc)
-        for closer in made.closers:
-            with suppress(Exception):
-                closer.close()  # type: ignore[attr-defined]
-        _remove_netns(made)
-
-
-def test_a_worker_host_sends_and_imports_over_the_link(hosts: Hosts) -> None:
-    from moto.server import ThreadedMotoServer
-
-    c_ip = hosts.coordinator_ip
-    pg_name = f"mikomi_hosts_{uuid.uuid4().hex[:8]}"
-    url = create_pg_database(pg_name)
-    redis_db = redis_db_number()
-    redis = Redis.from_url(f"redis://127.0.0.1:6379/{redis_db}")
-    redis.flushdb()
-    engine = make_engine(url)
-    moto_port = _free_port(c_ip)
-    s3 = ThreadedMotoServer(ip_address=c_ip, port=moto_port, verbose=False)
-    s3.start()
-    try:
-        migrate.upgrade(url)
-        aws = {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
-        endpoint = f"http://{c_ip}:{moto_port}"
-        boto3.client("s3", endpoint_url=endpoint, **_aws_args(aws)).create_bucket(Bucket=BUCKET)
-        pg = Forwarder(c_ip, ("127.0.0.1", 5432))
-        rd = Forwarder(c_ip, ("127.0.0.1", 6379))
-        hosts.closers += [pg, rd]
-        common = {
-            **aws,
+        self.pg_name = f"mikomi_hosts_{uuid.uuid4().hex[:8]}"
+        self.url = create_pg_database(self.pg_name)
+        migrate.upgrade(self.url)
+        self.engine = make_engine(self.url)
+        self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.redis.flushdb()
+        self.s3_port = _free_port("127.0.0.1")
+        self.s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=self.s3_port, verbose=False)
+        self.s3.start()
+        self.bucket_client().create_bucket(Bucket=BUCKET)
+        self.common = {
+            **AWS,
             "MIKOMI_EVIDENCE_URL": f"s3://{BUCKET}/fleet",
-            "MIKOMI_S3_ENDPOINT_URL": endpoint,
             "MIKOMI_ALLOW_PRIVATE": "1",
             "MIKOMI_DEMO": "1",  # the only way a service accepts ALLOW_PRIVATE
             "MIKOMI_SMTP_HOST": "",
+            "MIKOMI_LEASE_SECONDS": "15",
             "MIKOMI_LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
         }
-        coordinator_env = {
-            **common,
-            "MIKOMI_DATABASE_URL": url,
-            "MIKOMI_REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
-            "MIKOMI_VAR_DIR": str(hosts.tmp / "coordinator-var"),
+        self.coordinator_env = {
+            **self.common,
+            "MIKOMI_DATABASE_URL": self.url,
+            "MIKOMI_REDIS_URL": f"redis://127.0.0.1:6379/{self.redis_db}",
+            "MIKOMI_S3_ENDPOINT_URL": f"http://127.0.0.1:{self.s3_port}",
+            "MIKOMI_VAR_DIR": str(self.tmp / "coordinator-var"),
         }
-        # The worker host knows the coordinator host only by its veth address.
-        worker_env = {
-            **common,
-            "MIKOMI_DATABASE_URL": url.replace("127.0.0.1:5432", f"{c_ip}:{pg.port}"),
-            "MIKOMI_REDIS_URL": f"redis://{c_ip}:{rd.port}/{redis_db}",
-            "MIKOMI_VAR_DIR": str(hosts.tmp / "worker-var"),
-        }
-        sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        return self
 
-        # --- the worker host: the prospects' websites, a sending worker, an import worker
-        site_port = 18_000 + int(uuid.uuid4().int % 2000)
-        submissions = hosts.tmp / "submissions.jsonl"
-        exported = hosts.tmp / "sites.csv"
-        hosts.start(
-            "fixtures",
-            [MIKOMI, "fixtures", "serve", "--port", str(site_port), "--generated", str(SITES),
-             "--log", str(submissions), "--export-prospects", str(exported)],
-            worker_env,
-            on_worker_host=True,
+    def bucket_client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.s3_port}",
+            aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
+            region_name=AWS["AWS_DEFAULT_REGION"],
+        )
+
+    def add_host(self, hostname: str) -> WorkerHost:
+        """A network namespace joined by a veth /30 on 169.254.x; the worker host knows the
+        coordinator host only by that link's address."""
+        tag = uuid.uuid4().hex[:6]
+        subnet = 1 + int(tag, 16) % 250
+        host = WorkerHost(hostname, f"mikomi-{tag}", f"mkh{tag}", f"169.254.{subnet}.1")
+        try:
+            _run("ip", "netns", "add", host.ns)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            pytest.skip(f"cannot create a network namespace here: {exc}")
+        self.hosts.append(host)
+        peer = f"mkw{tag}"
+        inside = ("ip", "netns", "exec", host.ns)
+        _run("ip", "link", "add", host.host_if, "type", "veth", "peer", "name", peer)
+        _run("ip", "link", "set", peer, "netns", host.ns)
+        _run("ip", "addr", "add", f"{host.coordinator_ip}/30", "dev", host.host_if)
+        _run("ip", "link", "set", host.host_if, "up")
+        _run(*inside, "ip", "addr", "add", f"169.254.{subnet}.2/30", "dev", peer)
+        _run(*inside, "ip", "link", "set", peer, "up")
+        _run(*inside, "ip", "link", "set", "lo", "up")
+        pg, rd, s3 = (
+            Forwarder(host.coordinator_ip, ("127.0.0.1", port))
+            for port in (5432, 6379, self.s3_port)
+        )
+        self.forwarders += [pg, rd, s3]
+        c_ip = host.coordinator_ip
+        host.env = {
+            **self.common,
+            "MIKOMI_DATABASE_URL": self.url.replace("127.0.0.1:5432", f"{c_ip}:{pg.port}"),
+            "MIKOMI_REDIS_URL": f"redis://{c_ip}:{rd.port}/{self.redis_db}",
+            "MIKOMI_S3_ENDPOINT_URL": f"http://{c_ip}:{s3.port}",
+            "MIKOMI_VAR_DIR": str(self.tmp / f"{hostname}-var"),
+        }
+        return host
+
+    def run(self, name: str, args: list[str], host: WorkerHost | None = None) -> None:
+        """A process on the coordinator host, or on ``host`` under that host's name."""
+        env = self.coordinator_env if host is None else host.env
+        if host is not None:
+            args = [
+                "ip", "netns", "exec", host.ns, "unshare", "--uts", "sh", "-c",
+                f'hostname {host.hostname} && exec "$@"', "sh", *args,
+            ]  # fmt: skip
+        log = (self.tmp / f"{name}.log").open("ab")
+        self.procs.append(
+            subprocess.Popen(
+                args,
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    def serve_sites(self, host: WorkerHost, generated: int, port: int) -> tuple[Path, Path]:
+        """The prospects' websites as seen from ``host``; → (its submissions log, its CSV)."""
+        log, exported = self.tmp / f"{host.hostname}-sent.jsonl", self.tmp / f"{host.hostname}.csv"
+        self.run(
+            f"{host.hostname}-sites",
+            [MIKOMI, "fixtures", "serve", "--port", str(port), "--generated", str(generated),
+             "--log", str(log), "--export-prospects", str(exported)],
+            host,
         )  # fmt: skip
         wait_until(lambda: exported.exists() and exported.stat().st_size > 0, 60, "the sites")
-        hosts.start("worker", [MIKOMI, "worker", "-n", "1"], worker_env, on_worker_host=True)
-        hosts.start("import-worker", [MIKOMI, "import-worker"], worker_env, on_worker_host=True)
+        return log, exported
 
-        # --- the coordinator host: coordinator (on the link address) and dispatcher
-        http_port = _free_port(c_ip)
-        hosts.start(
-            "coordinator",
-            [MIKOMI, "coordinator", "--host", c_ip, "--port", str(http_port)],
-            coordinator_env,
-            on_worker_host=False,
+    def start_coordinator(self, address: str) -> None:
+        http_port = _free_port(address)
+        self.run(
+            "coordinator", [MIKOMI, "coordinator", "--host", address, "--port", str(http_port)]
         )
-        hosts.start(
-            "dispatcher",
-            [MIKOMI, "dispatcher", "--interval", "0.5"],
-            coordinator_env,
-            on_worker_host=False,
-        )
-        base = f"http://{c_ip}:{http_port}"
-        wait_until(lambda: _healthy(base), 90, "the coordinator")
+        self.run("dispatcher", [MIKOMI, "dispatcher", "--interval", "0.5"])
+        self.base = f"http://{address}:{http_port}"
+        wait_until(self._healthy, 90, "the coordinator")
 
-        with sessions() as db:
-            rows = list(csv.DictReader(exported.open(encoding="utf-8-sig")))
-            generated = [(r["company"], r["url"]) for r in rows if "gen-" in r["url"]][:SITES]
-            assert len(generated) == SITES
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=10)
+        if self.engine is not None:
+            # The worker supervisor's processes run in process groups of their own: none may
+            # outlive the test (each is known by the pid in its heartbeat).
+            with suppress(Exception), self.sessions() as db:
+                for pid in db.scalars(select(FleetWorker.pid)).all():
+                    if pid and pid != os.getpid() and alive(pid):
+                        with suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+            self.engine.dispose()
+        for forwarder in self.forwarders:
+            forwarder.close()
+        if self.s3 is not None:
+            self.s3.stop()
+        with suppress(Exception):
+            self.redis.flushdb()
+        if self.pg_name:
+            drop_pg_database(self.pg_name)
+        for host in self.hosts:
+            with suppress(Exception):
+                _run("ip", "netns", "del", host.ns)  # its veth end, and so the pair, goes too
+            with suppress(Exception):
+                _run("ip", "link", "del", host.host_if)
+
+    # --- data
+
+    def reservation(self, sites: list[tuple[str, str]], senders: int) -> tuple[int, dict, dict]:  # type: ignore[type-arg]
+        """An approved reservation of ``sites``; → (its id, the owner's and an operator's
+        API headers)."""
+        with self.sessions() as db:
             member = make_member(db)
-            reservation = make_reservation(db, member=member, urls=generated, count=300, senders=2)
+            reservation = make_reservation(
+                db, member=member, urls=sites, count=max(300, len(sites)), senders=senders
+            )
             owner = accounts.create_user(
                 db, email="owner@example.test", password="password-123", role=Role.MEMBER,
                 company="x",
@@ -297,108 +335,225 @@ def test_a_worker_host_sends_and_imports_over_the_link(hosts: Hosts) -> None:
             )
             mine = {"Authorization": f"Bearer {accounts.issue_token(db, owner, 'api')[0]}"}
             ops = {"Authorization": f"Bearer {accounts.issue_token(db, operator, 'api')[0]}"}
-            rid = reservation.id
-            prospects_before = db.scalar(select(func.count()).select_from(Prospect))
             db.commit()
+            return reservation.id, mine, ops
 
-        # --- a reservation, sent from the worker host
-        def final(db: Session) -> int:
-            return int(
-                db.scalar(
-                    select(func.count())
-                    .select_from(SendItem)
-                    .where(SendItem.reservation_id == rid)
-                    .where(SendItem.state.in_(("sent", "failed", "skipped", "in_doubt")))
-                )
-                or 0
+    def states(self, reservation_id: int) -> Counter[str]:
+        with self.sessions() as db:
+            return Counter(
+                db.scalars(select(SendItem.state).where(SendItem.reservation_id == reservation_id))
             )
 
-        def all_final() -> bool:
-            with sessions() as db:
-                return final(db) == SITES
-
-        wait_until(all_final, 240, "every item sent from the worker host", every=1)
-        with sessions() as db:
-            states = db.scalars(select(SendItem.state).where(SendItem.reservation_id == rid)).all()
-            assert sorted(states) == ["sent"] * SITES
-            assert db.get(Reservation, rid).sent == SITES  # type: ignore[union-attr]
-            beats = db.scalars(select(FleetWorker.hostname)).all()
-            assert WORKER_HOST in beats  # its own host name in the heartbeats
-        received = [json.loads(line) for line in submissions.read_text().splitlines()]
-        hosts_received = sorted(sub["host"].split(":")[0] for sub in received)
-        assert hosts_received == sorted(
-            httpx.URL(u).host for _, u in generated
-        )  # each site once, nothing twice
-
-        # The evidence went to the shared store; the coordinator serves it to the owner.
-        with httpx.Client(base_url=base, timeout=30) as client:
-            page = client.get(f"/api/v1/reservations/{rid}/items", headers=mine).json()
-            links = [link for item in page["items"] for link in item["evidence_links"]]
-            assert links
-            shot = next(link for link in links if link.endswith((".jpg", ".jpeg", ".png")))
-            served = client.get(shot, headers=mine)
-            assert served.status_code == 200 and served.headers["content-type"].startswith("image/")
-            listed = boto3.client("s3", endpoint_url=endpoint, **_aws_args(aws)).list_objects_v2(
-                Bucket=BUCKET, Prefix=f"fleet/{rid}/"
-            )
-            assert any(o["Key"].endswith(shot.rsplit("/", 1)[1]) for o in listed["Contents"])
-            assert not (hosts.tmp / "coordinator-var" / "evidence").exists()
-
-            # --- an import: uploaded to the coordinator, run on the worker host
-            resp = client.post(
-                "/api/v1/prospects/import?filename=sites.csv",
-                content=exported.read_bytes(),
-                headers={**ops, "Content-Type": "text/csv"},
-            )
-            assert resp.status_code == 202, resp.text
-            job_id = resp.json()["id"]
-
-            def job() -> dict:  # type: ignore[type-arg]
-                return dict(client.get(f"/api/v1/prospects/imports/{job_id}", headers=ops).json())
-
-            wait_until(lambda: job()["status"] != "running", 120, "the import", every=0.5)
-            done = job()
-        assert done["status"] == "done", done
-        assert done["rows_total"] == len(rows)
-        assert done["rows_duplicate"] >= SITES  # the reservation's prospects were there already
-        taken_by = Job.fetch(f"import-{job_id}", connection=redis, serializer=JSONSerializer)
-        assert (taken_by.worker_name or "").startswith(f"import-{WORKER_HOST}-")
-        with sessions() as db:
-            after = db.scalar(select(func.count()).select_from(Prospect))
-        assert after == prospects_before + done["rows_imported"]
-    finally:
-        for proc in reversed(hosts.procs):
-            _stop(proc)
-        _kill_leftover_workers(sessions if "sessions" in locals() else None)
-        s3.stop()
-        engine.dispose()
-        redis.flushdb()
-        drop_pg_database(pg_name)
+    def finished_by(self, reservation_id: int) -> dict[int, str]:
+        """Each final item → the worker id of its last attempt."""
+        with self.sessions() as db:
+            rows = db.execute(
+                select(SendAttempt.item_id, SendAttempt.worker_id)
+                .where(SendAttempt.reservation_id == reservation_id)
+                .where(SendAttempt.finished_at.is_not(None))
+                .order_by(SendAttempt.id)
+            ).all()
+        return {item_id: worker for item_id, worker in rows}
 
 
-def _aws_args(aws: dict[str, str]) -> dict[str, str]:
-    return {
-        "aws_access_key_id": aws["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": aws["AWS_SECRET_ACCESS_KEY"],
-        "region_name": aws["AWS_DEFAULT_REGION"],
-    }
+def generated_sites(exported: Path, n: int) -> list[tuple[str, str]]:
+    rows = list(csv.DictReader(exported.open(encoding="utf-8-sig")))
+    sites = [(r["company"], r["url"]) for r in rows if "gen-" in r["url"]][:n]
+    assert len(sites) == n
+    return sites
 
 
-def _healthy(base: str) -> bool:
+def received(*logs: Path) -> Counter[str]:
+    """How many final submissions each site host received, over every host's sites."""
+    hosts: Counter[str] = Counter()
+    for log in logs:
+        if log.exists():
+            for line in log.read_text().splitlines():
+                hosts[json.loads(line)["host"].split(":")[0]] += 1
+    return hosts
+
+
+def served_evidence(client: httpx.Client, rid: int, headers: dict, item_ids: set[int]) -> int:  # type: ignore[type-arg]
+    """Fetch, as the owner, one screenshot of each of ``item_ids`` from the coordinator."""
+    page = client.get(f"/api/v1/reservations/{rid}/items?per_page=200", headers=headers).json()
+    served = 0
+    for item in page["items"]:
+        if item["id"] not in item_ids:
+            continue
+        shot = next(
+            link for link in item["evidence_links"] if link.endswith((".jpg", ".jpeg", ".png"))
+        )
+        answer = client.get(shot, headers=headers)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("image/")
+        served += 1
+    return served
+
+
+@pytest.fixture
+def rehearsal(tmp_path: Path) -> Iterator[Rehearsal]:
+    _check_netns()
+    made = Rehearsal(tmp_path)
     try:
-        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+        yield made.start()
+    finally:
+        made.close()
 
 
-def _kill_leftover_workers(sessions: sessionmaker[Session] | None) -> None:
-    """The worker supervisor's processes run in their own process groups: none may outlive the
-    test (each is known by the pid in its heartbeat)."""
-    if sessions is None:
-        return
-    with suppress(Exception), sessions() as db:
-        for pid in db.scalars(select(FleetWorker.pid)).all():
-            if pid and alive(pid):
-                with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-    time.sleep(0.2)
+def test_a_worker_host_sends_and_imports_over_the_link(rehearsal: Rehearsal) -> None:
+    sites_n = 3
+    host = rehearsal.add_host("mikomi-host-b")
+    port = 18_000 + int(uuid.uuid4().int % 2000)
+    submissions, exported = rehearsal.serve_sites(host, sites_n, port)
+    rehearsal.run("worker", [MIKOMI, "worker", "-n", "1"], host)
+    rehearsal.run("import-worker", [MIKOMI, "import-worker"], host)
+    # The coordinator listens on its end of the link (the test reaches it there too).
+    rehearsal.start_coordinator(host.coordinator_ip)
+
+    sites = generated_sites(exported, sites_n)
+    rid, mine, ops = rehearsal.reservation(sites, senders=2)
+    with rehearsal.sessions() as db:
+        prospects_before = db.scalar(select(func.count()).select_from(Prospect))
+
+    # --- a reservation, sent from the worker host
+    wait_until(
+        lambda: sum(rehearsal.states(rid)[s] for s in FINAL) == sites_n,
+        240,
+        "every item sent from the worker host",
+        every=1,
+    )
+    assert rehearsal.states(rid) == {"sent": sites_n}
+    with rehearsal.sessions() as db:
+        assert db.get(Reservation, rid).sent == sites_n  # type: ignore[union-attr]
+        assert host.hostname in db.scalars(select(FleetWorker.hostname)).all()
+    # Each site received its message once.
+    assert received(submissions) == Counter({httpx.URL(u).host: 1 for _, u in sites})
+
+    with httpx.Client(base_url=rehearsal.base, timeout=30) as client:
+        # The evidence went to the shared store; the coordinator serves it to the owner.
+        assert served_evidence(client, rid, mine, set(rehearsal.finished_by(rid))) == sites_n
+        listed = rehearsal.bucket_client().list_objects_v2(Bucket=BUCKET, Prefix=f"fleet/{rid}/")
+        assert len({o["Key"].split("/")[2] for o in listed["Contents"]}) == sites_n
+        assert not (rehearsal.tmp / "coordinator-var" / "evidence").exists()
+
+        # --- an import: uploaded to the coordinator, run on the worker host
+        resp = client.post(
+            "/api/v1/prospects/import?filename=sites.csv",
+            content=exported.read_bytes(),
+            headers={**ops, "Content-Type": "text/csv"},
+        )
+        assert resp.status_code == 202, resp.text
+        job_id = resp.json()["id"]
+
+        def job() -> dict:  # type: ignore[type-arg]
+            return dict(client.get(f"/api/v1/prospects/imports/{job_id}", headers=ops).json())
+
+        wait_until(lambda: job()["status"] != "running", 120, "the import", every=0.5)
+        done = job()
+    rows = list(csv.DictReader(exported.open(encoding="utf-8-sig")))
+    assert done["status"] == "done", done
+    assert done["rows_total"] == len(rows)
+    assert done["rows_duplicate"] >= sites_n  # the reservation's prospects were there already
+    taken_by = Job.fetch(f"import-{job_id}", connection=rehearsal.redis, serializer=JSONSerializer)
+    assert (taken_by.worker_name or "").startswith(f"import-{host.hostname}-")
+    with rehearsal.sessions() as db:
+        after = db.scalar(select(func.count()).select_from(Prospect))
+    assert after == prospects_before + done["rows_imported"]
+
+
+def test_a_host_that_loses_its_link_mid_run_leaves_its_items_to_the_other(
+    rehearsal: Rehearsal,
+) -> None:
+    sites_n = 40
+    b = rehearsal.add_host("mikomi-host-b")
+    c = rehearsal.add_host("mikomi-host-c")
+    port = 18_000 + int(uuid.uuid4().int % 2000)
+    # The same websites answer on both hosts (the internet looks the same from each).
+    b_log, exported = rehearsal.serve_sites(b, sites_n, port)
+    c_log, _ = rehearsal.serve_sites(c, sites_n, port)
+    for host in (b, c):
+        rehearsal.run(f"{host.hostname}-worker", [MIKOMI, "worker", "-n", "1"], host)
+    rehearsal.start_coordinator("127.0.0.1")
+    rid, mine, ops = rehearsal.reservation(generated_sites(exported, sites_n), senders=4)
+
+    def holding(hostname: str) -> set[int]:
+        """Items in flight whose open attempt is on ``hostname``."""
+        with rehearsal.sessions() as db:
+            open_attempts = db.execute(
+                select(SendAttempt.item_id, SendAttempt.worker_id)
+                .join(SendItem, SendItem.id == SendAttempt.item_id)
+                .where(SendItem.reservation_id == rid)
+                .where(SendItem.state.in_(("running", "submitting")))
+                .where(SendAttempt.finished_at.is_(None))
+            ).all()
+        return {item for item, worker in open_attempts if worker.startswith(f"{hostname}-")}
+
+    def done_by(hostname: str) -> int:
+        return sum(1 for w in rehearsal.finished_by(rid).values() if w.startswith(f"{hostname}-"))
+
+    # Both hosts at work; then host b loses its network while it holds a send.
+    wait_until(lambda: done_by(b.hostname) >= 2 and done_by(c.hostname) >= 2, 240, "both hosts")
+    held: set[int] = set()
+    for _ in range(5):  # a send may end between the look and the cut: look again
+        wait_until(lambda: bool(holding(b.hostname)), 120, "host b holding a send", every=0.1)
+        b.cut()
+        held = holding(b.hostname)  # read after the cut: b can no longer finish these
+        if held:
+            break
+        b.restore()
+    wait_until(
+        lambda: sum(rehearsal.states(rid)[s] for s in FINAL) == sites_n,
+        300,
+        "every item finished while host b is cut off",
+        every=1,
+    )
+    b.restore()
+
+    states = rehearsal.states(rid)
+    assert sum(states[s] for s in FINAL) == sites_n
+    assert states["sent"] + states["in_doubt"] == sites_n, states
+    # Nothing was submitted twice, across both hosts' views of the websites.
+    got = received(b_log, c_log)
+    assert got and max(got.values()) == 1, got
+    with rehearsal.sessions() as db:
+        sent_hosts = {
+            httpx.URL(url).host
+            for url in db.scalars(
+                select(SendItem.url).where(SendItem.reservation_id == rid, SendItem.state == "sent")
+            )
+        }
+        held_states = dict(
+            db.execute(select(SendItem.id, SendItem.state).where(SendItem.id.in_(held))).all()
+        )
+    assert sent_hosts <= set(got)
+    # Host b's leases ran out: what it held was sent by host c, or (if b was past the point of
+    # no return) is 送信結果不明 — never sent a second time.
+    finished = rehearsal.finished_by(rid)
+    assert held, "host b never held a send at the moment of a cut"
+    for item in held:
+        assert held_states[item] == "in_doubt" or (
+            held_states[item] == "sent" and finished[item].startswith(f"{c.hostname}-")
+        ), (item, held_states[item], finished.get(item))
+    by_host = Counter(re.sub(r"-\d+$", "", worker) for worker in finished.values())
+    assert by_host[c.hostname] > by_host[b.hostname] >= 2, by_host
+
+    with httpx.Client(base_url=rehearsal.base, timeout=30) as client:
+        # Evidence from both hosts, served by the coordinator.
+        sent_ids = {i for i, w in finished.items() if w.startswith(f"{b.hostname}-")}
+        other_ids = {i for i, w in finished.items() if w.startswith(f"{c.hostname}-")}
+        with rehearsal.sessions() as db:
+            sent_only = set(
+                db.scalars(
+                    select(SendItem.id).where(
+                        SendItem.reservation_id == rid, SendItem.state == "sent"
+                    )
+                )
+            )
+        assert served_evidence(client, rid, mine, {next(iter(sent_ids & sent_only))}) == 1
+        assert served_evidence(client, rid, mine, {next(iter(other_ids & sent_only))}) == 1
+
+        # Back on the network, host b beats again: /metrics shows both hosts.
+        def metrics_hosts() -> set[str]:
+            text = client.get("/metrics", headers=ops).text
+            return set(re.findall(r'mikomi_workers_alive\{host="([^"]+)"\} [1-9]', text))
+
+        wait_until(lambda: {b.hostname, c.hostname} <= metrics_hosts(), 90, "both hosts alive")
