@@ -171,6 +171,25 @@ def make_member(db: Session, *, tickets: int = 1000, company: str = "送信テ�
     return member
 
 
+def make_bare_user(db: Session, role: Role = Role.MEMBER, *, member: Member | None = None) -> User:
+    """A user row with no password (it never logs in) of ``member`` or, for a member without one,
+    of a fresh member company: for tests on sessions of their own, which ``make_user`` (bound
+    to the test's rolled-back session) does not reach. Use :func:`principal_of` to act as it."""
+    tag = uuid.uuid4().hex[:8]
+    if member is None and role == Role.MEMBER:
+        member = make_member(db, tickets=0, company=f"会員{tag}")
+    user = User(
+        email=f"{role.value}-{tag}@example.test",
+        password_hash="-",
+        role=role.value,
+        member_id=member.id if member is not None else None,
+        name="会員" if role == Role.MEMBER else "運営",
+    )
+    db.add(user)
+    db.flush()
+    return user
+
+
 def make_operator(db: Session, make_user: Any) -> tuple[User, dict[str, str]]:
     user, headers = make_user("operator", company=None)
     db.commit()

@@ -10,7 +10,6 @@ through the fleet's own path (claim → start → submitting → record_outcome)
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,6 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coordinator.accounts.service import Principal
 from coordinator.errors import AppError
 from coordinator.reservations import service
 from coordinator.tickets import service as tickets
@@ -33,17 +31,19 @@ from shared.enums import (
     ReservationStatus,
     Role,
 )
-from shared.models import Member, Reservation, ReservationAddition, TicketOrder, User
+from shared.models import Reservation, ReservationAddition, TicketOrder
 from tests.builders import (
+    GOOD_CARD,
     force_outcomes,
     items_by_state,
     list_url,
+    make_bare_user,
     make_prospects,
     make_script,
+    principal_of,
     raw_balance,
 )
 
-CARD_OK = "4242 4242 4242 4242"
 OUTCOMES = [
     ("sent", None),
     ("failed", "no_form"),
@@ -93,24 +93,11 @@ class World:
 
     def __init__(self, db: Session) -> None:
         self.db = db
-        tag = uuid.uuid4().hex[:8]
-        member = Member(company_name=f"性質テスト{tag}")
-        db.add(member)
-        db.flush()
-        user = User(
-            email=f"m-{tag}@example.test",
-            password_hash="-",
-            role="member",
-            member_id=member.id,
-            name="会員",
-        )
-        op = User(email=f"o-{tag}@example.test", password_hash="-", role="operator", name="運営")
-        db.add_all([user, op])
-        db.flush()
-        self.member_id = member.id
-        self.member = Principal(user.id, Role.MEMBER, member.id, user.email, user.name)
-        self.operator = Principal(op.id, Role.OPERATOR, None, op.email, op.name)
-        self.script = make_script(db, member.id)
+        user = make_bare_user(db)
+        self.member_id: int = user.member_id
+        self.member = principal_of(user)
+        self.operator = principal_of(make_bare_user(db, Role.OPERATOR))
+        self.script = make_script(db, self.member_id)
         self.reservations: list[int] = []
         self.bank_orders: list[int] = []
         self.in_doubt: list[int] = []
@@ -160,7 +147,7 @@ def _apply(w: World, step: tuple[Any, ...]) -> None:
                 company_name="性質テスト",
                 contact_name="担当",
                 payment_method=PaymentMethod.CARD,
-                card_number=CARD_OK,
+                card_number=GOOD_CARD,
                 gateway=TestGateway(),
             )
         )

@@ -5,47 +5,34 @@ empty — no prospect is ever queued twice for a member, and the tickets are hel
 from __future__ import annotations
 
 import threading
-import uuid
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from coordinator.accounts.service import Principal
 from coordinator.errors import AppError
 from coordinator.reservations import service
 from shared import ledger
-from shared.enums import Role
-from shared.models import Member, SendItem, User
+from shared.models import SendItem
 from tests.builders import (
     give_tickets,
     list_url,
+    make_bare_user,
     make_prospects,
     make_script,
+    principal_of,
 )
 
 
 def test_concurrent_creations_never_queue_a_prospect_twice(engines: dict[str, Engine]) -> None:
     engine = engines["postgresql"]
-    tag = uuid.uuid4().hex[:8]
     with Session(engine) as db:
-        member = Member(company_name=f"同時実行{tag}")
-        db.add(member)
-        db.flush()
-        user = User(
-            email=f"race-{tag}@example.test",
-            password_hash="-",
-            role="member",
-            member_id=member.id,
-            name="会員",
-        )
-        db.add(user)
-        db.flush()
-        give_tickets(db, member.id, 1_000)
-        script_id = make_script(db, member.id).id
+        user = make_bare_user(db)
+        member_id = user.member_id
+        give_tickets(db, member_id, 1_000)
+        script_id = make_script(db, member_id).id
         industry = make_prospects(db, 600)
         db.commit()
-        principal = Principal(user.id, Role.MEMBER, member.id, user.email, user.name)
-        member_id = member.id
+        principal = principal_of(user)
 
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
