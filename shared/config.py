@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # `mikomi mailin` accepts (bytes; larger ones are refused at SMTP time).
     reply_domain: str = ""
     mailin_max_bytes: int = 1_000_000
+    # mailin offers STARTTLS with this certificate chain and key (PEM files) when both are set.
+    mailin_tls_cert: str = ""
+    mailin_tls_key: str = ""
 
     # Sending limits
     page_timeout_ms: int = 15000

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import threading
 from typing import Any, AnyStr
 
@@ -130,6 +131,11 @@ def controller(settings: Settings, host: str, port: int) -> Controller:
         "enable_SMTPUTF8": True,
         "ident": "Mikomi mailin",
     }
+    if settings.mailin_tls_cert and settings.mailin_tls_key:
+        # Offered, not required: a sending server without TLS still delivers (as to any MX).
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(settings.mailin_tls_cert, settings.mailin_tls_key)
+        kwargs["tls_context"] = context
     return _Controller(
         MailinHandler(settings),
         hostname=host,
@@ -150,11 +156,12 @@ def run_forever(host: str, port: int) -> None:
     server = controller(settings, host, port)
     server.start()
     log.info(
-        "mailin: listening on %s:%s for @%s (max %s bytes)",
+        "mailin: listening on %s:%s for @%s (max %s bytes, STARTTLS %s)",
         host,
         port,
         settings.reply_domain,
         settings.mailin_max_bytes,
+        "offered" if settings.mailin_tls_cert and settings.mailin_tls_key else "not offered",
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -328,3 +328,39 @@ def test_mail_before_the_reaper_turns_an_item_in_doubt_resolves_it(mailin: Maili
         assert item_state(db, item_id) == SENT
         assert ledger.balance(db, member_id).consumed - consumed_before == 1
         assert service.resolve_answered_in_doubt(db) == 0
+
+
+def test_starttls_is_offered_with_a_certificate(mail_db: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With MIKOMI_MAILIN_TLS_CERT/KEY, mailin offers STARTTLS; a mail sent over it is stored."""
+    import ssl
+    import subprocess
+
+    from coordinator.responses.mailin import controller
+    from mikomi.supervisor import free_port
+    from shared.config import Settings
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", f"/CN={DOMAIN}", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    settings = Settings(reply_domain=DOMAIN, mailin_tls_cert=str(cert), mailin_tls_key=str(key))
+    server = controller(settings, "127.0.0.1", free_port())
+    server.start()
+    try:
+        sent = make_sent_items([SENT])
+        [address] = sent.items
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            client.starttls(context=context)
+            client.ehlo()
+            client.sendmail(mails.FROM, [address], mails.utf8_qp(address, "Re: ご提案", HUMAN))
+    finally:
+        server.stop()
+    with transaction() as db:
+        [row] = responses_of(db, sent.reservation_id)
+        assert row.body_text == HUMAN
