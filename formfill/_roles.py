@@ -229,7 +229,8 @@ def role_from_text(text: str) -> Role | None:
     """The first role whose pattern matches ``text`` (normalized), or None."""
     if not text:
         return None
-    joined = compact(text)
+    # Run together only where words may be split by inline elements: Japanese and Chinese text.
+    joined = compact(text) if has_cjk(text) else text
     for role, pattern in _RULES:
         if pattern.search(text) or (joined != text and pattern.search(joined)):
             if role == "building" and re.search(r"住所|番地", text):
