@@ -100,8 +100,8 @@ class Settings(BaseSettings):
     # worker_cpu_busy or the free memory under the reserve.
     worker_min_slots: int = Field(default=1, ge=1)
     worker_max_slots: int = Field(default=24, ge=1)
-    worker_cpu_busy: float = Field(default=0.90, gt=0, le=1)
-    worker_cpu_idle: float = Field(default=0.75, gt=0, le=1)
+    worker_cpu_busy: float = Field(default=0.98, gt=0, le=1)
+    worker_cpu_idle: float = Field(default=0.90, gt=0, le=1)
     worker_memory_reserve_mib: int = Field(default=512, ge=0)
     worker_slot_mib: int = Field(default=150, ge=0)
 

@@ -39,6 +39,8 @@ LATENCY_WINDOW = 20
 # The baseline (the lowest median seen) rises this much per interval, so a run of unusually
 # quick sends (prospects the first look ends at once) does not hold the count down for ever.
 BASELINE_FORGET = 1.02
+# Sends this many times their baseline end the slow start's growth by half.
+SLOW_START_UNTIL = 1.25
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ class SlotLimits:
     max_slots: int = 16
     # Host CPU shares: above cpu_busy slots are cut; above cpu_idle none is added. 1.0 takes
     # the CPU out of the decision (a host whose CPU is busy with other work anyway).
-    cpu_busy: float = 0.90
-    cpu_idle: float = 0.75
+    cpu_busy: float = 0.98
+    cpu_idle: float = 0.90
     memory_reserve_mib: float = 512.0  # host memory always left free
     slot_mib: float = 150.0  # what one more slot (its browser) is expected to take
     latency_ratio: float = 2.0  # sends this many times slower than the baseline: too many
@@ -112,8 +114,15 @@ def decide(
     )
     if room < 1:
         return Decision(slots, "no memory for another slot")
-    more = max(1, math.ceil(slots / 2)) if slow_start else 1
-    why = "slow start" if slow_start else "all slots busy, cpu idle"
+    # Slow start only while sends take as long as their baseline: once they lengthen, the
+    # host is near what it can do and the count creeps up one at a time.
+    fast = (
+        reading.latency_s is None
+        or reading.best_latency_s is None
+        or reading.latency_s <= SLOW_START_UNTIL * reading.best_latency_s
+    )
+    more = max(1, math.ceil(slots / 2)) if slow_start and fast else 1
+    why = "slow start" if more > 1 else "all slots busy, cpu idle"
     return Decision(limits.clamp(slots + min(more, room)), why)
 
 

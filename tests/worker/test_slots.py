@@ -27,6 +27,9 @@ def test_one_more_slot_when_all_are_busy_and_the_cpu_waits_on_the_network() -> N
 
 def test_slow_start_grows_by_half_within_the_memory_room() -> None:
     assert decide(4, reading(busy=4), LIMITS, slow_start=True) == Decision(6, "slow start")
+    # Sends lengthening past 1.25× their baseline: one at a time already.
+    lengthening = reading(busy=4, latency_s=5.5, best_latency_s=4.0)
+    assert decide(4, lengthening, LIMITS, slow_start=True).slots == 5
     # 800 MiB free, 500 reserved: room for two more 150 MiB browsers, not three.
     assert decide(6, reading(busy=6, memory=800), LIMITS, slow_start=True).slots == 8
 
