@@ -276,6 +276,28 @@ class MemberEnv:
         self.list_url = list_url(self.industry)
         db.commit()
 
+    def reserve(
+        self,
+        db: Session,
+        count: int = 300,
+        *,
+        senders: int = 1,
+        fresh_list: int = 0,
+        approved_by: Principal | None = None,
+    ) -> Reservation:
+        """A reservation through the reservation service, of this member's list (or of a new
+        list of ``fresh_list`` prospects), approved by ``approved_by`` when given; flushed."""
+        from coordinator.reservations import service
+
+        url = list_url(make_prospects(db, fresh_list)) if fresh_list else self.list_url
+        reservation = service.create(
+            db, self.principal, count=count, senders=senders, list_url=url, script_id=self.script.id
+        )
+        if approved_by is not None:
+            service.approve(db, approved_by, reservation.id)
+        db.flush()
+        return reservation
+
     def body(self, count: int, senders: int = 1, **overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "count": count,

@@ -38,10 +38,7 @@ def test_run_once_applies_every_rule_at_its_boundary(db, make_user, mail_setting
     clock.set_clock(T0)
     env = MemberEnv(db, make_user, tickets=1_000, prospects=600)
     op_user, _ = make_user("operator", company=None)
-    r = service.create(
-        db, env.principal, count=300, senders=1, list_url=env.list_url, script_id=env.script.id
-    )
-    service.approve(db, principal_of(op_user), r.id)
+    r = env.reserve(db, approved_by=principal_of(op_user))
     service.pause(db, env.principal, r.id)
     order = make_order(db, env.member_id, applied_on=date(2026, 2, 20))  # due on 2026-03-02
     _, session_row = accounts.issue_token(db, op_user, "session")  # lives 12 hours

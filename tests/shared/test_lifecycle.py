@@ -41,15 +41,6 @@ def operator(db, make_user):  # type: ignore[no-untyped-def]
     return principal_of(user)
 
 
-def _approved(db, env: MemberEnv, operator, count: int = 300) -> Reservation:  # type: ignore[no-untyped-def]
-    r = service.create(
-        db, env.principal, count=count, senders=1, list_url=env.list_url, script_id=env.script.id
-    )
-    service.approve(db, operator, r.id)
-    db.flush()
-    return r
-
-
 def test_list_addition_suggestion_is_the_spec_example() -> None:
     assert list_addition_suggestion(1_000, 700, 449) == 151
     assert list_addition_suggestion(1_000, 700, 450) is None
@@ -59,7 +50,7 @@ def test_list_addition_suggestion_is_the_spec_example() -> None:
 def test_pause_auto_cancel_after_more_than_12_hours(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
     clock.set_clock(T0)
     env = MemberEnv(db, make_user, tickets=1_000, prospects=600)
-    r = _approved(db, env, operator)
+    r = env.reserve(db, approved_by=operator)
     service.pause(db, env.principal, r.id)
     assert r.paused_at == T0
     assert lifecycle.auto_cancel_stale_pauses(db, T0 + timedelta(hours=12)) == 0
@@ -87,7 +78,7 @@ def test_pause_auto_cancel_after_more_than_12_hours(db, make_user, operator) -> 
 def test_resume_resets_the_pause_clock(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
     clock.set_clock(T0)
     env = MemberEnv(db, make_user, tickets=1_000, prospects=600)
-    r = _approved(db, env, operator)
+    r = env.reserve(db, approved_by=operator)
     service.pause(db, env.principal, r.id)
     clock.advance(timedelta(hours=11))
     service.resume(db, env.principal, r.id)
@@ -98,23 +89,14 @@ def test_resume_resets_the_pause_clock(db, make_user, operator) -> None:  # type
 
 def test_queue_empty_auto_cancel_only_while_approved(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
     env = MemberEnv(db, make_user, tickets=1_000, prospects=600)
-    r = _approved(db, env, operator)
+    r = env.reserve(db, approved_by=operator)
     force_outcomes(db, r.id, 599, ItemState.FAILED.value)
     assert r.status == ReservationStatus.APPROVED and r.queued == 1
     force_outcomes(db, r.id, 1, ItemState.SKIPPED.value)
     assert r.status == ReservationStatus.AUTO_CANCELLED
     assert ledger.balance(db, env.member_id).available == 1_000
     # A paused reservation whose list was removed stays paused (a list change in progress).
-    industry = make_prospects(db, 600)
-    r2 = service.create(
-        db,
-        env.principal,
-        count=300,
-        senders=1,
-        list_url=list_url(industry),
-        script_id=env.script.id,
-    )
-    service.approve(db, operator, r2.id)
+    r2 = env.reserve(db, fresh_list=600, approved_by=operator)
     _, removed = service.pause(db, env.principal, r2.id, remove_list=True)
     assert removed == 600
     assert r2.status == ReservationStatus.PAUSED and r2.queued == 0
@@ -123,7 +105,7 @@ def test_queue_empty_auto_cancel_only_while_approved(db, make_user, operator) ->
 
 def test_list_addition_notice_once_per_crossing(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
     env = MemberEnv(db, make_user, tickets=1_000, prospects=2_000)
-    r = _approved(db, env, operator, count=1_000)
+    r = env.reserve(db, 1_000, approved_by=operator)
     kind = NotificationKind.LIST_ADDITION_REQUEST.value
     force_outcomes(db, r.id, 700, ItemState.SENT.value)
     force_outcomes(db, r.id, 850, ItemState.FAILED.value)
@@ -150,7 +132,7 @@ def test_list_addition_notice_once_per_crossing(db, make_user, operator) -> None
 
 def test_completion_releases_the_rest(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
     env = MemberEnv(db, make_user, tickets=1_000, prospects=600)
-    r = _approved(db, env, operator)
+    r = env.reserve(db, approved_by=operator)
     force_outcomes(db, r.id, 10, ItemState.FAILED.value)
     force_outcomes(db, r.id, 299, ItemState.SENT.value)
     assert r.status == ReservationStatus.APPROVED
@@ -170,7 +152,7 @@ def test_completion_releases_the_rest(db, make_user, operator) -> None:  # type:
 
 def test_cancel_keeps_tickets_for_items_in_flight(db, make_user, operator) -> None:  # type: ignore[no-untyped-def]
     env = MemberEnv(db, make_user, tickets=1_000, prospects=600)
-    r = _approved(db, env, operator)
+    r = env.reserve(db, approved_by=operator)
     service.set_senders(db, operator, r.id, 3)
     claimed = items.claim(db, r.id, 3)
     assert len(claimed) == 3

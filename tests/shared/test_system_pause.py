@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from coordinator.reservations import service
 from shared import clock, items, lifecycle, notify
 from shared.enums import NotificationKind, PausedBy, ReservationStatus
 from shared.models import Notification, Reservation
@@ -22,12 +21,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def _approved(db: Session, make_user, env: MemberEnv) -> Reservation:  # type: ignore[no-untyped-def]
     op_user, _ = make_operator(db, make_user)
-    r = service.create(
-        db, env.principal, count=300, senders=1, list_url=env.list_url, script_id=env.script.id
-    )
-    service.approve(db, principal_of(op_user), r.id)
-    db.flush()
-    return r
+    return env.reserve(db, approved_by=principal_of(op_user))
 
 
 def _fail_until_paused(db: Session, r: Reservation, reason: str = "site_unreachable") -> None:

@@ -15,9 +15,7 @@ from shared import clock, items
 from shared.config import get_settings
 from tests.builders import (
     MemberEnv,
-    list_url,
     make_operator,
-    make_prospects,
     principal_of,
 )
 from tests.support.web import csrf_of, login
@@ -36,15 +34,7 @@ def _buttons(row: str) -> set[str]:
 
 
 def _reserve(db: Session, env: MemberEnv) -> int:
-    industry = make_prospects(db, 600)
-    r = service.create(
-        db,
-        env.principal,
-        count=300,
-        senders=1,
-        list_url=list_url(industry),
-        script_id=env.script.id,
-    )
+    r = env.reserve(db, fresh_list=600)
     db.commit()
     return r.id
 
