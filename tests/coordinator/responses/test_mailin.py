@@ -333,18 +333,12 @@ def test_mail_before_the_reaper_turns_an_item_in_doubt_resolves_it(mailin: Maili
 def test_starttls_is_offered_with_a_certificate(mail_db: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """With MIKOMI_MAILIN_TLS_CERT/KEY, mailin offers STARTTLS; a mail sent over it is stored."""
     import ssl
-    import subprocess
 
     from coordinator.responses.mailin import controller
     from mikomi.supervisor import free_port
     from shared.config import Settings
 
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", f"/CN={DOMAIN}", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    cert, key = _self_signed(tmp_path)
     settings = Settings(reply_domain=DOMAIN, mailin_tls_cert=str(cert), mailin_tls_key=str(key))
     server = controller(settings, "127.0.0.1", free_port())
     server.start()
@@ -364,3 +358,38 @@ def test_starttls_is_offered_with_a_certificate(mail_db: str, tmp_path) -> None:
     with transaction() as db:
         [row] = responses_of(db, sent.reservation_id)
         assert row.body_text == HUMAN
+
+
+def _self_signed(tmp_path):  # type: ignore[no-untyped-def]
+    """A one-day self-signed certificate for the reply domain, and its key (PEM files)."""
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DOMAIN)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(DOMAIN)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
