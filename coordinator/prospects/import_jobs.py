@@ -54,6 +54,10 @@ BEAT_S = 10.0  # progress_at moves at least this often while a job runs, batch o
 RUN_KEY_TTL_S = 30  # the run key outlives two missed beats; then another run may start
 MAX_RESUMES = 3
 JOB_TIMEOUT_S = 12 * 3600  # RQ's limit: far above any import; the job ends by itself
+NO_WORKER_REASON = (
+    "取り込みワーカー（mikomi import-worker）が動いていないため、取り込みを始められませんでした。"
+    "ワーカーを起動してから、もう一度取り込んでください"
+)
 
 
 class ImportRunResult(Protocol):
@@ -143,14 +147,26 @@ def launcher(kind: str) -> Callable[[Path, int], None]:
     return partial(hand_off, kind=kind)
 
 
+def _mark_failed(job: ImportJob, now: datetime, code: str, reason: str) -> None:
+    job.status = ImportStatus.FAILED
+    job.finished_at = now
+    job.report = [*(job.report or []), {"line": None, "code": code, "reason": reason}]
+
+
 def _fail(job_id: int, reason: str) -> None:
     with transaction() as db:
         job = db.get(ImportJob, job_id, with_for_update=True)
-        if job is None or job.status != ImportStatus.RUNNING:
-            return
-        job.status = ImportStatus.FAILED
-        job.finished_at = clock.now()
-        job.report = [*(job.report or []), {"line": None, "code": "fatal", "reason": reason}]
+        if job is not None and job.status == ImportStatus.RUNNING:
+            _mark_failed(job, clock.now(), "fatal", reason)
+
+
+def _drop_queued(job_id: int) -> None:
+    """Take a job that no import worker will ever start off the queue."""
+    redis = get_redis()
+    try:
+        Job.fetch(_rq_job_id(job_id), connection=redis, serializer=JSONSerializer).cancel()
+    except NoSuchJobError:
+        return
 
 
 def _touch(job_id: int) -> bool:
@@ -256,8 +272,9 @@ def workers_running() -> bool | None:
 def resume_or_fail_interrupted(db: Session, now: datetime) -> int:
     """The sweeper's rule for running imports whose ``progress_at`` has not moved for
     ``importer.STALE_AFTER``: a job still waiting in the queue while an import worker is alive
-    waits on; one whose worker died is enqueued again to resume (its file still stored, fewer
-    than :data:`MAX_RESUMES` resumes so far); the rest are marked failed with the reason.
+    waits on, one waiting with no import worker at all fails saying so; one whose worker died
+    is enqueued again to resume (its file still stored, fewer than :data:`MAX_RESUMES` resumes
+    so far); the rest are marked failed with the reason.
     Returns how many jobs it resumed or failed."""
     stale = db.scalars(
         select(ImportJob)
@@ -275,10 +292,18 @@ def resume_or_fail_interrupted(db: Session, now: datetime) -> int:
     for job in stale:
         if redis.exists(_run_key(job.id)):
             continue  # a worker is on it right now
-        if _waiting(redis, job.id) and _import_workers_alive(redis):
-            job.progress_at = now  # its turn has not come yet (another import runs)
-            continue
         names = store.upload_names(f"{job.id}.")
+        if _waiting(redis, job.id):
+            if _import_workers_alive(redis):
+                job.progress_at = now  # its turn has not come yet (another import runs)
+                continue
+            _mark_failed(job, now, "no_import_worker", NO_WORKER_REASON)
+            after_commit(db, partial(_drop_queued, job.id))
+            for name in names:
+                after_commit(db, partial(store.delete_upload, name))
+            log.warning("import %s failed: no import worker took it", job.id)
+            acted += 1
+            continue
         resumes = sum(1 for entry in job.report or [] if entry.get("code") == "resumed")
         if len(names) == 1 and resumes < MAX_RESUMES:
             kind = names[0].split(".", 1)[1]

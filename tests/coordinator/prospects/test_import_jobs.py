@@ -31,7 +31,7 @@ from shared.models import ImportJob, Prospect
 from tests.support.fleet import redis_db_number
 from tests.support.processes import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 HEADER = "company,url,industry,prefecture,city,address,phone,employees,capital,founded\n"
 MIKOMI = str(Path(sys.executable).with_name("mikomi"))
@@ -79,7 +79,7 @@ class Imports:
         assert resp.status_code == 200
         return dict(resp.json())
 
-    def wait_done(self, job_id: int, timeout: float = 120) -> dict:  # type: ignore[type-arg]
+    def wait_done(self, job_id: int, timeout: float = 240) -> dict:  # type: ignore[type-arg]
         wait_until(lambda: self.job(job_id)["status"] != "running", timeout, f"import {job_id}")
         return self.job(job_id)
 
@@ -149,7 +149,7 @@ def test_an_upload_is_imported_by_an_import_worker_process(imports: Imports) -> 
     assert service.import_workers_running() is False  # the import page warns of it
 
     imports.start_worker()
-    wait_until(lambda: service.import_workers_running() is True, 60, "the import worker")
+    wait_until(lambda: service.import_workers_running() is True, 180, "the import worker")
     done = imports.wait_done(job_id)
     assert (done["status"], done["rows_total"], done["rows_imported"]) == ("done", 46, 40)
     assert (done["rows_duplicate"], done["rows_rejected"]) == (5, 1)
@@ -180,6 +180,21 @@ def test_a_bad_file_in_the_store_fails_with_the_importers_reason(imports: Import
     assert "UTF-16 のCSVは読み込めません" in failed["failure_reason"]
     assert failed["rows_imported"] == 0 and imports.prospects() == []
     wait_until(lambda: imports.stored() == [], 30, "the stored file to go")
+
+
+def test_an_upload_no_import_worker_takes_fails_saying_so(imports: Imports) -> None:
+    job_id = imports.upload(HEADER + csv_rows(3), "waiting.csv")
+    queue = Redis.from_url(imports.env["MIKOMI_REDIS_URL"])
+    assert queue.llen("rq:queue:mikomi-imports") == 1
+    later = clock.now() + import_jobs.importer.STALE_AFTER + timedelta(seconds=1)
+    with imports.sessions() as db:
+        assert sweeper.run_once(later, db=db)["imports_interrupted"] == 1
+    failed = imports.job(job_id)
+    assert failed["status"] == "failed"
+    assert "取り込みワーカー（mikomi import-worker）が動いていない" in failed["failure_reason"]
+    # Nothing is left to start later: the queue and the store are empty.
+    assert queue.llen("rq:queue:mikomi-imports") == 0
+    assert imports.stored() == []
 
 
 def test_an_import_worker_killed_mid_file_is_resumed_by_the_sweeper(imports: Imports) -> None:
