@@ -134,36 +134,31 @@ def _send_one(w: World, rid: int, outcome: tuple[str, str | None]) -> None:
     w.db.commit()
 
 
+def _place_order(w: World, quantity: int, method: PaymentMethod, card_number: str | None) -> Any:
+    """An order through the tickets service, as one request (None if refused)."""
+    return w.attempt(
+        lambda: tickets.place_order(
+            w.db,
+            w.member,
+            quantity=quantity,
+            company_name="性質テスト",
+            contact_name="担当",
+            payment_method=method,
+            card_number=card_number,
+            gateway=TestGateway(),
+        )
+    )
+
+
 def _apply(w: World, step: tuple[Any, ...]) -> None:
     db = w.db
     kind = step[0]
     rid = w.pick(w.reservations, step[1]) if len(step) > 1 and isinstance(step[1], int) else None
+
     if kind == "buy_card":
-        w.attempt(
-            lambda: tickets.place_order(
-                db,
-                w.member,
-                quantity=step[1] * 1_000,
-                company_name="性質テスト",
-                contact_name="担当",
-                payment_method=PaymentMethod.CARD,
-                card_number=GOOD_CARD,
-                gateway=TestGateway(),
-            )
-        )
+        _place_order(w, step[1] * 1_000, PaymentMethod.CARD, GOOD_CARD)
     elif kind == "order_bank":
-        order = w.attempt(
-            lambda: tickets.place_order(
-                db,
-                w.member,
-                quantity=step[1] * 1_000,
-                company_name="性質テスト",
-                contact_name="担当",
-                payment_method=PaymentMethod.BANK_TRANSFER,
-                card_number=None,
-                gateway=TestGateway(),
-            )
-        )
+        order = _place_order(w, step[1] * 1_000, PaymentMethod.BANK_TRANSFER, None)
         if order is not None:
             w.bank_orders.append(order.id)
     elif kind == "confirm_bank":
