@@ -155,6 +155,10 @@ def enter_submitting(db: Session, item_id: int, token: str, *, now: datetime | N
     else:
         move(reservation, item, ItemState.SUBMITTING.value)
         item.submitting_at = now
+        # The script it goes out with stays on record (docs/rules.md#ab-scripts): a later
+        # change of the reservation's script concerns unsent items only.
+        if item.script_id is None:
+            item.script_id = reservation.script_id
         item.lease_expires_at = lease_until(now)
         ok = True
     if not ok:

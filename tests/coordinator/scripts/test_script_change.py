@@ -9,16 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coordinator.reservations import service
 from fixtures.server import FixtureServer
 from shared import items, migrate
 from shared.config import get_settings
-from shared.db import reset_engine
+from shared.db import make_engine, reset_engine
 from shared.enums import Role
-from shared.models import ReservationStatusChange, Script, User
+from shared.models import ReservationStatusChange, Script, SendItem, User
 from tests.builders import (
     QA_SCRIPT,
     MemberEnv,
@@ -121,7 +121,7 @@ def test_the_next_send_carries_the_new_script(
     old_words, new_words = "業務効率化のご提案でご連絡いたしました。", "新サービスのご案内です。"
     url = f"sqlite:///{tmp_path / 'mikomi.db'}"
     migrate.upgrade(url)
-    engine = create_engine(url)
+    engine = make_engine(url)
     with FixtureServer(generated=0) as server, Session(engine) as db:
         urls = [("一社", server.url_for("cf7-basic")), ("二社", server.url_for("address-full"))]
         reservation = make_reservation(db, urls=urls, senders=1)
@@ -139,6 +139,7 @@ def test_the_next_send_carries_the_new_script(
             },
         )
         db.add_all([member_user, new])
+        old_script = reservation.script_id
         [(first, first_token)] = items.claim(db, reservation.id, 1)
         db.commit()
         monkeypatch.setenv("MIKOMI_DATABASE_URL", url)
@@ -174,4 +175,8 @@ def test_the_next_send_carries_the_new_script(
             )
         ).all()
         assert any("スクリプトを変更しました" in reason for reason in reasons)
+        # Each item keeps the script it went out with (the results CSV's スクリプトID).
+        db.expire_all()
+        sent_with = {i: db.get(SendItem, i).script_id for i in (first, second)}  # type: ignore[union-attr]
+        assert sent_with == {first: old_script, second: new.id}
     engine.dispose()
