@@ -379,7 +379,7 @@ def _chunks_from_child(path: Path, skip: int, batch_size: int) -> Iterator[Itera
         child.join(timeout=10)
 
 
-PARALLEL_FROM_BYTES = 20_000_000  # smaller files are parsed in the importing process
+PARALLEL_FROM_BYTES = 2_000_000  # smaller files are parsed in the importing process
 
 
 def run_import(
