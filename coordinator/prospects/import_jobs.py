@@ -37,7 +37,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from coordinator.prospects import importer
+from coordinator.prospects import importer, registry
 from shared import clock
 from shared.config import get_settings
 from shared.db import after_commit, transaction
@@ -73,9 +73,14 @@ def _run_prospects(path: Path, job_id: int) -> ImportRunResult:
     return importer.run_import(path, job_id, sessions=transaction, resume=True)
 
 
-# The importers a job may run, by the ``kind`` it was enqueued with. Another kind of file (the
-# 法人番号 registry, …) adds its runner here and calls ``hand_off(path, job_id, kind)``.
-KINDS: dict[str, KindRunner] = {PROSPECTS: _run_prospects}
+def _run_registry(path: Path, job_id: int) -> ImportRunResult:
+    # A registry job always continues after its last committed batch (its resume_offset).
+    return registry.run_import(path, job_id, sessions=transaction)
+
+
+# The importers a job may run, by the ``kind`` it was enqueued with. Another kind of file adds
+# its runner here and calls ``hand_off(path, job_id, kind)``.
+KINDS: dict[str, KindRunner] = {PROSPECTS: _run_prospects, registry.KIND: _run_registry}
 
 
 def upload_name(job_id: int, kind: str) -> str:
