@@ -82,7 +82,7 @@ def create_job(db: Session, *, filename: str, created_by: int | None) -> ImportJ
     return job
 
 
-def _save_progress(db: Session, progress: ImportProgress, *, finished: bool = False) -> None:
+def save_progress(db: Session, progress: ImportProgress, *, finished: bool = False) -> None:
     job = db.get(ImportJob, progress.job_id)
     if job is None:
         raise RuntimeError(f"import job {progress.job_id} vanished")
@@ -129,17 +129,17 @@ def fail_interrupted(db: Session, now: datetime) -> int:
     return len(stale)
 
 
-def _snapshot(progress: ImportProgress) -> ImportProgress:
+def snapshot(progress: ImportProgress) -> ImportProgress:
     return replace(progress, report=list(progress.report))
 
 
-def _reject(progress: ImportProgress, line: int, code: str, reason: str) -> None:
+def reject(progress: ImportProgress, line: int, code: str, reason: str) -> None:
     progress.rejected += 1
     if len(progress.report) < MAX_REPORT_ENTRIES:
         progress.report.append({"line": line, "code": code, "reason": reason})
 
 
-def _analyze(sessions: SessionOpener) -> None:
+def analyze_tables(sessions: SessionOpener) -> None:
     # Fresh statistics let both planners pick the search indexes after a big import; on
     # PostgreSQL a VACUUM also sets the visibility map, so counts can run on the indexes alone.
     with sessions() as db:
@@ -151,6 +151,25 @@ def _analyze(sessions: SessionOpener) -> None:
             return
         db.execute(text("ANALYZE prospects"))
         db.execute(text("ANALYZE prospect_grams"))
+
+
+def end_failed(
+    exc: Exception, landed: ImportProgress, sessions: SessionOpener, on_progress: ProgressFn | None
+) -> ImportProgress:
+    """The end of an import stopped by ``exc``: the job keeps the counts of what committed
+    (``landed``; the batch in progress did not land), is marked failed with the reason, and
+    the progress says so."""
+    progress = snapshot(landed)
+    progress.status = ImportStatus.FAILED
+    progress.error = exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
+    progress.report.append(
+        {"line": None, "code": getattr(exc, "code", "fatal"), "reason": progress.error}
+    )
+    with sessions() as db:
+        save_progress(db, progress, finished=True)
+    if on_progress is not None:
+        on_progress(progress)
+    return progress
 
 
 def run_import(
@@ -185,7 +204,7 @@ def run_import(
             progress.duplicates = job.rows_duplicate
             progress.rejected = job.rows_rejected
             progress.report = list(job.report or [])
-    landed = _snapshot(progress)
+    landed = snapshot(progress)
     try:
         layout = inspect(path)
         founded_max = clock.now().year + 1
@@ -197,8 +216,8 @@ def run_import(
                 imported, duplicates = write_batch(db, batch, clock.now(), job_id)
                 progress.imported += imported
                 progress.duplicates += duplicates
-                _save_progress(db, progress)
-            landed = _snapshot(progress)
+                save_progress(db, progress)
+            landed = snapshot(progress)
             batch.clear()
             if on_progress is not None:
                 on_progress(progress)
@@ -212,7 +231,7 @@ def run_import(
                     continue
                 if record.raw is None:
                     progress.rows_total += 1
-                    _reject(
+                    reject(
                         progress,
                         record.line,
                         "line_too_long",
@@ -224,7 +243,7 @@ def run_import(
                 progress.rows_total += 1
                 decoded = decode(record.raw, layout)
                 if decoded is None:
-                    _reject(
+                    reject(
                         progress, record.line, "invalid_encoding", "文字コードが正しくありません"
                     )
                     continue
@@ -232,34 +251,22 @@ def run_import(
                     cells = split(decoded)
                     batch.append(parse_row(cells, layout, founded_max))
                 except RowRejected as exc:
-                    _reject(progress, record.line, exc.code, exc.reason)
+                    reject(progress, record.line, exc.code, exc.reason)
                 except csv.Error as exc:
-                    _reject(progress, record.line, "invalid_csv", f"CSVとして読めません（{exc}）")
+                    reject(progress, record.line, "invalid_csv", f"CSVとして読めません（{exc}）")
                 if len(batch) >= batch_size:
                     flush()
         flush()
         progress.status = ImportStatus.DONE
         with sessions() as db:
-            _save_progress(db, progress, finished=True)
+            save_progress(db, progress, finished=True)
     except Exception as exc:
-        # The job keeps the counts of what committed; the batch in progress did not land.
-        progress = _snapshot(landed)
-        progress.status = ImportStatus.FAILED
-        progress.error = (
-            exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
-        )
-        progress.report.append(
-            {"line": None, "code": getattr(exc, "code", "fatal"), "reason": progress.error}
-        )
-        with sessions() as db:
-            _save_progress(db, progress, finished=True)
-        if on_progress is not None:
-            on_progress(progress)
+        progress = end_failed(exc, landed, sessions, on_progress)
         if not isinstance(exc, AppError):
             raise
         return progress
     if on_progress is not None:
         on_progress(progress)
     if analyze and progress.imported:
-        _analyze(sessions)
+        analyze_tables(sessions)
     return progress

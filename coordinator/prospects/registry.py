@@ -53,10 +53,11 @@ from coordinator.prospects.importer import (
     ImportProgress,
     ProgressFn,
     SessionOpener,
-    _analyze,
-    _reject,
-    _save_progress,
-    _snapshot,
+    analyze_tables,
+    end_failed,
+    reject,
+    save_progress,
+    snapshot,
 )
 from coordinator.prospects.regions import normalize_prefecture
 from shared import clock
@@ -407,7 +408,7 @@ def run_import(
         progress.rows_total, progress.imported = job.rows_total, job.rows_imported
         progress.duplicates, progress.rejected = job.rows_duplicate, job.rows_rejected
         progress.report = [e for e in job.report or [] if e.get("line") is not None]
-    landed = _snapshot(progress)
+    landed = snapshot(progress)
     if parallel is None:
         parallel = progress.bytes_total >= PARALLEL_FROM_BYTES
     try:
@@ -421,37 +422,26 @@ def run_import(
                 progress.rows_total += chunk.counted
                 progress.duplicates += chunk.history
                 for line, code, reason in chunk.rejected:
-                    _reject(progress, line, code, reason)
+                    reject(progress, line, code, reason)
                 with sessions() as db:
                     added, changed, same = (
                         write_batch(db, chunk.rows, job_id) if chunk.rows else (0, 0, 0)
                     )
                     progress.imported += added + changed
                     progress.duplicates += same
-                    _save_progress(db, progress)
+                    save_progress(db, progress)
                     job = db.get(ImportJob, job_id)
                     assert job is not None
                     job.resume_offset = chunk.consumed
-                landed = _snapshot(progress)
+                landed = snapshot(progress)
                 progress.bytes_read = chunk.position
                 if on_progress is not None:
                     on_progress(progress)
         progress.status = ImportStatus.DONE
         with sessions() as db:
-            _save_progress(db, progress, finished=True)
+            save_progress(db, progress, finished=True)
     except Exception as exc:
-        progress = _snapshot(landed)
-        progress.status = ImportStatus.FAILED
-        progress.error = (
-            exc.message if isinstance(exc, AppError) else f"{type(exc).__name__}: {exc}"
-        )
-        progress.report.append(
-            {"line": None, "code": getattr(exc, "code", "fatal"), "reason": progress.error}
-        )
-        with sessions() as db:
-            _save_progress(db, progress, finished=True)
-        if on_progress is not None:
-            on_progress(progress)
+        progress = end_failed(exc, landed, sessions, on_progress)
         if not isinstance(exc, AppError):
             raise
         return progress
@@ -459,7 +449,7 @@ def run_import(
     if on_progress is not None:
         on_progress(progress)
     if analyze and progress.imported:
-        _analyze(sessions)
+        analyze_tables(sessions)
     return progress
 
 
