@@ -219,19 +219,24 @@ def bench_registry(
         target=lambda: during.extend(_search_during(factory, member_id, stop)), daemon=True
     )
     searcher.start()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     progress = registry.run_import(registry_path, job_id, sessions=lambda: _opener(factory))
     import_s = time.perf_counter() - started
+    # The writing process's CPU (the reading one and the database server run beside it).
+    import_cpu_s = time.process_time() - cpu_started
     stop.set()
     searcher.join()
     result = {
         "import_s": round(import_s, 1),
+        "import_writer_cpu_s": round(import_cpu_s, 1),
+        "load_average_after": [round(x, 1) for x in os.getloadavg()],
         "imported": progress.imported,
         "rejected": progress.rejected,
         "search_during_import": _percentiles(during or [0.0]),
     }
     print(
-        f"[{name}] registry: imported {progress.imported:,} corporations in {import_s:.1f} s; "
+        f"[{name}] registry: imported {progress.imported:,} corporations in {import_s:.1f} s "
+        f"(writing process: {import_cpu_s:.1f} s CPU; load average {os.getloadavg()[0]:.1f}); "
         f"searches meanwhile p95 {result['search_during_import']['p95_ms']} ms "
         f"over {len(during)} searches",
         flush=True,
