@@ -36,6 +36,9 @@ _AUTO_SUBJECTS = re.compile(
 _AUTO_BODIES = re.compile(
     r"(?:この|本)メールは.{0,20}自動(?:返信|送信|配信|的に)|自動(?:返信|送信|配信)(?:メール|にて|で)"
     r"|送信専用(?:の)?(?:メール)?アドレス|(?:以下|下記)の内容で(?:お問い合わせを)?(?:受け?付け|送信|承り)"
+    # Contact Form 7's own footer (its Japanese and English defaults), under a plain From.
+    r"|(?:この|本)メールは.{0,120}(?:フォーム|form)から送信されました"
+    r"|this e-?mail was sent from a contact form"
     r"|this (?:is an )?auto(?:matic|mated)(?:ally generated)? (?:reply|response|message)",
     re.I,
 )
@@ -76,13 +79,23 @@ class Verdict:
     why: str  # the signal that decided, for the log and the evidence
 
 
-def own_words(text: str) -> str:
-    """The part of a reply its sender wrote: quoted lines (``>``) and everything after the
-    quoting header of a mailer (「-----Original Message-----」, "On … wrote:") left out."""
+def _quoted(line: str) -> bool:
+    return line.strip().startswith((">", "＞", "|"))
+
+
+def unquoted(text: str) -> str:
+    """``text`` without its quoted lines (``>``): what the mail itself says."""
+    return "\n".join(line for line in text.splitlines() if not _quoted(line))
+
+
+def own_words(text: str, echo_marker: str = "") -> str:
+    """The part of a reply its sender wrote: quoted lines (``>``), everything after the
+    quoting header of a mailer (「-----Original Message-----」, "On … wrote:") and the lines
+    that carry ``echo_marker`` (our own message's opt-out link) left out."""
     kept: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.startswith((">", "＞", "|")):
+        if _quoted(line) or (echo_marker and echo_marker in line):
             continue
         if _QUOTE_START.match(stripped):
             break
@@ -107,7 +120,9 @@ def _bounce(mail: ParsedMail, envelope_sender: str) -> str | None:
     return None
 
 
-def _auto(mail: ParsedMail, received_at: datetime, submitted_at: datetime | None) -> str | None:
+def _auto(
+    mail: ParsedMail, received_at: datetime, submitted_at: datetime | None, echo_marker: str
+) -> str | None:
     auto_submitted = _header(mail, "auto-submitted")
     if auto_submitted and auto_submitted != "no":
         return f"Auto-Submitted: {auto_submitted}"
@@ -118,10 +133,15 @@ def _auto(mail: ParsedMail, received_at: datetime, submitted_at: datetime | None
         return f"Precedence: {_header(mail, 'precedence')}"
     if _REPLY_SUBJECT.match(mail.subject) or "in-reply-to" in mail.headers:
         return None  # a person answered (a mail, not a form's notice)
+    own_text = unquoted(mail.text)
+    if echo_marker and echo_marker in own_text:
+        # Our whole message, unquoted, in a mail that is no reply: the form's copy of what was
+        # submitted (CF7's default mail (2) echoes it under the site's title and a plain From).
+        return "echoes the submitted message"
     subject = unicodedata.normalize("NFKC", mail.subject)
     if _AUTO_SUBJECTS.search(subject):
         return "subject"
-    if _AUTO_BODIES.search(unicodedata.normalize("NFKC", mail.text[:5000])):
+    if _AUTO_BODIES.search(unicodedata.normalize("NFKC", own_text[:5000])):
         return "body"
     if _NOREPLY_SENDERS.match(mail.sender):
         return f"sender {mail.sender}"
@@ -146,18 +166,21 @@ def classify(
     envelope_sender: str,
     received_at: datetime,
     submitted_at: datetime | None,
+    echo_marker: str = "",
 ) -> Verdict:
     """Bounce first (a report is never a reply), then the auto-reply signals (headers, the
     forms' subject and body words, a no-reply sender, arrival within :data:`AUTO_REPLY_WINDOW`
     of the submission unless the mail is a Re:), else a human reply — a refusal when its own
-    words (quotes left out) decline further contact."""
+    words (quotes left out) decline further contact. ``echo_marker`` is what only the item's
+    own message carries (its opt-out token): a mail that repeats it unquoted is the form's copy
+    of the submission, and its line is never read as the sender's words (our 配信停止 line)."""
     why = _bounce(mail, envelope_sender.strip().lower())
     if why:
         return Verdict(Kind.BOUNCE, False, why)
-    why = _auto(mail, received_at, submitted_at)
+    why = _auto(mail, received_at, submitted_at, echo_marker)
     if why:
         return Verdict(Kind.AUTO_REPLY, False, why)
-    words = declines(f"{mail.subject}\n{own_words(mail.text)}")
+    words = declines(f"{mail.subject}\n{own_words(mail.text, echo_marker)}")
     if words:
         return Verdict(Kind.REPLY, True, f"declines: {words[:100]}")
     return Verdict(Kind.REPLY, False, "a person's reply")

@@ -89,6 +89,7 @@ def record(
         envelope_sender=envelope_sender,
         received_at=now,
         submitted_at=item.submitting_at or item.finished_at,
+        echo_marker=item.optout_token,
     )
     reservation = locks.lock_reservation(db, item.reservation_id)
     if mail.message_id:
