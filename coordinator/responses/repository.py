@@ -11,6 +11,7 @@ from shared.enums import ItemState
 from shared.models import Reservation, Response, SendItem, User
 
 RETRY_FORWARDS_FOR_DAYS = 7
+FORWARD_BATCH = 50
 
 
 def item_by_token(db: Session, token: str) -> SendItem | None:
@@ -76,8 +77,11 @@ def for_reservation(
     return total, [(r, i) for r, i in rows]
 
 
-def to_forward(db: Session, since: datetime, limit: int = 50) -> list[Response]:
-    """Human replies not forwarded yet (a failed forward is tried again), oldest first."""
+def to_forward(
+    db: Session, since: datetime, *, after_id: int = 0, limit: int = FORWARD_BATCH
+) -> list[Response]:
+    """Human replies not forwarded yet (a failed forward is tried again), oldest first, from
+    after ``after_id`` (the caller pages on past the ones that failed)."""
     return list(
         db.scalars(
             select(Response)
@@ -85,6 +89,7 @@ def to_forward(db: Session, since: datetime, limit: int = 50) -> list[Response]:
                 Response.kind == "reply",
                 Response.forwarded_at.is_(None),
                 Response.received_at >= since,
+                Response.id > after_id,
             )
             .order_by(Response.id)
             .limit(limit)

@@ -10,6 +10,7 @@ pages and the API read them through :func:`list_for` and :func:`counts`. Never c
 from __future__ import annotations
 
 import logging
+import smtplib
 import threading
 from dataclasses import asdict
 from datetime import datetime, timedelta
@@ -185,6 +186,16 @@ def resolve_answered_in_doubt(db: Session, now: datetime | None = None) -> int:
 
 _forwarding = threading.Lock()  # one forwarder at a time: no reply goes out twice
 _unconfigured_said = threading.Event()
+# What one message meets when the server is reached but will not take it (every other failure,
+# a refused or broken connection, waits for the next call with the replies behind it).
+_REFUSED = (
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPDataError,
+    smtplib.SMTPNotSupportedError,
+    ValueError,
+    UnicodeError,
+)
 
 
 def _forward_text(row: Response, item: SendItem, reservation: Reservation) -> str:
@@ -209,23 +220,38 @@ def forward_pending(settings: Settings | None = None, now: datetime | None = Non
 
 
 def _forward(settings: Settings, now: datetime) -> int:
-    with transaction() as db:
-        pending = repository.to_forward(
-            db, now - timedelta(days=repository.RETRY_FORWARDS_FOR_DAYS)
-        )
-        jobs = []
-        for row in pending:
-            item = db.get(SendItem, row.item_id)
-            reservation = db.get(Reservation, row.reservation_id)
-            assert item is not None and reservation is not None
-            jobs.append(
-                (row.id, repository.member_address(db, reservation), row, item, reservation)
-            )
+    since = now - timedelta(days=repository.RETRY_FORWARDS_FOR_DAYS)
     sent = 0
-    for response_id, to, row, item, reservation in jobs:
-        if not to:
-            log.warning("mailin: reply %s has no member address to go to", response_id)
-            continue
+    after_id = 0
+    while True:
+        with transaction() as db:
+            pending = repository.to_forward(db, since, after_id=after_id)
+            jobs = []
+            for row in pending:
+                item = db.get(SendItem, row.item_id)
+                reservation = db.get(Reservation, row.reservation_id)
+                assert item is not None and reservation is not None
+                jobs.append((repository.member_address(db, reservation), row, item, reservation))
+        for to, row, item, reservation in jobs:
+            after_id = row.id
+            went = _forward_one(settings, to, row, item, reservation)
+            if went is None:  # the SMTP server is out of reach: all wait for the next call
+                return sent
+            sent += went
+        if len(jobs) < repository.FORWARD_BATCH:
+            return sent
+
+
+def _forward_one(
+    settings: Settings, to: str | None, row: Response, item: SendItem, reservation: Reservation
+) -> int | None:
+    """Forward one reply: 1 when it went, 0 when this reply could not go (no member address,
+    refused by the SMTP server: it is tried again next time, the others go on), None when no
+    SMTP server can be reached at all."""
+    if not to:
+        log.warning("mailin: reply %s has no member address to go to", row.id)
+        return 0
+    try:
         msg = build_message(
             settings,
             [to],
@@ -234,27 +260,28 @@ def _forward(settings: Settings, now: datetime) -> int:
         )
         if row.mail_from:
             msg["Reply-To"] = row.mail_from
-        try:
-            with smtp_connection(settings) as smtp:
-                smtp.send_message(msg)
-        except MailNotConfigured:
-            if not _unconfigured_said.is_set():  # once per process, not every minute
-                _unconfigured_said.set()
-                log.warning("mailin: MIKOMI_SMTP_HOST is not set: replies are not forwarded")
-            return sent
-        except Exception:
-            log.exception(
-                "mailin: forwarding reply %s failed; it is tried again later", response_id
-            )
-            return sent
-        with transaction() as db:
-            locks.writer_lock(db)
-            stored = db.get(Response, response_id)
-            if stored is not None:
-                stored.forwarded_at = clock.now()
-        log.info("mailin: reply %s forwarded to %s", response_id, to)
-        sent += 1
-    return sent
+        with smtp_connection(settings) as smtp:
+            smtp.send_message(msg)
+    except MailNotConfigured:
+        if not _unconfigured_said.is_set():  # once per process, not every minute
+            _unconfigured_said.set()
+            log.warning("mailin: MIKOMI_SMTP_HOST is not set: replies are not forwarded")
+        return None
+    except _REFUSED:
+        # The server would not take this message (its recipient, its sender, its content), or
+        # it could not be built: one such reply must not hold back the replies behind it.
+        log.exception("mailin: forwarding reply %s failed; it is tried again later", row.id)
+        return 0
+    except Exception:
+        log.exception("mailin: forwarding reply %s failed; it is tried again later", row.id)
+        return None
+    with transaction() as db:
+        locks.writer_lock(db)
+        stored = db.get(Response, row.id)
+        if stored is not None:
+            stored.forwarded_at = clock.now()
+    log.info("mailin: reply %s forwarded to %s", row.id, to)
+    return 1
 
 
 # --- reading -----------------------------------------------------------------------------------
