@@ -299,6 +299,9 @@ def change_script(
     the history records the change."""
     reservation = _own_reservation(db, principal, reservation_id)
     _own_script(db, principal, script_id)
+    if script_id == reservation.script_b_id:
+        # A/B: the halves are told apart by the script their items went out with.
+        raise errors.ab_scripts_same()
     if script_id != reservation.script_id:
         detail = f"（スクリプトID {reservation.script_id} → {script_id}）"
         _change_while_stopped(db, principal, reservation, "スクリプト", detail)
