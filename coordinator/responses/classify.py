@@ -46,7 +46,10 @@ _NOREPLY_SENDERS = re.compile(
     r"^(?:no-?reply|do-?not-?reply|donotreply|noreply|auto-?reply|wordpress|mailer|system)[.+-]?[^@]*@",
     re.I,
 )
-_REPLY_SUBJECT = re.compile(r"^\s*(?:re|ｒｅ|返信|aw|sv)\s*[:：]", re.I)
+# A person's answer or forward: "Re:", Becky!'s and others' counted "Re[2]:", "Re^2:", "Re(2):".
+_REPLY_SUBJECT = re.compile(
+    r"^\s*(?:re|ｒｅ|返信|aw|sv|fwd?|転送)(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:：]", re.I
+)
 
 # A person declining further contact, in the ways Japanese (and English) mail says it. A notice
 # against sales in the page's sense (formfill's reading: 「営業メールはお断り」) counts too.

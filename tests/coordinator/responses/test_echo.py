@@ -93,3 +93,10 @@ def test_a_person_quoting_auto_reply_words_is_a_person() -> None:
     )
     raw = mails.iso2022jp(TO, "ご提案について", body)
     assert _verdict(raw, "tok123") == classify.Verdict("reply", False, "a person's reply")
+
+
+def test_a_counted_re_subject_is_a_person() -> None:
+    # Becky! and other Japanese mailers count the replies: "Re[2]:", "Re^2:"
+    for subject in ("Re[2]: 【自動返信】お問い合わせありがとうございます", "Re^2: 受付のお知らせ"):
+        raw = mails.iso2022jp(TO, subject, "担当の田中です。来週お伺いできます。")
+        assert _verdict(raw, "tok123").kind == "reply", subject
