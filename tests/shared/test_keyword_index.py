@@ -6,7 +6,9 @@ from __future__ import annotations
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
+from coordinator.prospects import importer
 from coordinator.prospects.search import ProspectQuery, count, search
+from shared.db import transaction
 from shared.models import Prospect, ProspectGram, prospect_search_text
 
 
@@ -56,12 +58,25 @@ def test_keywords_follow_inserts_updates_and_deletes(db: Session) -> None:
         left = db.execute(text("SELECT count(*) FROM prospect_fts WHERE prospect_fts MATCH 'url'"))
         assert left.scalar_one() == 2
         assert db.scalar(select(ProspectGram.gram).limit(1)) is None
+    # "Everything" and "everything with a URL" are counted exactly after each kind of write
+    # (PostgreSQL sums the change rows its triggers keep).
+    assert count(db, ProspectQuery(), None) == 2
+    assert count(db, ProspectQuery(has_url=True), None) == 2
+    db.execute(update(Prospect).where(Prospect.company == "森山組合").values(domain=None))
+    assert count(db, ProspectQuery(has_url=True), None) == 1
+    assert count(db, ProspectQuery(), None) == 2
+    # An import's end folds the change rows into one; the counts stay.
+    importer.analyze_tables(lambda: transaction(db))
+    assert (count(db, ProspectQuery(), None), count(db, ProspectQuery(has_url=True), None)) == (
+        2,
+        1,
+    )
+    if db.get_bind().dialect.name == "postgresql":
+        assert db.execute(text("SELECT count(*) FROM prospect_totals")).scalar_one() == 1
 
 
 def test_the_imports_2_gram_rows_are_the_models(db: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL's import cuts the 2-gram rows in SQL; they are exactly prospect_grams's."""
-    from coordinator.prospects import importer
-    from shared.db import transaction
     from shared.models import prospect_grams
 
     db.execute(delete(ProspectGram))

@@ -56,6 +56,59 @@ def upgrade() -> None:
             f"SELECT id, {keyword_index.FUNCTION}(search_text, domain) FROM prospects"
         )
         conn.exec_driver_sql("DELETE FROM prospect_grams")
+    else:
+        for statement in PG_TOTALS:
+            conn.exec_driver_sql(statement)
+
+
+# PostgreSQL: the number of prospects (and of those with a URL) as rows of changes, one per
+# statement that changes the table (statement triggers with transition tables). Summing them
+# is exact under every transaction's snapshot and takes no lock (a counter row would make
+# concurrent imports wait for each other); counting five million rows is not needed for a
+# search of "everything" (coordinator/prospects/search.py, count).
+_DELTA = """CREATE FUNCTION prospect_totals_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO prospect_totals (total, with_url)
+  SELECT t, u FROM (SELECT {total} AS t, {with_url} AS u) AS change WHERE t <> 0 OR u <> 0;
+  RETURN NULL;
+END $$"""
+PG_TOTALS = [
+    "CREATE TABLE prospect_totals (total BIGINT NOT NULL, with_url BIGINT NOT NULL)",
+    "INSERT INTO prospect_totals SELECT count(*), count(domain) FROM prospects",
+    _DELTA.format(
+        name="insert",
+        total="(SELECT count(*) FROM new_rows)",
+        with_url="(SELECT count(domain) FROM new_rows)",
+    ),
+    _DELTA.format(
+        name="delete",
+        total="-(SELECT count(*) FROM old_rows)",
+        with_url="-(SELECT count(domain) FROM old_rows)",
+    ),
+    _DELTA.format(
+        name="update",
+        total="0",
+        with_url="(SELECT count(domain) FROM new_rows) - (SELECT count(domain) FROM old_rows)",
+    ),
+    "CREATE TRIGGER prospects_totals_insert AFTER INSERT ON prospects "
+    "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION prospect_totals_insert()",
+    "CREATE TRIGGER prospects_totals_delete AFTER DELETE ON prospects "
+    "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION prospect_totals_delete()",
+    "CREATE TRIGGER prospects_totals_update AFTER UPDATE ON prospects "
+    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+    "EXECUTE FUNCTION prospect_totals_update()",
+]
+PG_TOTALS_DROP = [
+    "DROP TRIGGER IF EXISTS prospects_totals_insert ON prospects",
+    "DROP TRIGGER IF EXISTS prospects_totals_delete ON prospects",
+    "DROP TRIGGER IF EXISTS prospects_totals_update ON prospects",
+    "DROP FUNCTION IF EXISTS prospect_totals_insert()",
+    "DROP FUNCTION IF EXISTS prospect_totals_delete()",
+    "DROP FUNCTION IF EXISTS prospect_totals_update()",
+    "DROP TABLE IF EXISTS prospect_totals",
+]
 
 
 def _grams_back(conn: sa.Connection) -> None:
@@ -78,6 +131,9 @@ def downgrade() -> None:
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS prospects_fts_{trigger}")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {keyword_index.FTS_TABLE}")
         _grams_back(conn)
+    else:
+        for statement in PG_TOTALS_DROP:
+            conn.exec_driver_sql(statement)
     op.drop_index("ix_import_jobs_source_key", table_name="import_jobs")
     with op.batch_alter_table("import_jobs") as batch:
         batch.drop_column("resume_offset")
