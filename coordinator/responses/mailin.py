@@ -44,6 +44,38 @@ class _LoggingSMTP(SMTP):
             )
         await super().push(status)
 
+    def _cb_client_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        super()._cb_client_connected(reader, writer)
+        reader.__class__ = _BoundedReader
+        assert isinstance(reader, _BoundedReader)
+        reader.overrun_limit = self.data_size_limit or 0
+        reader.overrun = 0
+
+
+class _BoundedReader(asyncio.StreamReader):
+    """aiosmtpd reads an over-long line (no line end within its line limit) in pieces and, in
+    DATA, keeps every piece until the line end comes: a client that never sends one would fill
+    the memory. Past ``overrun_limit`` bytes of one such line the connection is ended."""
+
+    overrun_limit = 0
+    overrun = 0
+
+    async def readuntil(self, separator: Any = b"\n") -> bytes:
+        line = await super().readuntil(separator)
+        self.overrun = 0
+        return line
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await super().read(n)
+        self.overrun += len(data)
+        transport = getattr(self, "_transport", None)
+        if self.overrun_limit and self.overrun > self.overrun_limit and transport is not None:
+            log.warning("mailin: ended a connection sending a line of over %s bytes", self.overrun)
+            transport.close()
+        return data
+
 
 def _sender(smtp: SMTP) -> str:
     envelope = getattr(smtp, "envelope", None)
