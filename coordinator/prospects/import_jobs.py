@@ -247,7 +247,13 @@ def run_import_job(job_id: int, kind: str, name: str) -> dict[str, Any]:
             log.info("import %s ended: %s", job_id, result.status)
             return {"status": result.status}
     except BaseException:
-        ended = not _still_running(job_id)
+        # Kept unless the row says the job has ended: an outage of the database (which this
+        # check then meets too) is what a resume from the stored file is for.
+        ended = False
+        try:
+            ended = not _still_running(job_id)
+        except Exception:
+            log.warning("import %s: its state could not be read; its file is kept", job_id)
         raise
     finally:
         if ended:
