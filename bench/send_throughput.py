@@ -386,9 +386,14 @@ def main() -> None:
         except ValueError:
             document = {}
     runs = document.get("runs", {}) if isinstance(document.get("runs"), dict) else {}
+    from dataclasses import asdict
+
+    from worker.slots import limits_from_settings
+
     runs[str(args.latency_ms)] = {
         "latency_ms": args.latency_ms,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "slot_limits": asdict(limits_from_settings()),  # MIKOMI_WORKER_* of this run
         "built": built,
         "naive": naive,
         "throughput_ratio": round(ratio, 2),

@@ -94,7 +94,7 @@ class SlotPool:
                         self._threads.remove(threading.current_thread())
                     else:
                         self._idle += 1
-                self.controller.finished(time.monotonic() - started)
+                self.controller.finished(time.monotonic() - started, started_at=started)
                 self._on_change()
                 with self._freed:
                     self._freed.notify_all()

@@ -69,7 +69,7 @@ class Reading:
     cpu: float  # host CPU utilisation, 0..1, since the last reading
     memory_available_mib: float
     busy: int  # slots that were busy at the most during the interval
-    finished: int = 0  # sends finished since the count last changed
+    finished: int = 0  # sends started since the count last changed and finished
     latency_s: float | None = None  # median duration of the recent sends
     best_latency_s: float | None = None  # the baseline: the lowest such median, slowly forgotten
 
@@ -104,8 +104,9 @@ def decide(
     if reading.busy < slots:
         return Decision(slots, "slots free")
     if reading.finished < max(1, slots // 2):
-        # The last change has not been seen yet in how long sends take: growing on would be
-        # blind (browsers starting up take CPU themselves).
+        # The last change has not been seen yet in how long sends take (too few sends that
+        # started under it have finished): growing on would be blind, and browsers starting
+        # up take CPU themselves.
         return Decision(slots, "waiting for sends to finish")
     if reading.cpu > limits.cpu_idle:
         return Decision(slots, "cpu busy enough")
@@ -195,6 +196,7 @@ class SlotController:
         self.slow_start = True  # until the CPU or the memory first says enough
         self._peak_busy = 0
         self._finished = 0
+        self._changed_at = time.monotonic()
         self._durations: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._best_latency: float | None = None
         self._next = time.monotonic() + every_s
@@ -205,10 +207,13 @@ class SlotController:
             self.busy += 1
             self._peak_busy = max(self._peak_busy, self.busy)
 
-    def finished(self, seconds: float) -> None:
+    def finished(self, seconds: float, started_at: float | None = None) -> None:
+        """A send ended after ``seconds``; ``started_at`` (monotonic) says whether it ran under
+        the current count, and so tells what the last change did."""
         with self._lock:
             self.busy -= 1
-            self._finished += 1
+            if started_at is None or started_at >= self._changed_at:
+                self._finished += 1
             self._durations.append(seconds)
 
     def has_free_slot(self) -> bool:
@@ -238,5 +243,6 @@ class SlotController:
                 self.slow_start = False
             if self.last.slots != self.slots:
                 self._finished = 0
+                self._changed_at = now
             self.slots = self.last.slots
         return self.last

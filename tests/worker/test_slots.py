@@ -3,6 +3,7 @@ and the host has CPU and memory to spare, multiplicative decrease when it has no
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,22 @@ def test_slow_start_grows_by_half_within_the_memory_room() -> None:
 def test_no_more_slots_before_sends_show_what_the_last_change_did() -> None:
     assert decide(8, reading(busy=8, finished=3), LIMITS).why == "waiting for sends to finish"
     assert decide(8, reading(busy=8, finished=4), LIMITS).slots == 9
+
+
+def test_only_sends_started_under_the_current_count_tell_what_it_did(tmp_path: Path) -> None:
+    proc = _FakeProc(tmp_path / "proc")
+    controller = SlotController(LIMITS, HostSampler(proc.root), every_s=0)
+    before = time.monotonic() - 60  # started before the controller's last change
+    controller.started()
+    controller.started()
+    controller.finished(60.0, started_at=before)
+    controller.started()
+    proc.advance(0.3)
+    assert controller.tick() == Decision(2, "waiting for sends to finish")
+    controller.finished(1.0, started_at=time.monotonic())
+    controller.started()
+    proc.advance(0.3)
+    assert controller.tick() == Decision(3, "all slots busy, cpu idle")
 
 
 def test_no_more_slots_while_some_are_free() -> None:
