@@ -11,6 +11,7 @@ The locks that several parts of the project take are taken here, one way each:
 * :func:`lock_reservation` — a reservation's row and its counters: every change of an item's
   state, and every pause, cancel or list change of the reservation.
 * :func:`claim_lock` — the dispatcher's claims, across dispatcher processes.
+* :func:`forward_lock` — mailin's forwarding of replies, across mailin processes (MX hosts).
 
 Order: a transaction that needs both takes the reservation's lock before the member's (an
 outcome consumes a ticket, a completion releases the hold, a list transfer queues prospects),
@@ -26,11 +27,12 @@ from sqlalchemy.orm import Session
 
 from shared.models import Member, Reservation
 
-__all__ = ["claim_lock", "lock_member", "lock_reservation", "writer_lock"]
+__all__ = ["claim_lock", "forward_lock", "lock_member", "lock_reservation", "writer_lock"]
 
 # Serializes claims across dispatcher processes on PostgreSQL (a transaction-level advisory
 # lock): SKIP LOCKED alone cannot keep two claims off one domain.
 _CLAIM_LOCK_KEY = 0x6D696B6F  # "miko"
+_FORWARD_LOCK_KEY = 0x6D696B66  # "mikf"
 
 
 def _is_sqlite(db: Session) -> bool:
@@ -65,3 +67,11 @@ def claim_lock(db: Session) -> None:
     writer_lock(db)
     if not _is_sqlite(db):
         db.execute(select(func.pg_advisory_xact_lock(_CLAIM_LOCK_KEY)))
+
+
+def forward_lock(db: Session) -> None:
+    """One forwarder of replies at a time in the whole fleet (each MX host runs a mailin),
+    until the transaction ends; it waits for the other one's round. On SQLite — one host's
+    database — nothing: holding its writer lock through SMTP sends would stop every writer."""
+    if not _is_sqlite(db):
+        db.execute(select(func.pg_advisory_xact_lock(_FORWARD_LOCK_KEY)))

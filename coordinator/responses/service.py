@@ -184,7 +184,9 @@ def resolve_answered_in_doubt(db: Session, now: datetime | None = None) -> int:
 
 # --- forwarding --------------------------------------------------------------------------------
 
-_forwarding = threading.Lock()  # one forwarder at a time: no reply goes out twice
+_forwarding = (
+    threading.Lock()
+)  # one forwarder at a time in this process (locks.forward_lock: in all)
 _unconfigured_said = threading.Event()
 # What one message meets when the server is reached but will not take it (every other failure,
 # a refused or broken connection, waits for the next call with the replies behind it).
@@ -215,7 +217,10 @@ def forward_pending(settings: Settings | None = None, now: datetime | None = Non
     """Forward each person's reply not forwarded yet (the last week's) to the member's own
     address, as plain text with the original sender as Reply-To; ``forwarded_at`` is set once
     the SMTP server took it. A failure leaves it for the next call. Returns how many went."""
-    with _forwarding:
+    with _forwarding, transaction() as guard:
+        # Another mailin (a second MX host) forwards the same pending replies: its round ends
+        # before this one reads them, so each reply goes out once.
+        locks.forward_lock(guard)
         return _forward(settings or get_settings(), now or clock.now())
 
 
