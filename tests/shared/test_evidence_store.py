@@ -11,13 +11,13 @@ from pathlib import Path
 import boto3
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fixtures.server import FixtureServer
 from shared import evidence_store, items, migrate
 from shared.config import get_settings
-from shared.db import reset_engine
+from shared.db import make_engine, reset_engine
 from shared.enums import Role
 from shared.models import Member, SendItem
 from tests.builders import make_reservation
@@ -71,7 +71,7 @@ def test_a_workers_screenshots_are_served_from_s3(
     get_settings.cache_clear()
     evidence_store._cached.cache_clear()
     reset_engine()
-    engine = create_engine(url)
+    engine = make_engine(url)  # its SQLite connections have the keyword index's function
     try:
         with FixtureServer(generated=0) as sites, Session(engine) as db:
             reservation = make_reservation(
