@@ -93,6 +93,9 @@ def record(
         echo_marker=item.optout_token,
     )
     reservation = locks.lock_reservation(db, item.reservation_id)
+    # Its state as of now: the reaper or the send job may have turned it in_doubt while this
+    # waited for the lock (on PostgreSQL the read above did not wait for them).
+    db.refresh(item)
     if mail.message_id:
         # The same mail again (a retry after a temporary failure of another recipient, a
         # second MX host): stored and applied once.
