@@ -8,6 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.header import decode_header
 from email.message import EmailMessage, Message
@@ -139,14 +140,29 @@ def _part_text(part: Message) -> str:
     return decode_bytes(payload, part.get_content_charset())
 
 
+def _text_parts(msg: Message) -> Iterator[Message]:
+    """The leaf parts that are the mail's own text: not attachments, and nothing inside an
+    attached mail (``message/rfc822``: the original a reply attaches is not its sender's
+    words, nor the original a bounce returns)."""
+    for sub in msg.get_payload() if msg.is_multipart() else []:
+        if not isinstance(sub, Message):
+            continue
+        if (sub.get_content_disposition() or "") == "attachment":
+            continue
+        if sub.get_content_type() == "message/rfc822":
+            continue
+        if sub.is_multipart():
+            yield from _text_parts(sub)
+        else:
+            yield sub
+    if not msg.is_multipart():
+        yield msg
+
+
 def _body(msg: Message) -> str:
     plain: list[str] = []
     html: list[str] = []
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
-        if (part.get_content_disposition() or "") == "attachment":
-            continue
+    for part in _text_parts(msg):
         kind = part.get_content_type()
         if kind == "text/plain":
             plain.append(_part_text(part))
