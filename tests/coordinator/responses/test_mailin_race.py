@@ -56,7 +56,7 @@ def test_mail_waiting_on_the_lock_sees_the_item_turn_in_doubt(mail_db: str, mail
                     db.scalar(
                         select(func.count())
                         .select_from(text("pg_stat_activity"))
-                        .where(text("wait_event_type = 'Lock'"))
+                        .where(text("wait_event_type = 'Lock' AND datname = current_database()"))
                     )
                 )
 
