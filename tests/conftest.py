@@ -176,3 +176,32 @@ def smtp() -> Iterator[tuple[Inbox, Settings]]:
         )
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def only_this_tests_prospects(db: Session) -> None:
+    """Other tests may leave committed prospects (and items, mails and links pointing at them)
+    in the shared database; hide them inside this test's transaction, which is rolled back
+    afterwards."""
+    from sqlalchemy import delete
+
+    from shared.models import (
+        MemberContact,
+        Prospect,
+        ProspectGram,
+        Response,
+        SendAttempt,
+        SendItem,
+        TicketLedgerEntry,
+        TrackedLink,
+    )
+
+    db.execute(delete(SendAttempt))
+    db.execute(delete(TicketLedgerEntry).where(TicketLedgerEntry.item_id.is_not(None)))
+    db.execute(delete(MemberContact))
+    db.execute(delete(Response))
+    db.execute(delete(TrackedLink))
+    db.execute(delete(SendItem))
+    db.execute(delete(ProspectGram))
+    db.execute(delete(Prospect))
+    db.commit()  # a savepoint: the outer transaction still rolls all of it back

@@ -19,9 +19,9 @@ def _names(db: Session, keyword: str, **kw: object) -> list[str]:
     return sorted(p.company for p in rows)
 
 
-def test_keywords_follow_inserts_updates_and_deletes(db: Session) -> None:
-    db.execute(delete(ProspectGram))
-    db.execute(delete(Prospect))
+def test_keywords_follow_inserts_updates_and_deletes(
+    db: Session, only_this_tests_prospects: None
+) -> None:
     db.add_all(
         [
             Prospect(
@@ -75,12 +75,12 @@ def test_keywords_follow_inserts_updates_and_deletes(db: Session) -> None:
         assert db.execute(text("SELECT count(*) FROM prospect_totals")).scalar_one() == 1
 
 
-def test_the_imports_2_gram_rows_are_the_models(db: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_imports_2_gram_rows_are_the_models(
+    db: Session, tmp_path, only_this_tests_prospects
+) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL's import cuts the 2-gram rows in SQL; they are exactly prospect_grams's."""
     from shared.models import prospect_grams
 
-    db.execute(delete(ProspectGram))
-    db.execute(delete(Prospect))
     path = tmp_path / "p.csv"
     path.write_text(
         "company,url,industry,city\n"

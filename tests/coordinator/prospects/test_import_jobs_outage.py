@@ -13,8 +13,8 @@ from sqlalchemy import text
 from coordinator.prospects import import_jobs
 from shared.config import get_settings
 from shared.db import reset_engine, transaction
-from tests.coordinator.prospects.test_import_jobs import HEADER, Imports, csv_rows, imports
 from tests.support.databases import PG_ADMIN_URL
+from tests.support.imports import HEADER, Imports, csv_rows, imports
 
 __all__ = ["imports"]
 
