@@ -17,6 +17,7 @@ from shared import clock
 from shared.config import Settings
 from shared.db import transaction
 from shared.enums import ItemState, Role
+from shared.locks import writer_lock
 from shared.models import Reservation, Response, SendItem, User
 from tests.builders import credit_tickets, force_outcomes, make_reservation
 from tests.support.mail import Inbox
@@ -52,6 +53,9 @@ def make_sent_items(states: list[str], *, sent_ago: timedelta = timedelta(hours=
     from coordinator.accounts import service
 
     with transaction() as db:
+        # A writer from the start (docs/architecture.md): mailin's forwarding may commit
+        # between this transaction's first read and its first write.
+        writer_lock(db)
         user = service.create_user(
             db,
             email=f"member-{uuid.uuid4().hex[:8]}@member.example.test",
