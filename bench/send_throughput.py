@@ -121,8 +121,11 @@ def _built_worker(jobs: Any, results: Any, ready: Any, go: Any, root: str, gauge
 
     ready.release()
     go.wait()
+    decisions: dict[str, int] = {}
     while True:
-        if controller.tick() is not None:
+        decision = controller.tick()
+        if decision is not None:
+            decisions[decision.why] = decisions.get(decision.why, 0) + 1
             pool.shrink()
         report()
         if not pool.wait_for_slot(0.5):
@@ -135,6 +138,8 @@ def _built_worker(jobs: Any, results: Any, ready: Any, go: Any, root: str, gauge
             break
         pool.submit(lambda job=job: task(job))
     pool.close()
+    worker_jobs.close_host()
+    print(f"slot controller of {os.getpid()}: {json.dumps(decisions)}", file=sys.stderr, flush=True)
 
 
 def _memory_kib() -> dict[str, int]:
@@ -315,6 +320,11 @@ def _run_child(mode: str, procs: int, jobs: list[dict[str, Any]]) -> dict[str, A
     if proc.returncode != 0:
         raise RuntimeError(f"runner {mode}/{procs} failed:\n{proc.stderr[-3000:]}")
     figures: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    figures["slot_decisions"] = [
+        json.loads(line.split(": ", 1)[1])
+        for line in proc.stderr.splitlines()
+        if line.startswith("slot controller of ")
+    ]
     return figures
 
 

@@ -28,7 +28,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from formfill import FillAction, FrameSnapshot, PageSnapshot
 from shared.config import Settings, get_settings
-from worker import browser_user, page_limits, page_scripts
+from worker import browser_user, green, page_limits, page_scripts
 from worker.netguard import BLOCKED_MARKER, UNREACHABLE_MARKER, GuardProxy, NetGuard
 
 # The sandbox is Playwright's chromium_sandbox option, decided in worker/browser_user.py.
@@ -121,7 +121,10 @@ class Driver:
         self._browser: Any = None
         self._proxy: GuardProxy | None = None
         self.browser_pid: int | None = None  # for the watchdog (worker/page_limits.py)
-        self._slot: _Slot | None = None
+        # Kept contexts waiting for the next send: one at the most on a thread of its own,
+        # as many as sends ran at once on a browser host (worker/green.py).
+        self._idle: list[_Slot] = []
+        self._launching = False
         self.reuse_context = reuse_context
 
     def __enter__(self) -> Driver:
@@ -134,30 +137,37 @@ class Driver:
     def start(self) -> None:
         if self._browser is not None:
             return
-        proxy = None
-        if not self.allow_private:
+        if not self.allow_private and self._proxy is None:
+            # The browser's own proxy: each context has a guard proxy of its own (_Slot), and
+            # this one stands behind them for anything that is not in a context.
             self._proxy = GuardProxy(self.guard, self.settings.max_page_bytes).start()
-            # "<-loopback>" removes Chromium's built-in proxy bypass for loopback hosts, so
-            # 127.0.0.1 and *.localhost go through the guard like everything else.
-            proxy = {"server": self._proxy.url, "bypass": "<-loopback>"}
-        self._playwright = sync_playwright().start()
+        if self._playwright is None:
+            self._playwright = sync_playwright().start()
         self._browser = self._playwright.chromium.launch(
             **browser_user.launch_options(self.settings),
             args=list(BROWSER_ARGS),
             headless=True,
-            proxy=proxy,  # type: ignore[arg-type]
+            proxy=_proxy_option(self._proxy),  # type: ignore[arg-type]
             timeout=30_000,
         )
         self.browser_pid = page_limits.browser_pid(self._browser)
 
-    def close(self) -> None:
-        if self._slot is not None:
-            self._slot.close()
-            self._slot = None
+    def playwright_loop(self) -> tuple[Any, Any]:
+        """Playwright's event loop and dispatcher greenlet (worker/green.py), once started."""
+        self.start()
+        return self._playwright._loop, self._playwright._dispatcher_fiber  # type: ignore[union-attr]
+
+    def _close_browser(self) -> None:
+        idle, self._idle = self._idle, []
+        for slot in idle:
+            slot.close()
         if self._browser is not None:
             with contextlib.suppress(PlaywrightError):
                 self._browser.close()
             self._browser = None
+
+    def close(self) -> None:
+        self._close_browser()
         if self._playwright is not None:
             self._playwright.stop()
             self._playwright = None
@@ -175,19 +185,39 @@ class Driver:
         return str(self._browser.version) if self._browser is not None else None
 
     def open_tab(self, page_timeout_ms: int | None = None) -> Tab:
+        while self._launching:  # another send on this browser host is starting it
+            green.sleep(0.05)
         if not self.connected:
             # The browser crashed or was never started: start a new one rather than fail
-            # every later send of this worker.
-            self.close()
-            self.start()
-        slot = self._slot if self._slot is not None else _Slot(self._browser)
-        self._slot = None
+            # every later send of this worker (the sends still on the old one fail).
+            self._launching = True
+            try:
+                self._close_browser()
+                self.start()
+            finally:
+                self._launching = False
+        slot = self._idle.pop() if self._idle else None
+        if slot is None or slot.browser is not self._browser:
+            if slot is not None:
+                slot.close()
+            slot = _Slot(self._browser, self._slot_proxy())
         return Tab(self, slot, page_timeout_ms or self.settings.page_timeout_ms)
+
+    def _slot_proxy(self) -> GuardProxy | None:
+        if self.allow_private:
+            return None
+        return GuardProxy(self.guard, self.settings.max_page_bytes).start()
 
     def release(self, slot: _Slot) -> None:
         """Take a slot back after a send: wiped for the next one, or closed."""
-        if self.reuse_context and self.connected and slot.sends < SLOT_MAX_SENDS and slot.wipe():
-            self._slot = slot
+        if (
+            self.reuse_context
+            and self.connected
+            and slot.browser is self._browser
+            and slot.sends < SLOT_MAX_SENDS
+            and slot.wipe()
+        ):
+            self._idle.append(slot)
         else:
             slot.close()
 
@@ -200,7 +230,10 @@ class _Slot:
     are registered once and forward to the send (:class:`Tab`) that holds the slot.
     """
 
-    def __init__(self, browser: Any) -> None:
+    def __init__(self, browser: Any, proxy: GuardProxy | None = None) -> None:
+        self.browser = browser
+        # The context's own guard proxy: what it refuses is this context's send's alone.
+        self.proxy = proxy
         self.context = browser.new_context(
             viewport=VIEWPORT,
             locale="ja-JP",
@@ -208,6 +241,7 @@ class _Slot:
             accept_downloads=False,
             ignore_https_errors=True,
             service_workers="block",
+            proxy=_proxy_option(proxy),  # type: ignore[arg-type]
         )
         self.context.route(_BLOCKED_ASSET, _abort_route)
         # Before any page script: no pop-ups, no print, a dialog budget, a history rate.
@@ -290,9 +324,22 @@ class _Slot:
             self._cdp = self.context.new_cdp_session(self.page)
         return self._cdp
 
+    @property
+    def blocked(self) -> list[str]:
+        """Hosts this context's proxy refused during the current navigation."""
+        return self.proxy.blocked if self.proxy is not None else []
+
     def close(self) -> None:
         with contextlib.suppress(PlaywrightError):
             self.context.close()
+        if self.proxy is not None:
+            self.proxy.stop()
+
+
+def _proxy_option(proxy: GuardProxy | None) -> dict[str, str] | None:
+    # "<-loopback>" removes Chromium's built-in proxy bypass for loopback hosts, so 127.0.0.1
+    # and *.localhost go through the guard like everything else.
+    return None if proxy is None else {"server": proxy.url, "bypass": "<-loopback>"}
 
 
 class Tab:
@@ -381,7 +428,7 @@ class Tab:
         return self.page.url
 
     def goto(self, url: str, timeout_ms: int | None = None) -> NavResult:
-        self.driver.guard.reset_record()
+        self.slot.blocked.clear()
         try:
             response = self.page.goto(
                 url, wait_until="domcontentloaded", timeout=timeout_ms or self.page_timeout_ms
@@ -407,7 +454,7 @@ class Tab:
         return NavResult(True, status)
 
     def _classify_error(self, message: str) -> NavError:
-        if self.driver.guard.blocked:
+        if self.slot.blocked:
             return "blocked"
         if "Timeout" in message or "ERR_TIMED_OUT" in message:
             return "timeout"

@@ -28,11 +28,12 @@ import formfill
 from formfill import FillVariant, FormChoice, PageSnapshot, PageState
 from shared.config import Settings, get_settings
 from shared.enums import DoubtReason, FailReason, SendStatus, SkipReason
+from worker import green
 from worker.driver import Driver, NavResult, Tab
 from worker.evidence import Evidence, default_worker_id
 from worker.first_look import FirstLook
 from worker.netguard import NetGuard
-from worker.page_limits import BrowserWatchdog
+from worker.page_limits import BrowserWatchdog, ContextWatchdog
 
 # Discovery: how many contact-link candidates to try per level, and how long to wait for a
 # form that scripts render after the document loaded.
@@ -141,6 +142,10 @@ class Sender:
             else None
         )
 
+    def playwright_loop(self) -> tuple[Any, Any]:
+        """Playwright's loop and dispatcher greenlet (a browser host, worker/green.py)."""
+        return self.driver.playwright_loop()
+
     def __enter__(self) -> Sender:
         self.driver.start()
         return self
@@ -177,9 +182,13 @@ class Sender:
             before_submit=before_submit,
             deadline=_Deadline(deadline_s or self.settings.send_timeout_s),
         )
-        with BrowserWatchdog(
-            run.deadline.remaining_s(), lambda: self.driver.browser_pid
-        ) as watchdog:
+        # On a browser host the browser is other sends' too: only this send's context goes.
+        watchdog = (
+            ContextWatchdog(run.deadline.remaining_s(), lambda: run.tab)
+            if green.active()
+            else BrowserWatchdog(run.deadline.remaining_s(), lambda: self.driver.browser_pid)
+        )
+        with watchdog:
             status, reason = run.execute()
         if watchdog.fired and status != SendStatus.SENT:
             # The page held the browser past the deadline; the watchdog killed the browser.

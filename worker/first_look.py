@@ -37,6 +37,7 @@ import formfill
 from formfill import FirstLookVerdict, StaticPage
 from shared.config import Settings
 from shared.enums import FailReason, SendStatus, SkipReason
+from worker import green
 from worker.netguard import BLOCKED_MARKER, UNREACHABLE_MARKER, GuardProxy, NetGuard
 
 # The first look waits no longer than this (or the page timeout, if shorter): a site slower
@@ -308,7 +309,8 @@ def _run(
 ) -> LookResult:
     future = asyncio.run_coroutine_threadsafe(coro, loop)
     try:
-        return future.result(timeout=timeout_s)
+        # On a browser host only this send waits (worker/green.py).
+        return green.wait(future, timeout_s)
     except TimeoutError:
         future.cancel()
         return LookResult().defer("the first look did not finish")

@@ -40,7 +40,7 @@ from shared.db import transaction
 from shared.enums import FailReason, SendStatus
 from shared.evidence_store import EvidenceStore, get_store
 from shared.models import Reservation, Script
-from worker import heartbeat
+from worker import green, heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,32 @@ def _new_sender() -> Any:
     return factory()
 
 
+_host: green.BrowserHost | None = None
+_host_lock = threading.Lock()
+
+
+def _shared_sender() -> green.HostedSender:
+    global _host
+    with _host_lock:
+        if _host is None or not _host.alive:
+            _host = green.BrowserHost(_new_sender).start()
+        return green.HostedSender(_host)
+
+
+def close_host() -> None:
+    """Close the process's browser host, if it has one (the worker's end)."""
+    global _host
+    with _host_lock:
+        host, _host = _host, None
+    if host is not None:
+        host.close()
+
+
 def get_sender() -> Any:
-    """This thread's engine, started on first use and kept for every following job."""
+    """This thread's engine, started on first use and kept for every following job: with
+    ``worker_shared_browser`` a handle on the process's browser host."""
+    if get_settings().worker_shared_browser and "MIKOMI_SENDER_FACTORY" not in os.environ:
+        return _shared_sender()
     sender = getattr(_local, "sender", None)
     if sender is None:
         sender = _new_sender()

@@ -111,7 +111,6 @@ class NetGuard:
     hosts: dict[str, str] = field(default_factory=dict)
     _cache: dict[str, tuple[float, Verdict]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    blocked: list[str] = field(default_factory=list)  # hosts refused since the last reset
 
     @classmethod
     def from_settings(cls, settings: Any) -> NetGuard:
@@ -135,10 +134,6 @@ class NetGuard:
 
         return cls(policy=policy, hosts=hosts)
 
-    def reset_record(self) -> None:
-        with self._lock:
-            self.blocked.clear()
-
     def check_host(self, host: str) -> Verdict:
         host = host.strip("[]").rstrip(".").lower()
         now = time.monotonic()
@@ -161,10 +156,6 @@ class NetGuard:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return Verdict(False, "unresolvable")
         return self.check_host(parts.hostname)
-
-    def note_blocked(self, host: str) -> None:
-        with self._lock:
-            self.blocked.append(host)
 
     def _judge(self, host: str) -> Verdict:
         mapped = self._test_address(host)
@@ -225,7 +216,8 @@ class GuardProxy:
     Plain HTTP requests are forwarded one per connection (``Connection: close`` both ways, so the
     browser never sends a second request for another host down a checked connection); HTTPS and
     WebSocket traffic arrives as ``CONNECT`` and is tunnelled to the checked address. Refusals are
-    a ``403`` with an ``X-Mikomi-Blocked`` header and are recorded in ``guard.blocked``.
+    a ``403`` with an ``X-Mikomi-Blocked`` header and are recorded in ``blocked`` (a
+    browser context has a proxy of its own, worker/driver.py, so the record is its send's).
     """
 
     def __init__(
@@ -243,6 +235,7 @@ class GuardProxy:
         self.max_head_seconds = max_head_seconds
         self._slots = threading.BoundedSemaphore(max_connections)
         self.refused_busy = 0  # connections turned away at the cap
+        self.blocked: list[str] = []  # hosts refused (the driver clears it per navigation)
         self._server = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port: int = self._server.getsockname()[1]
         self._stopped = threading.Event()
@@ -359,7 +352,7 @@ class GuardProxy:
         verdict = self.guard.check_host(host)
         if not verdict.allowed:
             if verdict.reason == "blocked_address":
-                self.guard.note_blocked(host)
+                self.blocked.append(host)
                 _refuse(client, 403, "blocked: non-public address", blocked=True)
             else:
                 _refuse(client, 502, "unresolvable host")

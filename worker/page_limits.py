@@ -161,3 +161,42 @@ def kill_browsers(root_pid: int) -> list[int]:
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
     return killed
+
+
+class ContextWatchdog:
+    """The watchdog of a send on a browser host (worker/green.py), where the browser serves
+    other sends too: past the deadline it closes only the send's browser context (its renderer
+    goes with it), which fails the send's pending calls. ``tab`` says which context when the
+    time comes."""
+
+    def __init__(
+        self,
+        deadline_s: float,
+        tab: Callable[[], Any],
+        grace_s: float = WATCHDOG_GRACE_S,
+    ) -> None:
+        from worker import green
+
+        self._green = green
+        self.wait_s = max(0.0, deadline_s) + grace_s
+        self.tab = tab
+        self.fired = False
+        self._cancel: Callable[[], Any] = lambda: None
+
+    def __enter__(self) -> ContextWatchdog:
+        self._cancel = self._green.call_later(self.wait_s, self._fire)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._cancel()
+
+    def _fire(self) -> None:
+        # On the loop, not in a greenlet: Playwright's asynchronous side closes the context.
+        self.fired = True
+        tab = self.tab()
+        if tab is None:
+            return
+        tab.slot.broken = True
+        context = tab.context._impl_obj
+        self._green.spawn_on_loop(context.close(reason="the send ran past its deadline"))
+        log.warning("send over its deadline: closed its browser context")

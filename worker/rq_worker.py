@@ -146,3 +146,6 @@ class SlotWorker(SendWorker):
             return bool(super().work(*args, **kwargs))
         finally:
             self.pool.close()
+            from worker import jobs
+
+            jobs.close_host()

@@ -3,6 +3,7 @@ fixture corpus as QA."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 EXIT_CONFIG = 3
 QA_SCRIPT = Path(__file__).resolve().parents[2] / "fixtures" / "scripts" / "qa.json"
-# Threads, each with its own Playwright and browser; two cores are busy with three.
+# Sends at once (on one shared browser, or a browser each: worker_shared_browser); two cores
+# are busy with three.
 QA_THREADS = 3
 
 
@@ -175,6 +177,7 @@ def run_corpus(
     """
     from shared.config import get_settings
     from worker.engine import Sender
+    from worker.green import BrowserHost, HostedSender
 
     settings = settings or get_settings()
 
@@ -189,8 +192,13 @@ def run_corpus(
     lock = threading.Lock()
     base = settings.public_base_url.rstrip("/")
 
+    # As a worker process sends (worker/green.py): the threads share one browser, or each has
+    # its own with worker_shared_browser off.
+    host = BrowserHost(lambda: Sender(settings)).start() if settings.worker_shared_browser else None
+
     def work() -> None:
-        with Sender(settings) as sender:
+        with contextlib.ExitStack() as stack:
+            sender = HostedSender(host) if host else stack.enter_context(Sender(settings))
             while True:
                 try:
                     site = todo.get_nowait()
@@ -219,6 +227,8 @@ def run_corpus(
         worker.start()
     for worker in workers:
         worker.join()
+    if host is not None:
+        host.close()
     return [
         judge_site(site, results.get(site.name), server.submissions(site.name))
         for site in sorted(chosen, key=lambda s: s.name)

@@ -129,7 +129,7 @@ def test_proxy_refuses_non_public_and_forwards_public(
             assert answer.startswith(b"HTTP/1.1 403")
             assert b"X-Mikomi-Blocked" in answer
         assert listener.connections == 0
-        assert guard.blocked == ["127.0.0.2", "127.0.0.2"]
+        assert proxy.blocked == ["127.0.0.2", "127.0.0.2"]
     finally:
         proxy.stop()
 
@@ -394,7 +394,7 @@ def test_guard_blocks_redirect_to_private_address(
             seen["redirected"] = tab.goto(site.base + "/")
             seen["framed"] = tab.goto(site.base + "/frame")
             tab.page.wait_for_timeout(300)
-            seen["frame_blocked"] = list(guard.blocked)
+            seen["frame_blocked"] = list(tab.slot.blocked)
 
     thread = threading.Thread(target=visit)
     thread.start()

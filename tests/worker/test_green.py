@@ -1,0 +1,158 @@
+"""Many sends on one browser (worker/green.py): slot threads hand their sends to a browser host,
+which runs them at once as greenlets on one Playwright and one Chromium, each in a context of
+its own behind a guard proxy of its own (the guard's test network is on here). The fixture
+server is the judge of what was sent."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fixtures.corpus import match_expected
+from fixtures.server import FixtureServer
+from shared.config import PROJECT_ROOT, Settings
+from worker.engine import Sender, SendResult
+from worker.green import BrowserHost, HostedSender
+from worker.page_limits import WATCHDOG_GRACE_S
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+QA_SCRIPT = json.loads((PROJECT_ROOT / "fixtures" / "scripts" / "qa.json").read_text("utf-8"))
+SETTINGS = Settings(
+    allow_private=False,
+    demo=True,
+    send_timeout_s=8,
+    first_look=False,  # every send to the browser: its context proxy is the guard here
+    guard_test_public="127.0.0.1",
+    guard_test_hosts="*.localhost=127.0.0.1,intranet.hostile.test=127.0.0.3",
+)
+POSITIVE = ["cf7-basic", "cf7-confirm-step", "formrun-honeypot", "address-full", "dl-layout"]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FixtureServer]:
+    # Every answer 200 ms late: sends wait on the network, as they do on real sites.
+    with FixtureServer(latency_ms=200) as running:
+        yield running
+
+
+@pytest.fixture
+def host(server: FixtureServer) -> Iterator[BrowserHost]:
+    server.clear()
+    running = BrowserHost(lambda: Sender(SETTINGS)).start()
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def _site(server: FixtureServer, name: str) -> Any:
+    return next(s for s in [*server.sites, *server.hostile_sites] if s.name == name)
+
+
+def _send_all(
+    host: BrowserHost, server: FixtureServer, names: list[str], before_submit: Any = None
+) -> dict[str, SendResult | BaseException]:
+    results: dict[str, SendResult | BaseException] = {}
+
+    def one(name: str) -> None:
+        site = _site(server, name)
+        try:
+            results[name] = HostedSender(host).send(
+                site.url,
+                QA_SCRIPT,
+                site.company,
+                f"http://127.0.0.1:8000/optout/{name}",
+                before_submit=before_submit,
+            )
+        except BaseException as exc:  # reported by the assertion below
+            results[name] = exc
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_sends_run_at_once_on_one_browser_and_each_site_receives_its_values(
+    host: BrowserHost, server: FixtureServer
+) -> None:
+    browser = host.engine.driver.browser_pid
+    # Every send waits at its submit until all of them got there: it passes only if they are
+    # all in flight at once, and while one waits for its slot thread the others go on.
+    barrier = threading.Barrier(len(POSITIVE), timeout=90)
+    callers: dict[int, str] = {}
+
+    def before_submit() -> bool:
+        callers[threading.get_ident()] = threading.current_thread().name
+        barrier.wait()
+        return True
+
+    results = _send_all(host, server, POSITIVE, before_submit)
+    assert {n: getattr(r, "status", r) for n, r in results.items()} == dict.fromkeys(
+        POSITIVE, "sent"
+    )
+    # before_submit (a database transaction in the worker) ran on each sender's own thread.
+    assert len(callers) == len(POSITIVE)
+    assert host.engine.driver.browser_pid == browser  # one browser served them all
+    for name in POSITIVE:
+        received = server.submissions(name)
+        assert len(received) == 1, name
+        assert match_expected(_site(server, name).expected, received[-1]["fields"]) == [], name
+
+
+def test_a_send_that_says_no_at_its_submit_is_not_submitted_while_the_others_are(
+    host: BrowserHost, server: FixtureServer
+) -> None:
+    def before_submit() -> bool:
+        return threading.current_thread().name != "refuser"
+
+    site = _site(server, "cf7-basic")
+    refused: list[SendResult] = []
+    thread = threading.Thread(
+        target=lambda: refused.append(
+            HostedSender(host).send(
+                site.url, QA_SCRIPT, site.company, "http://x/o", before_submit=before_submit
+            )
+        ),
+        name="refuser",
+    )
+    thread.start()
+    others = _send_all(host, server, ["dl-layout", "address-full"], before_submit)
+    thread.join(120)
+    assert refused and refused[0].status == "cancelled" and not refused[0].submitted
+    assert server.submissions("cf7-basic") == []
+    assert {n: getattr(r, "status", r) for n, r in others.items()} == {
+        "dl-layout": "sent",
+        "address-full": "sent",
+    }
+
+
+def test_a_spinning_page_loses_only_its_context_and_a_refused_address_is_its_sends_alone(
+    host: BrowserHost, server: FixtureServer
+) -> None:
+    browser = host.engine.driver.browser_pid
+    results = _send_all(host, server, ["cpu-busy-loop", "redirect-to-loopback", *POSITIVE[:3]])
+    outcome = {n: (getattr(r, "status", r), getattr(r, "reason", None)) for n, r in results.items()}
+    assert outcome == {
+        # spins after its load: the watchdog closes its context past the deadline
+        "cpu-busy-loop": ("failed", "timeout"),
+        # the guard proxy of its context refused the redirect; the others' proxies did not
+        "redirect-to-loopback": ("skipped", "blocked_address"),
+        **{name: ("sent", None) for name in POSITIVE[:3]},
+    }
+    spun = results["cpu-busy-loop"]
+    assert isinstance(spun, SendResult)
+    assert spun.elapsed_ms < (SETTINGS.send_timeout_s + WATCHDOG_GRACE_S + 5) * 1000
+    # The browser lived through it, and the next send on it goes through.
+    assert host.engine.driver.browser_pid == browser
+    server.clear()
+    again = _send_all(host, server, ["cf7-basic"])
+    assert getattr(again["cf7-basic"], "status", None) == "sent"
+    assert len(server.submissions("cf7-basic")) == 1
