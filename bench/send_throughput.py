@@ -340,6 +340,11 @@ def _jobs(sites: list[Any], base: str) -> list[dict[str, Any]]:
     ]
 
 
+def _cpu_since(before: resource.struct_rusage) -> float:
+    now = resource.getrusage(resource.RUSAGE_SELF)
+    return now.ru_utime + now.ru_stime - before.ru_utime - before.ru_stime
+
+
 def _row(label: str, built: Any, naive: Any) -> None:
     print(f"{label:32}{built!s:>16}{naive!s:>16}")
 
@@ -376,16 +381,21 @@ def main() -> None:
             flush=True,
         )
         server.clear()
+        before = resource.getrusage(resource.RUSAGE_SELF)
         built = _run_child("built", args.procs, all_jobs)
         built["received_submissions"] = len(server.submissions())
+        # The fixture sites run on the same two cores: what they took is not the worker's.
+        built["fixture_server_cpu_s"] = round(_cpu_since(before), 1)
         print(f"built  N={args.procs}: {built}", flush=True)
 
         server.clear()
         # The naive run covers the same mix of sites, fewer of them: it is far slower.
         step = max(1, len(all_jobs) // args.naive_sends)
         naive_jobs = all_jobs[::step][: args.naive_sends]
+        before = resource.getrusage(resource.RUSAGE_SELF)
         naive = _run_child("naive", args.naive_procs, naive_jobs)
         naive["received_submissions"] = len(server.submissions())
+        naive["fixture_server_cpu_s"] = round(_cpu_since(before), 1)
         print(f"naive  N={args.naive_procs}: {naive}", flush=True)
 
     ratio = built["sends_per_min"] / naive["sends_per_min"] if naive["sends_per_min"] else 0.0
@@ -435,6 +445,7 @@ def main() -> None:
         ("latency_p50_s", "send latency p50 (s)"),
         ("latency_p95_s", "send latency p95 (s)"),
         ("negative_without_browser_share", "negative ended w/o browser"),
+        ("fixture_server_cpu_s", "fixture sites' CPU-s (same host)"),
         ("load_average_1m", "load average (1 min)"),
     ):
         _row(label, built[key], naive[key])

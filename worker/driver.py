@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Dialog, Frame, Page, Playwright, Response, Route, sync_playwright
+from playwright.sync_api import Dialog, Frame, Page, Playwright, Response, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -44,9 +43,11 @@ BROWSER_ARGS = (
     # Images never load (they cost decode time and bandwidth and decide nothing); the layout
     # keeps their boxes, so visibility checks still see linked images.
     "--blink-settings=imagesEnabled=false",
-    # One renderer process for the worker's one page instead of one per site: a worker
-    # browser holds no logins or data of its own for site isolation to protect, and process
-    # start-up was a large part of Chromium's CPU per send.
+    # Web fonts are never fetched either (text renders in the system's CJK font).
+    "--disable-remote-fonts",
+    # One renderer process per browser context (per send in flight) instead of one per site:
+    # a worker browser holds no logins or data of its own for site isolation to protect, and
+    # process start-up was a large part of Chromium's CPU per send.
     "--disable-site-isolation-trials",
     "--disable-features=IsolateOrigins,site-per-process",
     "--renderer-process-limit=1",
@@ -58,13 +59,18 @@ BROWSER_ARGS = (
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
 
-# Fonts and media are refused by URL; stylesheets are kept because visibility (honeypots hidden
-# by a class) depends on them.
-_BLOCKED_ASSET = re.compile(
-    r"(\.(woff2?|ttf|otf|eot|mp4|webm|ogg|ogv|mp3|wav|m4a|mov|avi|flv|png|jpe?g|gif|webp|avif|"
-    r"ico|bmp|tiff?)(\?.*)?$)|(//fonts\.(googleapis|gstatic)\.com/)",
-    re.IGNORECASE,
-)
+# Fonts, media and images are refused by resource type (and the Google Fonts hosts by name),
+# in the browser: only these requests pause for the slot's own DevTools session to fail them.
+# Stylesheets are kept because visibility (honeypots hidden by a class) depends on them.
+# (Playwright's route() pauses every request of the page for a round trip through the driver
+# and this process; here only the refused ones pause.)
+_BLOCKED_ASSETS = [
+    {"resourceType": "Font"},
+    {"resourceType": "Media"},
+    {"resourceType": "Image"},
+    {"urlPattern": "*://fonts.googleapis.com/*"},
+    {"urlPattern": "*://fonts.gstatic.com/*"},
+]
 
 # 1024×720: the desktop layout on most sites (a site whose breakpoint is 1024 px or more shows
 # its tablet layout), with about a third fewer pixels to raster, composite and screenshot than
@@ -243,10 +249,13 @@ class _Slot:
             service_workers="block",
             proxy=_proxy_option(proxy),  # type: ignore[arg-type]
         )
-        self.context.route(_BLOCKED_ASSET, _abort_route)
         # Before any page script: no pop-ups, no print, a dialog budget, a history rate.
         self.context.add_init_script(script=page_limits.PAGE_LIMITS_JS)
         self.page: Page = self.context.new_page()
+        self._cdp: Any = None
+        cdp = self.cdp()
+        cdp.on("Fetch.requestPaused", self._refuse_asset)
+        cdp.send("Fetch.enable", {"patterns": _BLOCKED_ASSETS})
         self.tab: Tab | None = None
         # The page crashed, or a load timed out (its renderer may be spinning): a DevTools call
         # to it would wait for ever, so the slot is closed instead of wiped.
@@ -254,7 +263,6 @@ class _Slot:
         self.page.on("crash", lambda _page: setattr(self, "broken", True))
         self.origins: set[str] = set()
         self.sends = 0
-        self._cdp: Any = None
         # Registered after our own page exists: every later page is a pop-up and is closed.
         self.context.on("page", self._on_page)
         for event, handler in (
@@ -286,6 +294,13 @@ class _Slot:
         else:
             with contextlib.suppress(PlaywrightError):
                 page.close()
+
+    def _refuse_asset(self, event: dict[str, Any]) -> None:
+        with contextlib.suppress(PlaywrightError):
+            self.cdp().send(
+                "Fetch.failRequest",
+                {"requestId": event["requestId"], "errorReason": "BlockedByClient"},
+            )
 
     def note_origin(self, url: str) -> None:
         parts = urlsplit(url)
@@ -687,8 +702,3 @@ def read_frames(
             children.append(FrameSnapshot(url=frame.url, html=html, index=index))
     snapshot = PageSnapshot(url=page.url, html=main_html, frames=tuple(children), title=title)
     return snapshot, "\n".join(texts)
-
-
-def _abort_route(route: Route) -> None:
-    with contextlib.suppress(PlaywrightError):
-        route.abort("blockedbyclient")

@@ -6,13 +6,17 @@ with a fixed handful of slots leaves the CPU idle. So each worker process runs a
 the host allows and adapts every :data:`CONTROL_EVERY_S` (additive increase, multiplicative
 decrease, docs/architecture.md#browser-slots):
 
-- **fewer** (× :attr:`SlotLimits.decrease`) when the host's CPU is saturated, when its free
+- **fewer** (× :attr:`SlotLimits.decrease`) when the host's CPU was saturated two intervals
+  in a row (one busy interval is a burst of page loads, and cutting then only loses
+  throughput for the time it takes to grow back), when its free
   memory falls under the reserve, or when sends take twice as long as they did with fewer
   slots (delay-based, as TCP Vegas: a send that waits on the network takes as long with ten
   slots as with one; when it takes longer, the slots are fighting over this host's CPU,
   whoever else uses it);
-- **one more** when every slot is busy (there is work waiting), the CPU is idle enough and the
-  memory has room for another browser — or, until the first time the CPU or memory said
+- **more** when every slot is busy (there is work waiting), the CPU is idle enough and the
+  memory has room for another browser: in proportion to the CPU left (a send's CPU is the
+  same whatever the count, so a host at 45 % with 10 slots has room for about 20; half of
+  that step is taken, at least one slot) — or, until the first time the CPU or memory said
   enough, half as many again (a slow start, as TCP's: a worker on slow sites needs tens of
   slots, and one more every two seconds would take minutes to get there);
 - otherwise the same. Always within ``MIKOMI_WORKER_MIN_SLOTS`` … ``MIKOMI_WORKER_MAX_SLOTS``.
@@ -72,6 +76,7 @@ class Reading:
     finished: int = 0  # sends started since the count last changed and finished
     latency_s: float | None = None  # median duration of the recent sends
     best_latency_s: float | None = None  # the baseline: the lowest such median, slowly forgotten
+    cpu_before: float | None = None  # the interval before (None: unknown, taken as the same)
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,8 @@ def decide(
 
     if reading.memory_available_mib < limits.memory_reserve_mib:
         return cut("memory short")
-    if reading.cpu > limits.cpu_busy:
+    before = reading.cpu if reading.cpu_before is None else reading.cpu_before
+    if min(reading.cpu, before) > limits.cpu_busy:
         return cut("cpu saturated")
     slowed = (
         reading.latency_s is not None
@@ -122,8 +128,16 @@ def decide(
         or reading.best_latency_s is None
         or reading.latency_s <= SLOW_START_UNTIL * reading.best_latency_s
     )
-    more = max(1, math.ceil(slots / 2)) if slow_start and fast else 1
-    why = "slow start" if more > 1 else "all slots busy, cpu idle"
+    if not fast:
+        more, why = 1, "all slots busy, cpu idle"
+    elif slow_start:
+        more = max(1, math.ceil(slots / 2))
+        why = "slow start" if more > 1 else "all slots busy, cpu idle"
+    else:
+        # The count the CPU has room for is slots × cpu_idle / cpu; half the way there.
+        headroom = limits.cpu_idle / max(reading.cpu, 0.05) - 1
+        more = max(1, min(math.ceil(slots / 2), math.floor(slots * headroom / 2)))
+        why = "all slots busy, cpu idle"
     return Decision(limits.clamp(slots + min(more, room)), why)
 
 
@@ -199,6 +213,7 @@ class SlotController:
         self._changed_at = time.monotonic()
         self._durations: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._best_latency: float | None = None
+        self._cpu_before: float | None = None
         self._next = time.monotonic() + every_s
         self._lock = threading.Lock()
 
@@ -235,8 +250,15 @@ class SlotController:
             if latency is not None and (self._best_latency is None or latency < self._best_latency):
                 self._best_latency = latency
             reading = Reading(
-                cpu, memory, self._peak_busy, self._finished, latency, self._best_latency
+                cpu,
+                memory,
+                self._peak_busy,
+                self._finished,
+                latency,
+                self._best_latency,
+                cpu_before=self._cpu_before,
             )
+            self._cpu_before = cpu
             self._peak_busy = self.busy
             self.last = decide(self.slots, reading, self.limits, slow_start=self.slow_start)
             if self.last.slots < self.slots or self.last.why in _ENOUGH:

@@ -529,3 +529,31 @@ def test_widgets_are_clicked_and_notices_include_small_print_and_alt_text(
         )
     assert [r["ok"] for r in results] == [True, True, True]
     assert values == ["b", "mail", "yes"]
+
+
+def test_fonts_media_and_images_are_never_fetched_and_the_page_still_loads(
+    driver: Driver, serve: Callable[..., _PageServer]
+) -> None:
+    assets = {
+        "/f.woff2": (200, {"Content-Type": "font/woff2"}, "x"),
+        "/v.mp4": (200, {"Content-Type": "video/mp4"}, "x"),
+        "/a.mp3": (200, {"Content-Type": "audio/mpeg"}, "x"),
+        "/i.png": (200, {"Content-Type": "image/png"}, "x"),
+        "/s.css": (200, {"Content-Type": "text/css"}, ".hidden{display:none}"),
+        "/j.js": (200, {"Content-Type": "text/javascript"}, "document.title='ran'"),
+    }
+    body = (
+        '<video src="/v.mp4" preload="auto"></video><audio src="/a.mp3" preload="auto"></audio>'
+        '<img src="/i.png"><p class="hidden">x</p><script src="/j.js"></script>'
+    )
+    head = "<style>@font-face{font-family:X;src:url(/f.woff2)} body{font-family:X}</style>"
+    site = serve({"/": _page(body, head + '<link rel="stylesheet" href="/s.css">'), **assets})
+    for _ in range(2):  # a fresh context, then the same one wiped and kept
+        with driver.open_tab() as tab:
+            assert tab.goto(site.base + "/").ok
+            tab.page.wait_for_load_state("load")
+            assert tab.page.title() == "ran"
+            assert tab.page.locator("p.hidden").is_hidden()  # the stylesheet did load
+    fetched = set(site.requests)
+    assert {"/", "/s.css", "/j.js"} <= fetched
+    assert fetched.isdisjoint({"/f.woff2", "/v.mp4", "/a.mp3", "/i.png"}), fetched

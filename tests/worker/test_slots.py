@@ -21,9 +21,13 @@ def reading(
     return Reading(cpu=cpu, memory_available_mib=memory, busy=busy, finished=finished, **kw)
 
 
-def test_one_more_slot_when_all_are_busy_and_the_cpu_waits_on_the_network() -> None:
+def test_more_slots_when_all_are_busy_and_the_cpu_waits_on_the_network() -> None:
+    # 30 % CPU with 4 slots: room for about 4 × 0.7 / 0.3 ≈ 9; half the way there.
     decision = decide(4, reading(cpu=0.3, busy=4), LIMITS)
-    assert decision.slots == 5 and "cpu idle" in decision.why
+    assert decision.slots == 6 and "cpu idle" in decision.why
+    # Near the CPU's idle mark one at a time, and never more than half as many again.
+    assert decide(8, reading(cpu=0.65, busy=8), LIMITS).slots == 9
+    assert decide(4, reading(cpu=0.05, busy=4), LIMITS).slots == 6
 
 
 def test_slow_start_grows_by_half_within_the_memory_room() -> None:
@@ -37,7 +41,7 @@ def test_slow_start_grows_by_half_within_the_memory_room() -> None:
 
 def test_no_more_slots_before_sends_show_what_the_last_change_did() -> None:
     assert decide(8, reading(busy=8, finished=3), LIMITS).why == "waiting for sends to finish"
-    assert decide(8, reading(busy=8, finished=4), LIMITS).slots == 9
+    assert decide(8, reading(cpu=0.65, busy=8, finished=4), LIMITS).slots == 9
 
 
 def test_only_sends_started_under_the_current_count_tell_what_it_did(tmp_path: Path) -> None:
@@ -69,6 +73,12 @@ def test_halved_when_the_cpu_saturates_or_memory_runs_short(cpu: float, memory: 
     assert decide(8, reading(cpu=cpu, memory=memory, busy=8), LIMITS).slots == 4
 
 
+def test_one_saturated_interval_is_a_burst_two_are_a_cut() -> None:
+    burst = decide(8, reading(cpu=0.95, busy=8, cpu_before=0.6), LIMITS)
+    assert burst == Decision(8, "cpu busy enough")
+    assert decide(8, reading(cpu=0.95, busy=8, cpu_before=0.93), LIMITS).slots == 4
+
+
 def test_never_below_the_minimum_nor_above_the_maximum() -> None:
     assert decide(3, reading(cpu=1.0), LIMITS).slots == LIMITS.min_slots
     assert decide(10, reading(busy=10), LIMITS).slots == LIMITS.max_slots
@@ -82,7 +92,7 @@ def test_no_slot_without_memory_for_its_browser() -> None:
 
 def test_slow_sites_are_no_reason_but_sends_slower_than_with_fewer_slots_are() -> None:
     # Every site answers slowly: sends take 4 s with one slot and with four. More slots.
-    assert decide(4, reading(latency_s=4.0, best_latency_s=4.0), LIMITS).slots == 5
+    assert decide(4, reading(latency_s=4.0, best_latency_s=4.0), LIMITS).slots == 6
     # Sends take twice as long as they did with fewer slots: the slots fight over the host's
     # CPU, even when the CPU reading says little (it counts every core, and other work).
     slowed = decide(4, reading(cpu=0.3, latency_s=8.5, best_latency_s=4.0), LIMITS)
@@ -126,15 +136,17 @@ def test_the_controller_grows_with_demand_up_to_the_cpu_and_cuts_on_saturation(
     # cpu_idle), then held: 0.8 is under cpu_busy.
     assert seen == [3, 5, 8, 8, 8, 8, 8, 8, 8, 8]
     assert not controller.slow_start
-    proc.advance(1.0)  # something else takes the CPU
+    proc.advance(1.0)  # something else takes the CPU: a burst, held
+    assert controller.tick() == Decision(8, "cpu busy enough")
+    proc.advance(1.0)  # and keeps it: cut
     assert controller.tick() == Decision(4, "cpu saturated")
     while controller.busy < controller.slots:
         controller.started()
     for _ in range(4):
         controller.finished(1.0)
         controller.started()
-    proc.advance(0.3)  # it is gone: one more at a time now, no second slow start
-    assert controller.tick() == Decision(5, "all slots busy, cpu idle")
+    proc.advance(0.3)  # it is gone: more in proportion to the CPU left, no second slow start
+    assert controller.tick() == Decision(6, "all slots busy, cpu idle")
 
 
 def test_latency_is_the_median_of_recent_sends_against_the_best_seen(tmp_path: Path) -> None:
