@@ -32,6 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from greenlet import getcurrent, greenlet
+
+# Playwright's own wait (the one every sync call uses), and below its loop and dispatcher
+# (``Driver.playwright_loop``): not public API, so the version is pinned in constraints.txt and
+# tests/worker/test_green.py fails first if they change.
 from playwright._impl._greenlets import wait_for_future
 
 log = logging.getLogger(__name__)
