@@ -64,6 +64,9 @@ NEGATIVE = ("failed", "skipped")
 
 def _private_allowed() -> None:
     os.environ["MIKOMI_ALLOW_PRIVATE"] = "1"  # the fixture sites are on loopback
+    # The built worker is measured with one browser per process (worker/green.py) unless the
+    # environment says otherwise.
+    os.environ.setdefault("MIKOMI_WORKER_SHARED_BROWSER", "1")
 
 
 def _send(sender: Any, mode: str, job: dict[str, Any], script: Any, root: str) -> tuple[str, bool]:
