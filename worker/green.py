@@ -96,16 +96,12 @@ def sleep(seconds: float) -> None:
 
 
 def call_later(seconds: float, fn: Callable[[], None]) -> Callable[[], None]:
-    """Run ``fn`` on the host's loop after ``seconds`` (in a send greenlet; elsewhere a timer
-    thread); returns the function that cancels it."""
+    """Run ``fn`` on the host's loop after ``seconds``, from a send greenlet; returns the
+    function that cancels it."""
     hub = _hub()
     if hub is None:
-        timer = threading.Timer(seconds, fn)
-        timer.daemon = True
-        timer.start()
-        return timer.cancel
-    handle = hub.loop.call_later(seconds, fn)
-    return handle.cancel
+        raise RuntimeError("call_later runs in a send greenlet of a browser host")
+    return hub.loop.call_later(seconds, fn).cancel
 
 
 def spawn_on_loop(coro: Any) -> None:

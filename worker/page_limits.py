@@ -30,6 +30,8 @@ from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
 
+from worker import green
+
 log = logging.getLogger(__name__)
 
 DIALOG_BUDGET = 20
@@ -175,16 +177,13 @@ class ContextWatchdog:
         tab: Callable[[], Any],
         grace_s: float = WATCHDOG_GRACE_S,
     ) -> None:
-        from worker import green
-
-        self._green = green
         self.wait_s = max(0.0, deadline_s) + grace_s
         self.tab = tab
         self.fired = False
         self._cancel: Callable[[], Any] = lambda: None
 
     def __enter__(self) -> ContextWatchdog:
-        self._cancel = self._green.call_later(self.wait_s, self._fire)
+        self._cancel = green.call_later(self.wait_s, self._fire)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -198,5 +197,5 @@ class ContextWatchdog:
             return
         tab.slot.broken = True
         context = tab.context._impl_obj
-        self._green.spawn_on_loop(context.close(reason="the send ran past its deadline"))
+        green.spawn_on_loop(context.close(reason="the send ran past its deadline"))
         log.warning("send over its deadline: closed its browser context")
