@@ -130,6 +130,7 @@ class Driver:
         self._browser: Any = None
         self._proxy: GuardProxy | None = None
         self.browser_pid: int | None = None  # for the watchdog (worker/page_limits.py)
+        self._browser_killed: int | None = None  # the pid kill_browser killed
         # Kept contexts waiting for the next send: one at the most on a thread of its own,
         # as many as sends ran at once on a browser host (worker/green.py).
         self._idle: list[_Slot] = []
@@ -186,7 +187,21 @@ class Driver:
 
     @property
     def connected(self) -> bool:
-        return self._browser is not None and self._browser.is_connected()
+        return (
+            self._browser is not None
+            and self._browser.is_connected()
+            and self._browser_killed != self.browser_pid
+        )
+
+    def kill_browser(self) -> list[int]:
+        """SIGKILL the browser and its children (from any thread; a call into it that never
+        returns fails then); the next tab starts a new browser, even before Playwright has
+        noticed. The pids killed."""
+        pid = self.browser_pid
+        if pid is None:
+            return []
+        self._browser_killed = pid
+        return page_limits.kill_tree(pid)
 
     @property
     def browser_version(self) -> str | None:

@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How often a slot thread waiting for its send looks whether the host is still running.
+_CHECK_S = 1.0
+
 # The greenlets of sends carry this attribute: the loop and the dispatcher they wait through.
 _HUB = "_mikomi_hub"
 
@@ -115,7 +118,7 @@ def spawn_on_loop(coro: Any) -> None:
     asyncio.get_running_loop().create_task(coro).add_done_callback(done)
 
 
-@dataclass
+@dataclass(eq=False)
 class _Request:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
@@ -123,6 +126,22 @@ class _Request:
     # Messages back to the slot thread: ("call", fn, future) for it to run, ("done", value),
     # ("error", exception).
     replies: queue.SimpleQueue[tuple[str, Any, Any]] = field(default_factory=queue.SimpleQueue)
+    answered: bool = False
+
+    def answer(self, kind: str, value: Any) -> None:
+        if not self.answered:
+            self.answered = True
+            self.replies.put((kind, value, None))
+
+
+class HostEnded(RuntimeError):
+    """The browser host's thread ended (its Playwright connection was lost, or it closed)
+    before this send had its answer."""
+
+
+class HostStuck(TimeoutError):
+    """A send on the browser host had no answer long past its deadline: a call into the
+    browser that never returns (the context watchdog did not end it)."""
 
 
 class BrowserHost:
@@ -138,6 +157,7 @@ class BrowserHost:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Future[None] | None = None
         self._running = 0
+        self._open: set[_Request] = set()  # spawned and not answered yet
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.engine: Any = None
 
@@ -159,9 +179,18 @@ class BrowserHost:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def call(self, method: str, *args: Any, on_caller: tuple[str, ...] = (), **kwargs: Any) -> Any:
+    def call(
+        self,
+        method: str,
+        *args: Any,
+        on_caller: tuple[str, ...] = (),
+        timeout_s: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """``engine.<method>(*args, **kwargs)`` in a greenlet of the host; blocks the caller.
-        The keyword arguments named in ``on_caller`` are callables run on this thread."""
+        The keyword arguments named in ``on_caller`` are callables run on this thread. Past
+        ``timeout_s`` without an answer the caller stops waiting (:class:`HostStuck`); the
+        greenlet's late answer is dropped."""
         if not self._thread.is_alive():
             raise RuntimeError("the browser host is not running")
         request = _Request(getattr(type(self.engine), method), args, dict(kwargs))
@@ -170,8 +199,21 @@ class BrowserHost:
                 request.kwargs[name] = _on_thread(request.replies, request.kwargs[name])
         self._requests.put(request)
         self._poke()
+        give_up = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            kind, value, future = request.replies.get()
+            try:
+                kind, value, future = request.replies.get(timeout=_CHECK_S)
+            except queue.Empty:
+                # The host answers every open request when its thread ends (_main's finally);
+                # a request put just as it ended is answered here.
+                if not self._thread.is_alive() and request.replies.empty():
+                    raise HostEnded("the browser host ended before this send's answer") from None
+                if give_up is not None and time.monotonic() > give_up:
+                    request.answered = True  # a late answer goes nowhere
+                    raise HostStuck(
+                        f"no answer from the browser host in {timeout_s:.0f} s"
+                    ) from None
+                continue
             if kind == "call":
                 try:
                     future.set_result(value())
@@ -222,8 +264,13 @@ class BrowserHost:
                     break
                 # Sleep in the loop until a request comes or a send ends.
                 wait_for_future(loop, dispatcher, self._wake)
+        except Exception:
+            # Playwright's connection ended (its driver died): the sends still open fail, and
+            # the worker starts a new host for the next one (worker/jobs.py).
+            log.exception("the browser host's loop ended: its open sends fail")
         finally:
             self._loop = None
+            self._fail_open()
             try:
                 exit_ = getattr(self.engine, "__exit__", None)
                 if exit_ is not None:
@@ -231,33 +278,73 @@ class BrowserHost:
             except Exception:
                 log.warning("closing the browser host's engine failed", exc_info=True)
 
+    def _fail_open(self) -> None:
+        """Answer every request still open or queued: their slot threads wait for it."""
+        ended = HostEnded("the browser host ended before this send's answer")
+        for request in list(self._open):
+            request.answer("error", ended)
+        self._open.clear()
+        while True:
+            try:
+                queued = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if queued is not None:
+                queued.answer("error", ended)
+
     def _spawn(self, hub: _Hub, request: _Request) -> None:
         def body() -> None:
             try:
                 value = request.fn(self.engine, *request.args, **request.kwargs)
             except BaseException as exc:  # the slot thread raises it
-                request.replies.put(("error", exc, None))
+                request.answer("error", exc)
             else:
-                request.replies.put(("done", value, None))
+                request.answer("done", value)
             finally:
+                self._open.discard(request)
                 self._running -= 1
                 self._wake_up()
 
         task = greenlet(body, parent=hub.dispatcher)
         setattr(task, _HUB, hub)
         self._running += 1
+        self._open.add(request)
         hub.loop.call_soon(task.switch)
 
 
 class HostedSender:
     """A slot thread's handle on a browser host running ``worker.engine.Sender``: ``send`` runs
-    on the host, ``before_submit`` back on the calling thread."""
+    on the host, ``before_submit`` back on the calling thread.
 
-    def __init__(self, host: BrowserHost) -> None:
+    The send's own watchdog ends it at its deadline plus a grace (worker/page_limits.py). If
+    even that fails — a call into the browser that never returns — the slot thread stops
+    waiting ``STUCK_AFTER_S`` later and ``on_stuck`` runs (the worker kills the browser, which
+    fails every call still pending in it; the next send starts a new one)."""
+
+    STUCK_AFTER_S = 60.0
+
+    def __init__(self, host: BrowserHost, on_stuck: Callable[[], Any] | None = None) -> None:
         self.host = host
+        self.on_stuck = on_stuck
 
     def send(self, *args: Any, **kwargs: Any) -> Any:
-        return self.host.call("send", *args, on_caller=("before_submit",), **kwargs)
+        deadline_s = kwargs.get("deadline_s") or self.host.engine.settings.send_timeout_s
+        try:
+            return self.host.call(
+                "send",
+                *args,
+                on_caller=("before_submit",),
+                timeout_s=deadline_s + self.STUCK_AFTER_S,
+                **kwargs,
+            )
+        except HostStuck:
+            log.error(
+                "a send on the browser host had no answer %.0f s past its deadline",
+                self.STUCK_AFTER_S,
+            )
+            if self.on_stuck is not None:
+                self.on_stuck()
+            raise
 
 
 def _on_thread(

@@ -27,6 +27,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -87,7 +88,12 @@ def _shared_sender() -> green.HostedSender:
     with _host_lock:
         if _host is None or not _host.alive:
             _host = green.BrowserHost(_new_sender).start()
-        return green.HostedSender(_host)
+        return green.HostedSender(_host, on_stuck=partial(_kill_browser, _host))
+
+
+def _kill_browser(host: green.BrowserHost) -> None:
+    """A send on ``host`` never ended: kill its browser (every call pending in it fails)."""
+    log.error("killed the browser host's browser: %s", host.engine.driver.kill_browser())
 
 
 def close_host() -> None:

@@ -6,8 +6,13 @@ server is the judge of what was sent."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +20,10 @@ import pytest
 from fixtures.corpus import match_expected
 from fixtures.server import FixtureServer
 from shared.config import PROJECT_ROOT, Settings
+from worker import jobs
 from worker.engine import Sender, SendResult
-from worker.green import BrowserHost, HostedSender
-from worker.page_limits import WATCHDOG_GRACE_S
+from worker.green import BrowserHost, HostedSender, HostEnded, HostStuck
+from worker.page_limits import WATCHDOG_GRACE_S, ContextWatchdog
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -155,4 +161,96 @@ def test_a_spinning_page_loses_only_its_context_and_a_refused_address_is_its_sen
     server.clear()
     again = _send_all(host, server, ["cf7-basic"])
     assert getattr(again["cf7-basic"], "status", None) == "sent"
+    assert len(server.submissions("cf7-basic")) == 1
+
+
+def _driver_pids() -> set[int]:
+    """This process's Playwright drivers (node ... run-driver)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and b"run-driver" in command:
+            found.add(int(entry.name))
+    return found
+
+
+def test_sends_in_flight_when_the_host_loses_its_driver_fail_and_a_new_host_sends(
+    server: FixtureServer,
+) -> None:
+    server.clear()
+    before = _driver_pids()
+    host = BrowserHost(lambda: Sender(SETTINGS)).start()
+    try:
+        (driver,) = _driver_pids() - before
+        names = POSITIVE[:3]
+        arrived = threading.Semaphore(0)
+        release = threading.Event()
+
+        def before_submit() -> bool:
+            arrived.release()
+            release.wait(60)
+            return True
+
+        outcome: dict[str, Any] = {}
+        sender = threading.Thread(
+            target=lambda: outcome.update(_send_all(host, server, names, before_submit))
+        )
+        sender.start()
+        for _ in names:  # every send is at its submit, its page open in the browser
+            assert arrived.acquire(timeout=90)
+        os.kill(driver, signal.SIGKILL)  # the driver is ours: this process started it
+        deadline = time.monotonic() + 30
+        while host.alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not host.alive  # the host's thread ended with its connection
+        release.set()
+        sender.join(60)
+        # Every send had an answer (none waits for ever), an error, and nothing was submitted.
+        assert not sender.is_alive()
+        assert {n: type(r) for n, r in outcome.items()} == dict.fromkeys(names, HostEnded)
+        assert all(server.submissions(name) == [] for name in names)
+        with pytest.raises(RuntimeError):
+            HostedSender(host).send("http://x/", QA_SCRIPT, "x", "http://x/o")
+    finally:
+        host.close()
+    # The worker starts a new host for the next send (worker/jobs.py), and it sends.
+    again = BrowserHost(lambda: Sender(SETTINGS)).start()
+    try:
+        result = _send_all(again, server, ["cf7-basic"])
+        assert getattr(result["cf7-basic"], "status", None) == "sent"
+        assert len(server.submissions("cf7-basic")) == 1
+    finally:
+        again.close()
+
+
+def test_a_send_that_never_ends_is_given_up_and_its_browser_killed_and_the_host_sends_again(
+    host: BrowserHost, server: FixtureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The context watchdog fails to end a spinning page (as if closing its context hung): the
+    # slot thread stops waiting a while past the deadline and the worker kills the browser.
+    monkeypatch.setattr(ContextWatchdog, "_fire", lambda self: None)
+    monkeypatch.setattr(HostedSender, "STUCK_AFTER_S", 3.0)
+    browser = host.engine.driver.browser_pid
+    spinner = _site(server, "cpu-busy-loop")
+    started = time.monotonic()
+    with pytest.raises(HostStuck):
+        HostedSender(host, on_stuck=partial(jobs._kill_browser, host)).send(
+            spinner.url, QA_SCRIPT, spinner.company, "http://x/o", deadline_s=4
+        )
+    assert time.monotonic() - started < 4 + 3 + 5
+    assert (
+        not Path(f"/proc/{browser}").exists()
+        or b"chrom" not in Path(f"/proc/{browser}/cmdline").read_bytes()
+    )
+    # The host lives on and starts a new browser for the next send.
+    assert host.alive
+    again = _send_all(host, server, ["cf7-basic"])
+    assert getattr(again["cf7-basic"], "status", None) == "sent"
+    assert host.engine.driver.browser_pid != browser
     assert len(server.submissions("cf7-basic")) == 1
