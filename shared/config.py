@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     # The slots of a worker process share one browser, each send in a context of its own and a
     # greenlet of the browser's thread (worker/green.py); off: a browser per slot thread. Off
     # by default until the two-host rehearsal passes with it (docs/operations.md#browser-slots).
-    worker_shared_browser: bool = False
+    worker_shared_browser: bool = True
 
     # Card payments (docs/operations.md#payments): "stripe", "test" (the Luhn test gateway,
     # honoured only with ``demo`` or under the tests) or "" (card orders are refused).

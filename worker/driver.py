@@ -33,9 +33,6 @@ from worker.netguard import BLOCKED_MARKER, UNREACHABLE_MARKER, GuardProxy, NetG
 # The sandbox is Playwright's chromium_sandbox option, decided in worker/browser_user.py.
 BROWSER_ARGS = (
     "--disable-gpu",
-    # The software compositor runs in the browser process: no GPU process per browser, and
-    # about 0.02 CPU-s less per send in its messages (measured here, sampled per process).
-    "--in-process-gpu",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
