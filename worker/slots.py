@@ -109,7 +109,13 @@ def decide(
         return Decision(limits.clamp(slots), "out of bounds")
     if reading.busy < slots:
         return Decision(slots, "slots free")
-    if reading.finished < max(1, slots // 2):
+    # During the slow start, a host whose CPU stayed under half the idle mark for two
+    # intervals is plainly not near its limit yet: growing on without waiting costs only
+    # memory, which the room below bounds (on slow sites a send takes seconds, and waiting
+    # for half the slots' sends at every step made the ramp to tens of slots take most of a
+    # minute).
+    quiet = slow_start and max(reading.cpu, before) < limits.cpu_idle / 2
+    if reading.finished < max(1, slots // 2) and not quiet:
         # The last change has not been seen yet in how long sends take (too few sends that
         # started under it have finished): growing on would be blind, and browsers starting
         # up take CPU themselves.

@@ -44,9 +44,20 @@ def test_no_more_slots_before_sends_show_what_the_last_change_did() -> None:
     assert decide(8, reading(cpu=0.65, busy=8, finished=4), LIMITS).slots == 9
 
 
+def test_the_slow_start_does_not_wait_for_sends_while_the_cpu_is_far_from_its_mark() -> None:
+    # Under half the idle mark (0.35 here) in this interval and the one before: grow on.
+    quiet = reading(cpu=0.2, busy=4, finished=0, cpu_before=0.3)
+    assert decide(4, quiet, LIMITS, slow_start=True) == Decision(6, "slow start")
+    # Not after the slow start, nor when either interval was busier.
+    assert decide(4, quiet, LIMITS).why == "waiting for sends to finish"
+    warmer = reading(cpu=0.2, busy=4, finished=0, cpu_before=0.4)
+    assert decide(4, warmer, LIMITS, slow_start=True).why == "waiting for sends to finish"
+
+
 def test_only_sends_started_under_the_current_count_tell_what_it_did(tmp_path: Path) -> None:
     proc = _FakeProc(tmp_path / "proc")
     controller = SlotController(LIMITS, HostSampler(proc.root), every_s=0)
+    controller.slow_start = False  # (the slow start does not wait on a quiet CPU)
     before = time.monotonic() - 60  # started before the controller's last change
     controller.started()
     controller.started()
