@@ -103,8 +103,12 @@ def decide(
         and reading.best_latency_s is not None
         and reading.latency_s > limits.latency_ratio * reading.best_latency_s
     )
+    seen = reading.finished >= max(1, slots // 2)
     if slowed:
-        return cut("sends slowed down")
+        # Once per change, as TCP cuts once per round trip: the durations of sends that
+        # started before the last cut say nothing about the count it left (cutting again on
+        # them took a worker from 18 slots to 8 in two seconds, and back up took half a minute).
+        return cut("sends slowed down") if seen else Decision(slots, "waiting for sends to finish")
     if slots < limits.min_slots or slots > limits.max_slots:
         return Decision(limits.clamp(slots), "out of bounds")
     if reading.busy < slots:
@@ -115,7 +119,7 @@ def decide(
     # for half the slots' sends at every step made the ramp to tens of slots take most of a
     # minute).
     quiet = slow_start and max(reading.cpu, before) < limits.cpu_idle / 2
-    if reading.finished < max(1, slots // 2) and not quiet:
+    if not seen and not quiet:
         # The last change has not been seen yet in how long sends take (too few sends that
         # started under it have finished): growing on would be blind, and browsers starting
         # up take CPU themselves.

@@ -108,6 +108,9 @@ def test_slow_sites_are_no_reason_but_sends_slower_than_with_fewer_slots_are() -
     # CPU, even when the CPU reading says little (it counts every core, and other work).
     slowed = decide(4, reading(cpu=0.3, latency_s=8.5, best_latency_s=4.0), LIMITS)
     assert slowed == Decision(2, "sends slowed down")
+    # Once per change: not again before sends that started under the last count finished.
+    again = reading(cpu=0.3, latency_s=8.5, best_latency_s=4.0, finished=0)
+    assert decide(2, again, LIMITS) == Decision(2, "waiting for sends to finish")
 
 
 class _FakeProc:
