@@ -113,6 +113,7 @@ def _built_worker(jobs: Any, results: Any, ready: Any, go: Any, root: str, gauge
         gauge[0], gauge[1] = controller.slots, controller.busy
 
     pool = SlotPool(controller, on_exit=worker_jobs.close_sender, on_change=report)
+    worker_jobs.warm_up()  # as a worker does when it starts (worker/rq_worker.py)
 
     def task(job: dict[str, Any]) -> None:
         started = time.monotonic()

@@ -96,6 +96,19 @@ def _kill_browser(host: green.BrowserHost) -> None:
     log.error("killed the browser host's browser: %s", host.engine.driver.kill_browser())
 
 
+def warm_up() -> None:
+    """Start the process's browser host now (with ``worker_shared_browser``), so that the
+    first send does not wait for Playwright and Chromium to start; a failure is logged, and
+    the first send tries again."""
+    if get_settings().worker_shared_browser and "MIKOMI_SENDER_FACTORY" not in os.environ:
+        try:
+            _shared_sender()
+        except Exception:
+            log.warning(
+                "starting the browser host failed; the first send tries again", exc_info=True
+            )
+
+
 def close_host() -> None:
     """Close the process's browser host, if it has one (the worker's end)."""
     global _host

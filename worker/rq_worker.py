@@ -9,6 +9,7 @@ function is imported: Redis write access must not become code execution on every
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -142,6 +143,10 @@ class SlotWorker(SendWorker):
         self.pool.submit(lambda: SimpleWorker.execute_job(self, job, queue))
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
+        from worker import jobs
+
+        # The browser starts while the worker registers and waits for its first job.
+        threading.Thread(target=jobs.warm_up, name="mikomi-warm-up", daemon=True).start()
         try:
             return bool(super().work(*args, **kwargs))
         finally:
