@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     worker_memory_reserve_mib: int = Field(default=512, ge=0)
     worker_slot_mib: int = Field(default=150, ge=0)
     # The slots of a worker process share one browser, each send in a context of its own and a
-    # greenlet of the browser's thread (worker/green.py); off: a browser per slot thread. Off
-    # by default until the two-host rehearsal passes with it (docs/operations.md#browser-slots).
+    # greenlet of the browser's thread (worker/green.py); off: a browser per slot thread
+    # (docs/operations.md#browser-slots).
     worker_shared_browser: bool = True
 
     # Card payments (docs/operations.md#payments): "stripe", "test" (the Luhn test gateway,

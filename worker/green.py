@@ -156,8 +156,7 @@ class BrowserHost:
         self._failure: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Future[None] | None = None
-        self._running = 0
-        self._open: set[_Request] = set()  # spawned and not answered yet
+        self._open: set[_Request] = set()  # spawned and not ended yet
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self.engine: Any = None
 
@@ -249,7 +248,7 @@ class BrowserHost:
         self._started.set()
         closing = False
         try:
-            while not (closing and self._running == 0):
+            while not (closing and not self._open):
                 self._wake = loop.create_future()
                 while True:
                     try:
@@ -260,7 +259,7 @@ class BrowserHost:
                         closing = True
                         continue
                     self._spawn(hub, request)
-                if closing and self._running == 0:
+                if closing and not self._open:
                     break
                 # Sleep in the loop until a request comes or a send ends.
                 wait_for_future(loop, dispatcher, self._wake)
@@ -302,12 +301,10 @@ class BrowserHost:
                 request.answer("done", value)
             finally:
                 self._open.discard(request)
-                self._running -= 1
                 self._wake_up()
 
         task = greenlet(body, parent=hub.dispatcher)
         setattr(task, _HUB, hub)
-        self._running += 1
         self._open.add(request)
         hub.loop.call_soon(task.switch)
 

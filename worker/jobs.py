@@ -83,6 +83,11 @@ _host: green.BrowserHost | None = None
 _host_lock = threading.Lock()
 
 
+def _shared() -> bool:
+    """Sends run on the process's browser host (not with a swapped engine)."""
+    return get_settings().worker_shared_browser and "MIKOMI_SENDER_FACTORY" not in os.environ
+
+
 def _shared_sender() -> green.HostedSender:
     global _host
     with _host_lock:
@@ -100,7 +105,7 @@ def warm_up() -> None:
     """Start the process's browser host now (with ``worker_shared_browser``), so that the
     first send does not wait for Playwright and Chromium to start; a failure is logged, and
     the first send tries again."""
-    if get_settings().worker_shared_browser and "MIKOMI_SENDER_FACTORY" not in os.environ:
+    if _shared():
         try:
             _shared_sender()
         except Exception:
@@ -121,7 +126,7 @@ def close_host() -> None:
 def get_sender() -> Any:
     """This thread's engine, started on first use and kept for every following job: with
     ``worker_shared_browser`` a handle on the process's browser host."""
-    if get_settings().worker_shared_browser and "MIKOMI_SENDER_FACTORY" not in os.environ:
+    if _shared():
         return _shared_sender()
     sender = getattr(_local, "sender", None)
     if sender is None:
