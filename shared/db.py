@@ -81,6 +81,9 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     kwargs.setdefault("pool_pre_ping", True)
+    # No JIT: its compile costs 100–300 ms on the first run of each big search plan (counts
+    # over millions of prospects), more than the searches themselves (docs/operations.md).
+    kwargs.setdefault("connect_args", {"options": "-c jit=off"})
     return create_engine(url, **kwargs)
 
 

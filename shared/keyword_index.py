@@ -21,13 +21,25 @@ names is mapped to private-use characters first (:data:`_PUNCTUATION`), in docum
 queries alike. Triggers on ``prospects`` keep the table in step with every write (insert,
 update of the search text or the domain, delete), calling :func:`document` through the SQL
 function ``mikomi_fts`` that ``shared.db`` registers on every SQLite connection
-(shared/migrations/versions/0008_corporate_number.py creates them). PostgreSQL keeps the
-2-gram table ``prospect_grams`` (``shared.models.prospect_grams``).
+(shared/migrations/versions/0008_corporate_number.py creates them).
+
+On PostgreSQL the index is ``prospect_keyword_blocks`` (migration 0010, kept by statement
+triggers): for each key (``shared.models.prospect_keys``: a word's 2-character pieces and its
+last character, less the legal-form ones) and each block of 1,024 prospect ids, the sorted ids
+of the block whose search text has the key, and those of them with a website. A search
+intersects the arrays of its keys block by block with intarray's ``&`` (:func:`pg_hits`), so a
+count over five million names reads a few thousand short arrays instead of a posting per match
+(docs/architecture.md#the-keyword-index). A one-character term is the union of the keys that
+start with it; a term of one legal-form character, of only legal-form pieces or of more than
+eight pieces is (also) checked as a substring of the search text, as before.
 """
 
 from __future__ import annotations
 
-from shared.models import prospect_grams
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.models import STOP_CHARACTERS, prospect_grams
 
 FTS_TABLE = "prospect_fts"
 MAX_PIECES = 8
@@ -94,3 +106,71 @@ def sqlite_schema() -> list[str]:
         "CREATE TRIGGER prospects_fts_update AFTER UPDATE OF search_text, domain ON prospects "
         f"BEGIN {delete_old} {insert_new} END",
     ]
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+BLOCK_TABLE = "prospect_keyword_blocks"
+_LAST_CHARACTER = "\U0010ffff"
+
+
+@dataclass
+class PgTerms:
+    """What the terms of a search ask of PostgreSQL's index: the key sources to intersect
+    (``("key", k)``: one key; ``("prefix", c)``: every key that starts with ``c``) and the terms
+    that must (also) be checked as substrings of the search text."""
+
+    sources: list[tuple[str, str]] = field(default_factory=list)
+    substrings: list[str] = field(default_factory=list)
+
+
+def pg_terms(terms: list[str]) -> PgTerms:
+    plan = PgTerms()
+    for term in terms:
+        if len(term) == 1:
+            if term in STOP_CHARACTERS:
+                plan.substrings.append(term)
+            else:
+                plan.sources.append(("prefix", term))
+            continue
+        useful = sorted(prospect_grams(term), key=term.index)
+        plan.sources.extend(("key", key) for key in useful[:MAX_PIECES])
+        if not useful or len(useful) > MAX_PIECES:
+            plan.substrings.append(term)
+    plan.sources = list(dict.fromkeys(plan.sources))
+    return plan
+
+
+def pg_hits(
+    sources: list[tuple[str, str]], *, has_url: bool, blocks: tuple[int, int] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """SQL of ``(block, ids)``: per block, the sorted ids that have every source's keys (and a
+    website when ``has_url``), optionally only the blocks in ``blocks`` (first, last); and its
+    parameters. ``sources`` must not be empty."""
+    column = "url_ids" if has_url else "ids"
+    params: dict[str, Any] = {}
+    tables: list[str] = []
+    where: list[str] = []
+    for i, (kind, key) in enumerate(sources):
+        name = f"k{i}"
+        params[name] = key
+        if kind == "prefix":
+            params[f"{name}_end"] = key + _LAST_CHARACTER
+            table = (
+                f"(SELECT block, prospect_ids_union({column}) AS {column} FROM {BLOCK_TABLE} "
+                f"WHERE gram BETWEEN :{name} AND :{name}_end GROUP BY block) AS s{i}"
+            )
+        else:
+            table = f"{BLOCK_TABLE} AS s{i}"
+            where.append(f"s{i}.gram = :{name}")
+        if i:
+            where.append(f"s{i}.block = s0.block")
+        tables.append(table)
+    if blocks is not None:
+        params["first_block"], params["last_block"] = blocks
+        where.append("s0.block BETWEEN :first_block AND :last_block")
+    ids = " & ".join(f"s{i}.{column}" for i in range(len(sources)))
+    sql = f"SELECT s0.block AS block, {ids} AS ids FROM {', '.join(tables)}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql, params

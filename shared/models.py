@@ -24,9 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    delete,
     event,
-    insert,
     text,
 )
 from sqlalchemy.engine import Connection, Dialect
@@ -275,7 +273,7 @@ class Prospect(Base):
             sqlite_where=_HAS_URL,
             postgresql_where=_HAS_URL,
         ),
-        # Keyword hits (ids from prospect_grams) checked for URL有り without reading the rows.
+        # Keyword hits checked for URL有り without reading the rows.
         Index("ix_prospects_url_id", "id", sqlite_where=_HAS_URL, postgresql_where=_HAS_URL),
         # Only the rows without a URL have one; the others stay out of the index.
         Index(
@@ -319,24 +317,15 @@ class Prospect(Base):
     registry_updated: Mapped[date | None] = mapped_column(Date)
 
 
-class ProspectGram(Base):
-    """Keyword index of the prospect list on PostgreSQL: every 2-character piece of a
-    prospect's searchable text (see :func:`prospect_grams`; SQLite's is an FTS5 table,
-    shared/keyword_index.py). A keyword looks up its pieces here instead of scanning
-    a million names; written with the prospect (importer, or the ORM events below)."""
-
-    __tablename__ = "prospect_grams"
-    __table_args__ = {"sqlite_with_rowid": False}
-    gram: Mapped[str] = mapped_column(String(2), primary_key=True)
-    prospect_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-
-
 # Pieces of the legal forms are in nearly every name: indexing them would narrow nothing.
 STOP_GRAMS = frozenset(
     w[i : i + 2]
     for w in ("株式会社", "有限会社", "合同会社", "合資会社", "合名会社", "(株)", "(有)")
     for i in range(len(w) - 1)
 )
+# Their characters are not keys of PostgreSQL's index either (a one-character term of one of
+# them is checked as a substring).
+STOP_CHARACTERS = frozenset("".join(STOP_GRAMS))
 
 
 def prospect_grams(search_text: str) -> set[str]:
@@ -347,42 +336,21 @@ def prospect_grams(search_text: str) -> set[str]:
     } - STOP_GRAMS
 
 
-def _gram_rows(target: Prospect) -> list[dict[str, Any]]:
-    text_ = target.search_text or ""
-    return [{"gram": g, "prospect_id": target.id} for g in prospect_grams(text_)]
+def prospect_keys(search_text: str) -> set[str]:
+    """The keys of a prospect in PostgreSQL's keyword index (``prospect_keyword_blocks``, kept
+    by the triggers of migration 0010, which cut the same keys in SQL): its 2-character pieces
+    and each word's last character, less the legal-form ones."""
+    keys = {word[i : i + 2] for word in search_text.split() for i in range(len(word))}
+    return keys - STOP_GRAMS - STOP_CHARACTERS
 
 
-# On SQLite the keyword index is an FTS5 table kept by triggers (shared/keyword_index.py); the
-# 2-gram table is PostgreSQL's.
-@event.listens_for(Prospect, "after_insert")
-def _grams_after_insert(_mapper: Any, connection: Connection, target: Prospect) -> None:
-    if connection.dialect.name == "sqlite":
-        return
-    rows = _gram_rows(target)
-    if rows:
-        connection.execute(insert(ProspectGram), rows)
-
-
+# The keyword index follows the search text by triggers on both engines (SQLite: FTS5,
+# shared/keyword_index.py; PostgreSQL: migration 0010); the ORM only keeps the text itself.
 @event.listens_for(Prospect, "before_update")
 def _search_text_before_update(_mapper: Any, _connection: Connection, target: Prospect) -> None:
     target.search_text = prospect_search_text(
         target.company or "", target.company_kana or "", target.industry or "", target.city or ""
     )
-
-
-@event.listens_for(Prospect, "after_update")
-def _grams_after_update(_mapper: Any, connection: Connection, target: Prospect) -> None:
-    if connection.dialect.name == "sqlite":
-        return
-    connection.execute(delete(ProspectGram).where(ProspectGram.prospect_id == target.id))
-    _grams_after_insert(_mapper, connection, target)
-
-
-@event.listens_for(Prospect, "after_delete")
-def _grams_after_delete(_mapper: Any, connection: Connection, target: Prospect) -> None:
-    if connection.dialect.name == "sqlite":
-        return
-    connection.execute(delete(ProspectGram).where(ProspectGram.prospect_id == target.id))
 
 
 class Suppression(Base):

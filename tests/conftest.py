@@ -188,7 +188,6 @@ def only_this_tests_prospects(db: Session) -> None:
     from shared.models import (
         MemberContact,
         Prospect,
-        ProspectGram,
         Response,
         SendAttempt,
         SendItem,
@@ -202,6 +201,5 @@ def only_this_tests_prospects(db: Session) -> None:
     db.execute(delete(Response))
     db.execute(delete(TrackedLink))
     db.execute(delete(SendItem))
-    db.execute(delete(ProspectGram))
     db.execute(delete(Prospect))
     db.commit()  # a savepoint: the outer transaction still rolls all of it back

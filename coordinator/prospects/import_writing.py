@@ -13,15 +13,12 @@ from datetime import UTC, date, datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.models import (
-    STOP_GRAMS,
     ImportJob,
     Prospect,
-    ProspectGram,
-    prospect_grams,
     prospect_search_text,
 )
 
@@ -65,41 +62,48 @@ def rows_by_number(db: Session, numbers: Iterable[str], *columns: Any) -> dict[s
 
 
 def update_rows(db: Session, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    """Set ``columns`` (and ``search_text``) of the prospects ``rows`` name by ``id``, and
-    rewrite their keyword index (PostgreSQL's 2-gram rows)."""
+    """Set ``columns`` (and ``search_text``) of the prospects ``rows`` name by ``id``."""
     if not rows:
         return
-    table = cast(Table, Prospect.__table__)
     names = (*columns, "search_text")
+    # The keyword index follows by the table's triggers (SQLite: FTS5; PostgreSQL: the posting
+    # blocks of migration 0010).
+    if db.get_bind().dialect.name == "postgresql":
+        _update_postgresql(db, rows, names)
+        return
+    table = cast(Table, Prospect.__table__)
     stmt = (
         update(table)
         .where(table.c.id == bindparam("_id"))
         .values({name: bindparam(name) for name in names})
     )
     db.execute(stmt, [{"_id": row["id"], **{n: row[n] for n in names}} for row in rows])
-    if db.get_bind().dialect.name == "sqlite":
-        return  # the keyword index (FTS5) follows by the table's triggers
-    ids = [row["id"] for row in rows]
-    for start in range(0, len(ids), _CHUNK):
-        db.execute(
-            delete(ProspectGram).where(ProspectGram.prospect_id.in_(ids[start : start + _CHUNK]))
-        )
-    pairs = _grams_of(rows, set(ids))
-    if pairs:
-        db.execute(
-            insert(ProspectGram), [{"gram": gram, "prospect_id": pid} for gram, pid in pairs]
-        )
 
 
-def _grams_of(rows: list[dict[str, Any]], inserted: set[int]) -> list[tuple[str, int]]:
-    pairs = [
-        (gram, row["id"])
-        for row in rows
-        if row["id"] in inserted
-        for gram in prospect_grams(row["search_text"])
-    ]
-    pairs.sort()  # index order: each page of the keyword index is touched once per batch
-    return pairs
+def _update_postgresql(db: Session, rows: list[dict[str, Any]], names: tuple[str, ...]) -> None:
+    # One UPDATE … FROM for the batch (COPY into a transaction-local table of just these
+    # columns): the statement trigger of the keyword index runs once, not once a row.
+    columns = ", ".join(("id", *names))
+    db.execute(text("DROP TABLE IF EXISTS prospect_update_batch"))
+    db.execute(
+        text(
+            "CREATE TEMP TABLE prospect_update_batch ON COMMIT DROP AS "
+            f"SELECT {columns} FROM prospects WITH NO DATA"
+        )
+    )
+    raw: Any = db.connection().connection.driver_connection  # the psycopg connection
+    pick = itemgetter("id", *names)
+    copy_sql = f"COPY prospect_update_batch ({columns}) FROM STDIN"
+    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for row in sorted(rows, key=itemgetter("id")):
+            copy.write_row(pick(row))
+    assignments = ", ".join(f"{name} = b.{name}" for name in names)
+    db.execute(
+        text(
+            f"UPDATE prospects AS p SET {assignments} "
+            "FROM prospect_update_batch AS b WHERE p.id = b.id"
+        )
+    )
 
 
 _PICK = itemgetter(*_INSERT_COLUMNS)
@@ -154,9 +158,10 @@ def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
 def _insert_postgresql(
     db: Session, rows: list[dict[str, Any]], job_id: int
 ) -> list[dict[str, Any]]:
-    # Ids first (the keyword index needs them), then COPY into a transaction-local table and
+    # Ids first (the caller's rows carry them), then COPY into a transaction-local table and
     # one INSERT … SELECT: several times faster than multi-row INSERTs, and ON CONFLICT still
-    # settles a race with a concurrent import of the same domain.
+    # settles a race with a concurrent import of the same domain. The keyword index is written
+    # by the table's statement trigger (migration 0010), once for the whole batch.
     ids = (
         db.execute(
             text(
@@ -181,22 +186,12 @@ def _insert_postgresql(
     with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in rows:
             copy.write_row(_PICK(row))
-    # The 2-gram rows of the inserted prospects are cut by the server (prospect_grams's
-    # pieces: within the words, without the legal-form ones), in the same statement.
     inserted = set(
         db.execute(
             text(
-                f"WITH added AS (INSERT INTO prospects ({columns}) "
-                f"SELECT {columns} FROM prospect_import_batch "
-                "ON CONFLICT DO NOTHING RETURNING id, search_text), "
-                "grams AS (INSERT INTO prospect_grams (gram, prospect_id) "
-                "SELECT DISTINCT substr(w.word, i, 2), added.id FROM added "
-                r"CROSS JOIN LATERAL regexp_split_to_table(added.search_text, '\s+') AS w(word) "
-                "CROSS JOIN LATERAL generate_series(1, char_length(w.word) - 1) AS i "
-                "WHERE NOT (substr(w.word, i, 2) = ANY(:stops)) ORDER BY 1, 2) "
-                "SELECT id FROM added"
-            ),
-            {"stops": sorted(STOP_GRAMS)},
+                f"INSERT INTO prospects ({columns}) SELECT {columns} FROM prospect_import_batch "
+                "ORDER BY id ON CONFLICT DO NOTHING RETURNING id"
+            )
         ).scalars()
     )
     db.execute(text("DELETE FROM prospect_import_batch"))

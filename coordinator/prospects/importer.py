@@ -156,10 +156,9 @@ def analyze_tables(sessions: SessionOpener) -> None:
         if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
             with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM (ANALYZE) prospects"))
-                conn.execute(text("VACUUM (ANALYZE) prospect_grams"))
+                conn.execute(text("VACUUM (ANALYZE) prospect_keyword_blocks"))
             return
         db.execute(text("ANALYZE prospects"))
-        db.execute(text("ANALYZE prospect_grams"))
 
 
 def end_failed(

@@ -19,9 +19,10 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Select,
+    TextClause,
     and_,
+    bindparam,
     column,
-    exists,
     func,
     literal,
     literal_column,
@@ -40,10 +41,8 @@ from shared.enums import ItemState
 from shared.models import (
     MemberContact,
     Prospect,
-    ProspectGram,
     SendItem,
     Suppression,
-    prospect_grams,
 )
 
 __all__ = [
@@ -256,39 +255,11 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-MAX_GRAMS_PER_TERM = 8
-
-
-def _gram_condition(term: str) -> list[ColumnElement[bool]]:
-    """PostgreSQL: ``term`` matches a prospect whose search text holds every 2-character
-    piece of it — the bigram matching of CJK search engines, answered from the 2-gram index
-    alone (no row is read, so counts over a million names stay fast). Terms of one character,
-    of only a legal form (株式会社 …) or of more than 8 pieces are (also) checked as an exact
-    substring."""
-    like = Prospect.search_text.like(_like_pattern(term), escape="\\")
-    # Legal-form pieces (株式, 会社 …) are not indexed: they are in nearly every name.
-    useful = sorted(prospect_grams(term), key=term.index)
-    if not useful:
-        return [like]  # a single character, or only a legal form: no index can narrow it
-    first, *others = useful[:MAX_GRAMS_PER_TERM]
-    # The first piece's postings drive the lookup; each other piece is one probe of the
-    # index's primary key per candidate (cheaper than materializing every posting list).
-    where: list[ColumnElement[bool]] = [
-        Prospect.id.in_(select(ProspectGram.prospect_id).where(ProspectGram.gram == first))
-    ]
-    where.extend(
-        exists().where(ProspectGram.gram == gram, ProspectGram.prospect_id == Prospect.id)
-        for gram in others
-    )
-    if len(useful) > MAX_GRAMS_PER_TERM:
-        where.append(like)
-    return where
-
-
 class KeywordMatch(ColumnElement[bool]):
     """The keyword terms (AND) of a search, and URL有り with them: on SQLite one FTS5 query
-    of the keyword index (shared/keyword_index.py: exact substrings), on PostgreSQL the 2-gram
-    conditions of each term."""
+    of the keyword index, on PostgreSQL the ids of its posting blocks (both:
+    shared/keyword_index.py), each term of only legal-form pieces (and on PostgreSQL each term
+    of one legal-form character or more than eight pieces) also checked as a substring."""
 
     type = Boolean()
     inherit_cache = False  # the terms are in the SQL: statements with them are not cached
@@ -298,9 +269,32 @@ class KeywordMatch(ColumnElement[bool]):
         self.has_url = has_url
 
 
+def _hits_text(
+    plan: keyword_index.PgTerms,
+    has_url: bool,
+    outer: str,
+    *,
+    blocks: tuple[int, int] | None = None,
+    unique: bool = False,
+) -> TextClause:
+    """PostgreSQL: ``outer`` (SQL with ``{hits}``: the per-block ids of the index) as text with
+    its parameters (``unique``: inside a bigger statement)."""
+    sql, params = keyword_index.pg_hits(plan.sources, has_url=has_url, blocks=blocks)
+    binds = [bindparam(name, value, unique=unique) for name, value in params.items()]
+    return text(outer.format(hits=sql)).bindparams(*binds)
+
+
 @compiles(KeywordMatch)
-def _compile_grams(element: KeywordMatch, compiler: Any, **kw: Any) -> str:
-    where = [cond for term in element.terms for cond in _gram_condition(term)]
+def _compile_blocks(element: KeywordMatch, compiler: Any, **kw: Any) -> str:
+    plan = keyword_index.pg_terms(element.terms)
+    where: list[ColumnElement[bool]] = [
+        Prospect.search_text.like(_like_pattern(term), escape="\\") for term in plan.substrings
+    ]
+    if plan.sources:
+        hits = _hits_text(
+            plan, element.has_url, "SELECT unnest(h.ids) AS id FROM ({hits}) AS h", unique=True
+        )
+        where.insert(0, Prospect.id.in_(hits.columns(column("id")).subquery().select()))
     return str(compiler.process(and_(*where), **kw))
 
 
@@ -319,14 +313,61 @@ _FTS_MATCH = literal_column(keyword_index.FTS_TABLE)
 
 
 def _keyword_only(db: Session, q: ProspectQuery) -> bool:
-    """SQLite, and a search of keyword terms (and URL有り) only: the keyword index answers
-    it alone (its triggers keep it exactly in step with the table)."""
-    return (
-        bool(q.keyword)
-        and not (q.industry or q.prefecture)
-        and all(getattr(q, name) is None for name in _INT_FIELDS)
-        and db.get_bind().dialect.name == "sqlite"
+    """A search of keyword terms (and URL有り) only, that the keyword index answers alone (its
+    triggers keep it exactly in step with the table): on SQLite always, on PostgreSQL when
+    no term must be checked as a substring."""
+    if not q.keyword or q.industry or q.prefecture:
+        return False
+    if any(getattr(q, name) is not None for name in _INT_FIELDS):
+        return False
+    if db.get_bind().dialect.name == "sqlite":
+        return True
+    plan = keyword_index.pg_terms(keyword_terms(q.keyword))
+    return bool(plan.sources) and not plan.substrings
+
+
+def _block_counts(db: Session, q: ProspectQuery) -> list[tuple[int, int]]:
+    """PostgreSQL: (block, matches) of a keyword-only search, in block order."""
+    outer = "SELECT h.block, icount(h.ids) FROM ({hits}) AS h ORDER BY h.block"
+    rows = db.execute(
+        _hits_text(keyword_index.pg_terms(keyword_terms(q.keyword)), q.has_url, outer)
     )
+    return [(int(block), int(n)) for block, n in rows if n]
+
+
+def _keyword_total(db: Session, q: ProspectQuery) -> int:
+    if db.get_bind().dialect.name == "sqlite":
+        ids = _fts_ids(keyword_terms(q.keyword), q.has_url).subquery()
+        return int(db.execute(select(func.count()).select_from(ids)).scalar_one())
+    return sum(n for _, n in _block_counts(db, q))
+
+
+def _keyword_search(db: Session, q: ProspectQuery) -> tuple[int, list[int]]:
+    """(total, the ids of ``q``'s page in id order) of a keyword-only search without
+    exclusions, from the keyword index alone."""
+    terms = keyword_terms(q.keyword)
+    if db.get_bind().dialect.name == "sqlite":
+        page = _fts_ids(terms, q.has_url).order_by(_FTS.c.rowid).offset(q.offset).limit(q.per_page)
+        return _keyword_total(db, q), list(db.scalars(page))
+    # The blocks that hold the page, from the per-block counts; then their ids.
+    counts = _block_counts(db, q)
+    total = sum(n for _, n in counts)
+    seen, first, last, skip = 0, None, None, 0
+    for block, n in counts:
+        if first is None and seen + n > q.offset:
+            first, skip = block, q.offset - seen
+        seen += n
+        if first is not None:
+            last = block
+            if seen >= q.offset + q.per_page:
+                break
+    if first is None or last is None:
+        return total, []
+    outer = "SELECT h.ids FROM ({hits}) AS h ORDER BY h.block"
+    plan = keyword_index.pg_terms(terms)
+    arrays = db.execute(_hits_text(plan, q.has_url, outer, blocks=(first, last)))
+    ids = [pid for (array,) in arrays for pid in array]
+    return total, ids[skip : skip + q.per_page]
 
 
 def excluded_domains(
@@ -438,8 +479,7 @@ def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
     where = conditions(q, member_id, exclusions=False)
     stmt = select(func.count()).select_from(Prospect)
     if _keyword_only(db, q):
-        ids = _fts_ids(keyword_terms(q.keyword), q.has_url).subquery()
-        total = int(db.execute(select(func.count()).select_from(ids)).scalar_one())
+        total = _keyword_total(db, q)
         stmt = stmt.where(and_(*where))
     elif where == [] or replace(q, has_url=False, page=1, per_page=DEFAULT_PER_PAGE) == _EVERYTHING:
         # "Everything" or "everything with a URL": on PostgreSQL the sum of the table's
@@ -467,20 +507,15 @@ def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
 
 def search(db: Session, q: ProspectQuery, member_id: int | None) -> tuple[int, list[Prospect]]:
     """``(total, the prospects of q's page)``, ordered by id."""
+    if _keyword_only(db, q) and _exclusion(q, member_id, for_queue=False) is None:
+        total, ids = _keyword_search(db, q)
+        if not ids:
+            return total, []
+        rows = db.scalars(select(Prospect).where(Prospect.id.in_(ids)).order_by(Prospect.id))
+        return total, list(rows)
     total = count(db, q, member_id)
     if total == 0 or q.offset >= total:
         return total, []
-    if _keyword_only(db, q) and _exclusion(q, member_id, for_queue=False) is None:
-        # The page's ids straight from the keyword index, in id order (FTS5's own order).
-        page = (
-            _fts_ids(keyword_terms(q.keyword), q.has_url)
-            .order_by(_FTS.c.rowid)
-            .offset(q.offset)
-            .limit(q.per_page)
-        )
-        ids = list(db.scalars(page))
-        rows = db.scalars(select(Prospect).where(Prospect.id.in_(ids)).order_by(Prospect.id))
-        return total, list(rows)
     in_id_order = _walk_in_id_order(db, q, total)
     stmt = (
         _filtered(q, member_id, in_id_order=in_id_order)

@@ -168,3 +168,45 @@ def _round_trip(url: str) -> None:
         migrate.ensure_current(engine)
     finally:
         engine.dispose()
+
+
+def test_keyword_blocks_migration_keeps_the_index(tmp_path, database_urls) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: migration 0010 builds the posting blocks from the prospects already there
+    (exactly prospect_keys of each), and its downgrade gives back the 2-gram rows."""
+    from shared.models import prospect_grams, prospect_keys
+
+    with scratch_database("postgresql", tmp_path) as url:
+        migrate.upgrade(url, "0009_worker_slots")
+        engine = make_engine(url)
+        try:
+            names = ["株式会社山田工業", "森", "ミライ・テック合同会社 港区"]
+            with engine.begin() as conn:
+                for i, name in enumerate(names):
+                    conn.execute(
+                        text(
+                            "INSERT INTO prospects (company, search_text, domain, url, "
+                            "company_kana, industry, prefecture, city, address, phone, tags, "
+                            "created_at) VALUES (:c, :s, :d, '', '', '', '', '', '', '', '', now())"
+                        ),
+                        {"c": name, "s": name, "d": f"d{i}.example.jp" if i else None},
+                    )
+            migrate.upgrade(url)
+            with engine.connect() as conn:
+                stored: dict[int, set[str]] = {}
+                with_url: set[int] = set()
+                for gram, ids, url_ids in conn.execute(
+                    text("SELECT gram, ids, url_ids FROM prospect_keyword_blocks")
+                ):
+                    for pid in ids:
+                        stored.setdefault(pid, set()).add(gram)
+                    with_url.update(url_ids)
+                rows = list(conn.execute(text("SELECT id, search_text, domain FROM prospects")))
+            assert stored == {pid: prospect_keys(st) for pid, st, _ in rows}
+            assert with_url == {pid for pid, _, domain in rows if domain}
+            migrate.downgrade(url, "0009_worker_slots")
+            with engine.connect() as conn:
+                pairs = set(conn.execute(text("SELECT gram, prospect_id FROM prospect_grams")))
+            assert pairs == {(g, pid) for pid, st, _ in rows for g in prospect_grams(st)}
+            assert pairs  # the names have pieces to compare
+        finally:
+            engine.dispose()

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from coordinator.prospects import registry
 from coordinator.prospects.registry_sample import corporate_number, corporations, write_registry
 from shared.db import transaction
-from shared.models import ImportJob, Prospect, ProspectGram
+from shared.models import ImportJob, Prospect
 
 _KILLER = """
 import os, sys
@@ -93,8 +93,6 @@ def test_resumes_after_a_kill_from_the_last_committed_batch(
             assert sorted(rows) == sorted(numbers)
     finally:
         with Session(engine) as db:
-            ids = select(Prospect.id).where(Prospect.corporate_number.in_(numbers))
-            db.execute(ProspectGram.__table__.delete().where(ProspectGram.prospect_id.in_(ids)))
             db.execute(Prospect.__table__.delete().where(Prospect.corporate_number.in_(numbers)))
             db.execute(ImportJob.__table__.delete().where(ImportJob.id == job_id))
             db.commit()
