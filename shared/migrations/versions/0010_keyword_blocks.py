@@ -93,9 +93,11 @@ UPGRADE_PG = [
     " ids integer[] NOT NULL, url_ids integer[] NOT NULL, PRIMARY KEY (gram, block))",
     _KEYS,
     _SYNC,
-    # The union of the id arrays of several keys (a one-character term), sorted.
+    # The union of the id arrays of several keys (a one-character term) and the intersection
+    # of the arrays of a search's keys, sorted.
     "CREATE AGGREGATE prospect_ids_union(integer[]) "
     "(sfunc = _int_union, stype = integer[], initcond = '{}')",
+    "CREATE AGGREGATE prospect_ids_intersect(integer[]) (sfunc = _int_inter, stype = integer[])",
     "INSERT INTO prospect_keyword_blocks (gram, block, ids, url_ids) "
     "SELECT k.gram, p.id >> 10, array_agg(p.id ORDER BY p.id), "
     "coalesce(array_agg(p.id ORDER BY p.id) FILTER (WHERE p.domain IS NOT NULL), '{}') "
@@ -119,6 +121,7 @@ DOWNGRADE_PG = [
     "DROP TRIGGER IF EXISTS prospects_keywords_update ON prospects",
     "DROP FUNCTION IF EXISTS prospect_keyword_sync()",
     "DROP AGGREGATE IF EXISTS prospect_ids_union(integer[])",
+    "DROP AGGREGATE IF EXISTS prospect_ids_intersect(integer[])",
     "DROP FUNCTION IF EXISTS prospect_keys(text)",
     "DROP TABLE IF EXISTS prospect_keyword_blocks",
 ]
