@@ -1,11 +1,11 @@
-"""The prospect list's keyword index on SQLite: an FTS5 table of 2-character pieces.
+"""The prospect list's keyword index: SQLite's FTS5 table and PostgreSQL's posting blocks.
 
 A keyword term matches a prospect when it is a substring of the prospect's search text (NFKC,
 lower case; ``shared.models.prospect_search_text``). On SQLite that is answered by the FTS5
 table ``prospect_fts`` (contentless, the ``ascii`` tokenizer, rowid = prospect id), whose
 document for a prospect is :func:`document`: for each word of the search text its consecutive
 2-character pieces, then its last character alone, and the token ``url`` when the prospect
-has a website. A term matches as on PostgreSQL's 2-gram table (:func:`term_query`): every
+has a website. A term matches as on PostgreSQL's index (:func:`term_query`): every
 2-character piece of it (the bigram matching of CJK search engines); exactly as a substring
 when it is one character, only legal-form pieces, or more than eight pieces:
 
@@ -69,9 +69,9 @@ def document(search_text: str | None, domain: str | None) -> str:
 
 def term_query(term: str) -> str:
     """The FTS5 query of one keyword term (no spaces in it, NFKC lower case), with the
-    meaning of PostgreSQL's 2-gram conditions (``coordinator/prospects/search.py``): every
-    piece of the term but the legal-form ones (AND); a term of one character, of only legal-form
-    pieces or of more than :data:`MAX_PIECES` pieces exactly (a prefix query, a phrase)."""
+    meaning of PostgreSQL's (:func:`pg_terms`): every piece of the term but the legal-form
+    ones (AND); a term of one character, of only legal-form pieces or of more than
+    :data:`MAX_PIECES` pieces exactly (a prefix query, a phrase)."""
     mapped = "".join(words(term))
     if len(mapped) == 1:
         return f'"{mapped}" *'

@@ -1,5 +1,5 @@
 """The SQLite keyword index (shared/keyword_index.py): kept in step by triggers with every
-write, and matching as PostgreSQL's 2-gram conditions do (the same searches on both engines)."""
+write, and matching as PostgreSQL's posting blocks do (the same searches on both engines)."""
 
 from __future__ import annotations
 
