@@ -30,23 +30,28 @@ depends_on = None
 
 _STOPS = "{" + ",".join(f'"{key}"' for key in sorted(STOP_GRAMS | STOP_CHARACTERS)) + "}"
 
-# The keys of one search text: substr(word, i, 2) for every position of every word gives its
-# pieces and, at the last position, its last character alone.
-_KEYS = f"""CREATE FUNCTION prospect_keys(search_text text) RETURNS SETOF text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT DISTINCT substr(w.word, i, 2)
-  FROM regexp_split_to_table(search_text, '\\s+') AS w(word),
-       generate_series(1, char_length(w.word)) AS i
-  WHERE NOT (substr(w.word, i, 2) = ANY('{_STOPS}'::text[]))
-$$"""
+# The keys of the rows of {rows} (as gram, id, has_url): substr(word, i, 2) for every position
+# of every word gives its pieces and, at the last position, its last character alone. Written
+# out in each statement: a SQL function called per row cost five times as much.
+_KEYS = (
+    "SELECT DISTINCT substr(w.word, i, 2) AS gram, r.id, r.domain IS NOT NULL AS has_url "
+    "FROM {rows} AS r "
+    "CROSS JOIN LATERAL regexp_split_to_table(r.search_text, '\\s+') AS w(word) "
+    "CROSS JOIN LATERAL generate_series(1, char_length(w.word)) AS i "
+    "WHERE NOT (substr(w.word, i, 2) = ANY('STOPS'::text[]))WHERE"
+)
+
+
+def _keys(rows: str, where: str = "") -> str:
+    return _KEYS.replace("{rows}", rows).replace("STOPS", _STOPS).replace("))WHERE", "))" + where)
+
 
 # Added keys: one upsert, in key order (concurrent writers lock the rows in the same order).
 _ADD = """
   INSERT INTO prospect_keyword_blocks AS b (gram, block, ids, url_ids)
-  SELECT k.gram, n.id >> 10, array_agg(n.id ORDER BY n.id),
-         coalesce(array_agg(n.id ORDER BY n.id) FILTER (WHERE n.domain IS NOT NULL), '{{}}')
-  FROM {rows} AS n CROSS JOIN LATERAL prospect_keys(n.search_text) AS k(gram)
-  {where}
+  SELECT k.gram, k.id >> 10, array_agg(k.id ORDER BY k.id),
+         coalesce(array_agg(k.id ORDER BY k.id) FILTER (WHERE k.has_url), '{{}}')
+  FROM ({keys}) AS k
   GROUP BY 1, 2 ORDER BY 1, 2
   ON CONFLICT (gram, block) DO UPDATE
   SET ids = b.ids | excluded.ids, url_ids = b.url_ids | excluded.url_ids;"""
@@ -54,19 +59,16 @@ _ADD = """
 # Removed keys: the rows are locked in key order first, then the ids taken out.
 _REMOVE = """
   PERFORM 1 FROM prospect_keyword_blocks AS b
-  WHERE (b.gram, b.block) IN (
-    SELECT k.gram, o.id >> 10
-    FROM {rows} AS o CROSS JOIN LATERAL prospect_keys(o.search_text) AS k(gram) {where})
+  WHERE (b.gram, b.block) IN (SELECT k.gram, k.id >> 10 FROM ({keys}) AS k)
   ORDER BY b.gram, b.block FOR UPDATE;
   UPDATE prospect_keyword_blocks AS b SET ids = b.ids - d.ids, url_ids = b.url_ids - d.ids
-  FROM (SELECT k.gram, o.id >> 10 AS block, array_agg(o.id) AS ids
-        FROM {rows} AS o CROSS JOIN LATERAL prospect_keys(o.search_text) AS k(gram) {where}
+  FROM (SELECT k.gram, k.id >> 10 AS block, array_agg(k.id) AS ids FROM ({keys}) AS k
         GROUP BY 1, 2) AS d
   WHERE b.gram = d.gram AND b.block = d.block;"""
 
 # An update moves only the prospects whose search text or "has a website" changed.
 _CHANGED = (
-    "WHERE {alias}.id IN (SELECT n2.id FROM new_rows AS n2 JOIN old_rows AS o2 USING (id) "
+    " AND r.id IN (SELECT n2.id FROM new_rows AS n2 JOIN old_rows AS o2 USING (id) "
     "WHERE n2.search_text IS DISTINCT FROM o2.search_text "
     "OR (n2.domain IS NULL) <> (o2.domain IS NULL))"
 )
@@ -74,12 +76,12 @@ _CHANGED = (
 _SYNC = f"""CREATE FUNCTION prospect_keyword_sync() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    {_ADD.format(rows="new_rows", where="")}
+    {_ADD.format(keys=_keys("new_rows"))}
   ELSIF TG_OP = 'DELETE' THEN
-    {_REMOVE.format(rows="old_rows", where="")}
+    {_REMOVE.format(keys=_keys("old_rows"))}
   ELSE
-    {_REMOVE.format(rows="old_rows", where=_CHANGED.format(alias="o"))}
-    {_ADD.format(rows="new_rows", where=_CHANGED.format(alias="n"))}
+    {_REMOVE.format(keys=_keys("old_rows", _CHANGED))}
+    {_ADD.format(keys=_keys("new_rows", _CHANGED))}
   END IF;
   RETURN NULL;
 END $$"""
@@ -91,7 +93,6 @@ UPGRADE_PG = [
     "CREATE TABLE prospect_keyword_blocks ("
     ' gram varchar(2) COLLATE "C" NOT NULL, block integer NOT NULL,'
     " ids integer[] NOT NULL, url_ids integer[] NOT NULL, PRIMARY KEY (gram, block))",
-    _KEYS,
     _SYNC,
     # The union of the id arrays of several keys (a one-character term) and the intersection
     # of the arrays of a search's keys, sorted.
@@ -99,10 +100,9 @@ UPGRADE_PG = [
     "(sfunc = _int_union, stype = integer[], initcond = '{}')",
     "CREATE AGGREGATE prospect_ids_intersect(integer[]) (sfunc = _int_inter, stype = integer[])",
     "INSERT INTO prospect_keyword_blocks (gram, block, ids, url_ids) "
-    "SELECT k.gram, p.id >> 10, array_agg(p.id ORDER BY p.id), "
-    "coalesce(array_agg(p.id ORDER BY p.id) FILTER (WHERE p.domain IS NOT NULL), '{}') "
-    "FROM prospects AS p CROSS JOIN LATERAL prospect_keys(p.search_text) AS k(gram) "
-    "GROUP BY 1, 2",
+    "SELECT k.gram, k.id >> 10, array_agg(k.id ORDER BY k.id), "
+    "coalesce(array_agg(k.id ORDER BY k.id) FILTER (WHERE k.has_url), '{}') "
+    f"FROM ({_keys('prospects')}) AS k GROUP BY 1, 2",
     *(
         f"CREATE TRIGGER prospects_keywords_{op_name.lower()} AFTER {op_name} ON prospects "
         f"REFERENCING {tables} FOR EACH STATEMENT EXECUTE FUNCTION prospect_keyword_sync()"
@@ -122,7 +122,6 @@ DOWNGRADE_PG = [
     "DROP FUNCTION IF EXISTS prospect_keyword_sync()",
     "DROP AGGREGATE IF EXISTS prospect_ids_union(integer[])",
     "DROP AGGREGATE IF EXISTS prospect_ids_intersect(integer[])",
-    "DROP FUNCTION IF EXISTS prospect_keys(text)",
     "DROP TABLE IF EXISTS prospect_keyword_blocks",
 ]
 
