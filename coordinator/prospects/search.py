@@ -458,14 +458,18 @@ def _filtered(
     return stmt.where(and_(*where)) if where else stmt
 
 
-BROAD_FRACTION = 0.05  # a result this large a share of the list is paged in id order
-
-
 def _walk_in_id_order(db: Session, q: ProspectQuery, matches: int) -> bool:
+    """SQLite: page a result by walking the table in id order when that reads fewer rows than
+    collecting and sorting every match. A walk to the end of the page reads about
+    (offset + per_page) × everything / matches rows, the index reads ``matches``: they are equal
+    at matches² = (offset + per_page) × everything; a walked row costs less than an indexed
+    match (no sort), hence the factor 4. (At one million rows the first page walks from about
+    3,500 matches; a fixed 5 % of the list, the rule before, sorted 200,000 matches at five
+    million.)"""
     if db.get_bind().dialect.name != "sqlite" or q.keyword:
         return False  # PostgreSQL's planner weighs the LIMIT itself; keywords use their index
     everything = int(db.execute(select(func.count()).select_from(Prospect)).scalar_one())
-    return matches >= everything * BROAD_FRACTION
+    return matches * matches * 4 >= (q.offset + q.per_page) * everything
 
 
 _EVERYTHING = ProspectQuery()
