@@ -204,12 +204,11 @@ def only_this_tests_prospects(db: Session) -> None:
     if db.get_bind().dialect.name == "postgresql":
         # The keyword index's triggers would rewrite every posting block of the hidden rows
         # (gigabytes of dead rows over a session, for a delete that is rolled back): with
-        # triggers off, empty the index and the totals directly instead.
+        # triggers off, empty the index and the counts directly instead.
         db.execute(text("SET LOCAL session_replication_role = replica"))
         db.execute(delete(Prospect))
         db.execute(text("DELETE FROM prospect_keyword_blocks"))
-        db.execute(text("DELETE FROM prospect_totals"))
-        db.execute(text("INSERT INTO prospect_totals (total, with_url) VALUES (0, 0)"))
+        db.execute(text("DELETE FROM prospect_counts"))
         db.execute(text("SET LOCAL session_replication_role = origin"))
     else:
         db.execute(delete(Prospect))

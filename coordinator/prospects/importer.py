@@ -144,15 +144,6 @@ def analyze_tables(sessions: SessionOpener) -> None:
     # PostgreSQL a VACUUM also sets the visibility map, so counts can run on the indexes alone.
     with sessions() as db:
         bind = db.get_bind()
-        if bind.dialect.name == "postgresql":
-            # The import's change rows of the prospect count become one (migration 0008).
-            db.execute(
-                text(
-                    "WITH gone AS (DELETE FROM prospect_totals RETURNING total, with_url) "
-                    "INSERT INTO prospect_totals SELECT sum(total), sum(with_url) FROM gone "
-                    "HAVING count(*) > 0"
-                )
-            )
         if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
             with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM (ANALYZE) prospects"))

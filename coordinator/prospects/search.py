@@ -468,11 +468,40 @@ def _walk_in_id_order(db: Session, q: ProspectQuery, matches: int) -> bool:
     million.)"""
     if db.get_bind().dialect.name != "sqlite" or q.keyword:
         return False  # PostgreSQL's planner weighs the LIMIT itself; keywords use their index
-    everything = int(db.execute(select(func.count()).select_from(Prospect)).scalar_one())
+    everything = _counted(db, ProspectQuery()) or 0
     return matches * matches * 4 >= (q.offset + q.per_page) * everything
 
 
-_EVERYTHING = ProspectQuery()
+_COUNTS = table(
+    "prospect_counts",
+    column("prefecture"),
+    column("has_employees", Boolean),
+    column("employees"),
+    column("total"),
+    column("with_url"),
+)
+
+
+def _counted(db: Session, q: ProspectQuery) -> int | None:
+    """The count of ``q`` from ``prospect_counts`` (one row per prefecture and employee count,
+    kept by triggers: migration 0011) when ``q`` filters by nothing but prefecture, employee
+    range and URL有り; else ``None``. A few thousand rows summed instead of up to millions of
+    index entries counted (docs/architecture.md#counting-the-prospect-list)."""
+    if keyword_terms(q.keyword) or q.industry or q.capital_min is not None:
+        return None
+    if q.capital_max is not None:
+        return None
+    c = _COUNTS.c
+    stmt = select(func.coalesce(func.sum(c.with_url if q.has_url else c.total), 0))
+    if q.prefecture:
+        stmt = stmt.where(c.prefecture.in_(q.prefecture))
+    if q.employees_min is not None or q.employees_max is not None:
+        stmt = stmt.where(c.has_employees.is_(True))
+    if q.employees_min is not None:
+        stmt = stmt.where(c.employees >= q.employees_min)
+    if q.employees_max is not None:
+        stmt = stmt.where(c.employees <= q.employees_max)
+    return int(db.execute(stmt).scalar_one())
 
 
 def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
@@ -482,26 +511,12 @@ def count(db: Session, q: ProspectQuery, member_id: int | None) -> int:
     are few, so that is a lookup per excluded domain instead of a probe per matching row."""
     where = conditions(q, member_id, exclusions=False)
     stmt = select(func.count()).select_from(Prospect)
+    stmt = stmt.where(and_(*where)) if where else stmt
     if _keyword_only(db, q):
         total = _keyword_total(db, q)
-        stmt = stmt.where(and_(*where))
-    elif where == [] or replace(q, has_url=False, page=1, per_page=DEFAULT_PER_PAGE) == _EVERYTHING:
-        # "Everything" or "everything with a URL": on PostgreSQL the sum of the table's
-        # change rows (prospect_totals, kept by its triggers: migration 0008); on SQLite the
-        # whole table less the rows without a URL (a short range of the domain index) beats
-        # counting 900,000 index entries.
-        if db.get_bind().dialect.name == "postgresql":
-            column = "with_url" if q.has_url else "total"
-            total = int(db.execute(text(f"SELECT sum({column}) FROM prospect_totals")).scalar_one())
-        else:
-            total = int(db.execute(stmt).scalar_one())
-            if q.has_url:
-                without = stmt.where(Prospect.domain.is_(None))
-                total -= int(db.execute(without).scalar_one())
-        stmt = stmt.where(and_(*where)) if where else stmt
     else:
-        stmt = stmt.where(and_(*where))
-        total = int(db.execute(stmt).scalar_one())
+        counted = _counted(db, q)
+        total = int(db.execute(stmt).scalar_one()) if counted is None else counted
     excluded = _exclusion(q, member_id, for_queue=False)
     if excluded is None or total == 0:
         return total
