@@ -2,7 +2,7 @@
 and PostgreSQL.
 
     .venv/bin/python bench/prospects.py [--rows N] [--registry-rows N] [--searches N]
-        [--engines sqlite,postgresql]
+        [--engines sqlite,postgresql] [--results bench/results/prospects.json]
 
 Generates a deterministic CSV (realistic Japanese companies, ~5% duplicate domains), imports it
 through the real import path (coordinator.prospects.importer) into a fresh SQLite file under
@@ -332,6 +332,7 @@ def main() -> int:
     parser.add_argument("--registry-rows", type=int, default=None, help="0: no registry import")
     parser.add_argument("--searches", type=int, default=250)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args()
 
     csv_path = BENCH_DIR / f"prospects-{args.rows}.csv"
@@ -395,9 +396,11 @@ def main() -> int:
     csv_path.unlink(missing_ok=True)
     if registry_path is not None:
         registry_path.unlink(missing_ok=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(
+        json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    print(f"wrote {args.results}")
     return 0
 
 
