@@ -87,9 +87,21 @@ TLDS = ("co.jp", "jp", "com", "net", "co.jp", "co.jp")
 HEADER = import_reading.COLUMNS[:10]
 
 
-def generate_csv(path: Path, rows: int, seed: int = SEED) -> dict[str, int]:
+def generate_csv(path: Path, rows: int, seed: int = SEED, *, keep: bool = False) -> dict[str, int]:
     """A deterministic prospect CSV; ~5% of rows repeat an earlier domain in another spelling,
-    ~10% have no URL."""
+    ~10% have no URL. With ``keep``, a file generated before (and its figures, kept beside it)
+    is used again."""
+    figures_path = path.with_suffix(".json")
+    if keep and path.exists() and figures_path.exists():
+        figures: dict[str, int] = json.loads(figures_path.read_text(encoding="utf-8"))
+        return figures
+    figures = _write_csv(path, rows, seed)
+    if keep:
+        figures_path.write_text(json.dumps(figures), encoding="utf-8")
+    return figures
+
+
+def _write_csv(path: Path, rows: int, seed: int) -> dict[str, int]:
     rng = random.Random(seed)
     domains: list[str] = []
     duplicates = no_url = 0
@@ -195,14 +207,17 @@ def _search_during(
     while an import runs."""
     timings: list[float] = []
     queries = typical_queries(10_000, seed=SEED + 2)
-    with _opener(factory) as db:
-        for _, q in queries:
-            if stop.is_set():
-                break
-            t0 = time.perf_counter()
+    for _, q in queries:
+        if stop.is_set():
+            break
+        # A transaction per search, as the coordinator has one per request: one read
+        # transaction held for the whole import would keep SQLite from ever resetting its
+        # write-ahead log (it grew past 3 GB at five million rows and slowed the import).
+        t0 = time.perf_counter()
+        with _opener(factory) as db:
             search.search(db, q, member_id)
-            timings.append((time.perf_counter() - t0) * 1000)
-            time.sleep(0.05)
+        timings.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.05)
     return timings
 
 
@@ -332,12 +347,18 @@ def main() -> int:
     parser.add_argument("--registry-rows", type=int, default=None, help="0: no registry import")
     parser.add_argument("--searches", type=int, default=250)
     parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument(
+        "--keep-files",
+        action="store_true",
+        help="keep the generated CSV and registry files under var/bench/ and use them again "
+        "(they depend only on the row counts)",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures go")
     args = parser.parse_args()
 
     csv_path = BENCH_DIR / f"prospects-{args.rows}.csv"
     t0 = time.perf_counter()
-    generated = generate_csv(csv_path, args.rows)
+    generated = generate_csv(csv_path, args.rows, keep=args.keep_files)
     print(
         f"generated {csv_path} ({csv_path.stat().st_size / 1e6:.0f} MB) in "
         f"{time.perf_counter() - t0:.1f} s",
@@ -348,6 +369,7 @@ def main() -> int:
     if registry_rows:
         registry_path = BENCH_DIR / f"registry-{registry_rows}.zip"
         t0 = time.perf_counter()
+    if registry_path is not None and not (args.keep_files and registry_path.exists()):
         write_registry(
             registry_path,
             # Numbers of their own: every registry row is a new corporation of the list.
@@ -393,9 +415,10 @@ def main() -> int:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
                 admin.dispose()
-    csv_path.unlink(missing_ok=True)
-    if registry_path is not None:
-        registry_path.unlink(missing_ok=True)
+    if not args.keep_files:
+        csv_path.unlink(missing_ok=True)
+        if registry_path is not None:
+            registry_path.unlink(missing_ok=True)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(
         json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
