@@ -487,9 +487,7 @@ def _counted(db: Session, q: ProspectQuery) -> int | None:
     kept by triggers: migration 0011) when ``q`` filters by nothing but prefecture, employee
     range and URL有り; else ``None``. A few thousand rows summed instead of up to millions of
     index entries counted (docs/architecture.md#counting-the-prospect-list)."""
-    if keyword_terms(q.keyword) or q.industry or q.capital_min is not None:
-        return None
-    if q.capital_max is not None:
+    if keyword_terms(q.keyword) or q.industry or (q.capital_min, q.capital_max) != (None, None):
         return None
     c = _COUNTS.c
     stmt = select(func.coalesce(func.sum(c.with_url if q.has_url else c.total), 0))
