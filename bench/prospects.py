@@ -10,7 +10,8 @@ var/bench/ and a fresh PostgreSQL database (created and dropped here), then time
 searches (count + first page, as the prospect list screen does). Then it imports a generated
 registry file (coordinator/prospects/registry_sample.py, ``--registry-rows``, default
 ``--rows``) through coordinator.prospects.registry while another connection keeps searching,
-and reports the registry import's time and the searches' p95 during it. Figures go to
+and reports the registry import's time, the searches' p95 during it and the memory of the
+writing and reading processes over it (the mean of each tenth, peak). Figures go to
 bench/results/prospects.json; each engine ends with the line
 ``prospects: rows=N import_s=S p95_ms=P keyword_p95_ms=K engine=E`` (S: the registry import).
 Targets: registry import of 5,000,000 rows < 6 min, search p95 < 100 ms (< 300 ms during the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -221,6 +223,43 @@ def _search_during(
     return timings
 
 
+def _rss_mib(pid: int | str) -> float | None:
+    """A process's anonymous resident memory (its heap; SQLite's memory-mapped database pages
+    are the file's page cache, not the process's)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def _sample_memory(stop: threading.Event, samples: dict[str, list[float]]) -> None:
+    """Every second until ``stop``: this (writing) process's memory and its reading process's."""
+    while not stop.wait(1.0):
+        writer = _rss_mib("self")
+        if writer is not None:
+            samples["writer"].append(writer)
+        readers = [_rss_mib(child.pid) for child in multiprocessing.active_children() if child.pid]
+        samples["reader"].extend(rss for rss in readers if rss is not None)
+
+
+def _memory_figures(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    tenth = max(1, len(values) // 10)
+    means = [statistics.mean(values[i : i + tenth]) for i in range(0, len(values), tenth)]
+    return {
+        "first_tenth_mean_mib": round(means[0], 1),
+        "last_tenth_mean_mib": round(means[-1], 1),
+        "peak_mib": round(max(values), 1),
+        "by_tenth_mean_mib": [round(mean, 1) for mean in means],
+        "samples": len(values),
+    }
+
+
 def bench_registry(
     name: str, factory: sessionmaker[Session], registry_path: Path, member_id: int
 ) -> dict[str, Any]:
@@ -230,10 +269,13 @@ def bench_registry(
         ).id
     stop = threading.Event()
     during: list[float] = []
+    memory: dict[str, list[float]] = {"writer": [], "reader": []}
     searcher = threading.Thread(
         target=lambda: during.extend(_search_during(factory, member_id, stop)), daemon=True
     )
+    sampler = threading.Thread(target=_sample_memory, args=(stop, memory), daemon=True)
     searcher.start()
+    sampler.start()
     started, cpu_started = time.perf_counter(), time.process_time()
     progress = registry.run_import(registry_path, job_id, sessions=lambda: _opener(factory))
     import_s = time.perf_counter() - started
@@ -241,6 +283,7 @@ def bench_registry(
     import_cpu_s = time.process_time() - cpu_started
     stop.set()
     searcher.join()
+    sampler.join()
     result = {
         "import_s": round(import_s, 1),
         "import_writer_cpu_s": round(import_cpu_s, 1),
@@ -248,12 +291,18 @@ def bench_registry(
         "imported": progress.imported,
         "rejected": progress.rejected,
         "search_during_import": _percentiles(during or [0.0]),
+        # Streamed: once the database's page caches are full, every tenth holds the same.
+        "memory": {part: _memory_figures(values) for part, values in memory.items()},
     }
+    writer = result["memory"]["writer"]
     print(
         f"[{name}] registry: imported {progress.imported:,} corporations in {import_s:.1f} s "
         f"(writing process: {import_cpu_s:.1f} s CPU; load average {os.getloadavg()[0]:.1f}); "
         f"searches meanwhile p95 {result['search_during_import']['p95_ms']} ms "
-        f"over {len(during)} searches",
+        f"over {len(during)} searches; writing process memory (anonymous RSS) "
+        f"{writer.get('first_tenth_mean_mib')} -> {writer.get('last_tenth_mean_mib')} MiB "
+        f"(peak {writer.get('peak_mib')}), reading process peak "
+        f"{result['memory']['reader'].get('peak_mib')} MiB",
         flush=True,
     )
     return result

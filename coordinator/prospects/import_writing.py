@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.models import (
@@ -30,6 +30,8 @@ _INSERT_COLUMNS = (
 # What a prospects CSV row with a corporate number fills in on the registry row, when given.
 _JOIN_COLUMNS = ("url", "domain", "industry", "phone", "employees", "capital", "founded", "tags")
 _CHUNK = 10_000
+_STAGING = "prospect_import_batch"  # a batch's rows (a temporary table) before they go in at once
+_UPDATES = "prospect_update_batch"  # a batch's changes before one UPDATE … FROM
 
 
 def _identity(row: dict[str, Any]) -> str:
@@ -62,48 +64,48 @@ def rows_by_number(db: Session, numbers: Iterable[str], *columns: Any) -> dict[s
 
 
 def update_rows(db: Session, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
-    """Set ``columns`` (and ``search_text``) of the prospects ``rows`` name by ``id``."""
+    """Set ``columns`` (and ``search_text``) of the prospects ``rows`` name by ``id``: the rows
+    go into a table of the transaction's own, then one UPDATE … FROM sets them all. The keyword
+    index follows by the table's triggers, once for the statement (PostgreSQL: the posting
+    blocks of migration 0010) or within one statement (SQLite: FTS5, see :func:`_insert_sqlite`)."""
     if not rows:
         return
     names = (*columns, "search_text")
-    # The keyword index follows by the table's triggers (SQLite: FTS5; PostgreSQL: the posting
-    # blocks of migration 0010).
-    if db.get_bind().dialect.name == "postgresql":
-        _update_postgresql(db, rows, names)
-        return
-    table = cast(Table, Prospect.__table__)
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("_id"))
-        .values({name: bindparam(name) for name in names})
-    )
-    db.execute(stmt, [{"_id": row["id"], **{n: row[n] for n in names}} for row in rows])
-
-
-def _update_postgresql(db: Session, rows: list[dict[str, Any]], names: tuple[str, ...]) -> None:
-    # One UPDATE … FROM for the batch (COPY into a transaction-local table of just these
-    # columns): the statement trigger of the keyword index runs once, not once a row.
-    columns = ", ".join(("id", *names))
-    db.execute(text("DROP TABLE IF EXISTS prospect_update_batch"))
-    db.execute(
-        text(
-            "CREATE TEMP TABLE prospect_update_batch ON COMMIT DROP AS "
-            f"SELECT {columns} FROM prospects WITH NO DATA"
-        )
-    )
-    raw: Any = db.connection().connection.driver_connection  # the psycopg connection
+    listed = ", ".join(("id", *names))
     pick = itemgetter("id", *names)
-    copy_sql = f"COPY prospect_update_batch ({columns}) FROM STDIN"
-    with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-        for row in sorted(rows, key=itemgetter("id")):
-            copy.write_row(pick(row))
+    ordered = sorted(rows, key=itemgetter("id"))
+    # The batch table has this call's columns (registry rows and CSV joins differ).
+    db.execute(text(f"DROP TABLE IF EXISTS {_UPDATES}"))
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(
+            text(
+                f"CREATE TEMP TABLE {_UPDATES} ON COMMIT DROP AS "
+                f"SELECT {listed} FROM prospects WITH NO DATA"
+            )
+        )
+        raw: Any = db.connection().connection.driver_connection  # the psycopg connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {_UPDATES} ({listed}) FROM STDIN") as copy:
+            for row in ordered:
+                copy.write_row(pick(row))
+    else:
+        conn = db.connection()
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE {_UPDATES} AS SELECT {listed} FROM prospects WHERE 0"
+        )
+        marks = ", ".join("?" for _ in ("id", *names))
+        conn.exec_driver_sql(
+            f"INSERT INTO {_UPDATES} VALUES ({marks})",
+            [tuple(_sqlite_value(value) for value in pick(row)) for row in ordered],
+        )
     assignments = ", ".join(f"{name} = b.{name}" for name in names)
     db.execute(
-        text(
-            f"UPDATE prospects AS p SET {assignments} "
-            "FROM prospect_update_batch AS b WHERE p.id = b.id"
-        )
+        text(f"UPDATE prospects AS p SET {assignments} FROM {_UPDATES} AS b WHERE p.id = b.id")
     )
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy stores it on SQLite (dates as ISO text)."""
+    return value.isoformat() if isinstance(value, date) else value
 
 
 _PICK = itemgetter(*_INSERT_COLUMNS)
@@ -115,9 +117,7 @@ def _sqlite_values(row: dict[str, Any], created: str) -> tuple[Any, ...]:
     values = list(_PICK(row))
     values[_CREATED] = created
     for index in _DATES:
-        day: date | None = values[index]
-        if day is not None:
-            values[index] = day.isoformat()
+        values[index] = _sqlite_value(values[index])
     return tuple(values)
 
 
@@ -142,16 +142,26 @@ def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
     next_id = int(db.execute(select(func.coalesce(func.max(Prospect.id), 0))).scalar_one()) + 1
     for offset, row in enumerate(fresh):
         row["id"] = next_id + offset
-    # Plain DB-API executemany with tuples: the ORM's bulk path costs more than SQLite itself.
+    # Plain DB-API executemany with tuples (the ORM's bulk path costs more than SQLite itself)
+    # into a temporary table, then one INSERT … SELECT. Each execution of a statement whose
+    # triggers write the FTS5 table opens a statement savepoint, and FTS5 writes its pending
+    # terms to disk as a new segment at every savepoint: row by row, that was a segment per
+    # prospect and most of an import's time (docs/architecture.md#the-keyword-index).
     conn = db.connection()
     # A bigger page cache keeps the index B-trees of a million rows in memory while importing.
     conn.exec_driver_sql("PRAGMA cache_size=-131072")
+    columns = ", ".join(_INSERT_COLUMNS)
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} AS SELECT {columns} FROM prospects WHERE 0"
+    )
     marks = ", ".join("?" for _ in _INSERT_COLUMNS)
     created = fresh[0]["created_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     conn.exec_driver_sql(
-        f"INSERT INTO prospects ({', '.join(_INSERT_COLUMNS)}) VALUES ({marks})",
+        f"INSERT INTO {_STAGING} VALUES ({marks})",
         [_sqlite_values(row, created) for row in fresh],
     )
+    conn.exec_driver_sql(f"INSERT INTO prospects ({columns}) SELECT {columns} FROM {_STAGING}")
+    conn.exec_driver_sql(f"DELETE FROM {_STAGING}")
     return fresh  # the keyword index (FTS5) is written by the table's triggers
 
 
@@ -177,24 +187,24 @@ def _insert_postgresql(
     columns = ", ".join(_INSERT_COLUMNS)
     db.execute(
         text(
-            "CREATE TEMP TABLE IF NOT EXISTS prospect_import_batch "
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGING} "
             "(LIKE prospects INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
     )
     raw: Any = db.connection().connection.driver_connection  # the psycopg connection
-    copy_sql = f"COPY prospect_import_batch ({columns}) FROM STDIN"
+    copy_sql = f"COPY {_STAGING} ({columns}) FROM STDIN"
     with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
         for row in rows:
             copy.write_row(_PICK(row))
     inserted = set(
         db.execute(
             text(
-                f"INSERT INTO prospects ({columns}) SELECT {columns} FROM prospect_import_batch "
+                f"INSERT INTO prospects ({columns}) SELECT {columns} FROM {_STAGING} "
                 "ORDER BY id ON CONFLICT DO NOTHING RETURNING id"
             )
         ).scalars()
     )
-    db.execute(text("DELETE FROM prospect_import_batch"))
+    db.execute(text(f"DELETE FROM {_STAGING}"))
     return [row for row in rows if row["id"] in inserted]
 
 

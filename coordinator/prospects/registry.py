@@ -365,7 +365,18 @@ def _chunks_from_child(path: Path, skip: int, batch_size: int) -> Iterator[Itera
 
     def received() -> Iterator[Chunk]:
         while True:
-            item = waiting.get()
+            try:
+                item = waiting.get(timeout=1)
+            except queue.Empty:
+                if child.is_alive():
+                    continue
+                # Gone without its last word (killed, out of memory): the batches written so far
+                # stay, and the job resumes after them.
+                raise AppError(
+                    "registry_reader_died",
+                    f"ファイルを読むプロセスが終了しました（終了コード {child.exitcode}）。"
+                    "再開すると続きから取り込みます",
+                ) from None
             if item is None:
                 return
             if isinstance(item, tuple):

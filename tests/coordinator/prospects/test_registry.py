@@ -5,6 +5,9 @@ never queued."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -194,3 +197,20 @@ def test_a_reservation_never_queues_a_closed_corporation(db: Session, make_user)
     # The search still shows them (kept, with their count).
     total = search.count(db, search.ProspectQuery(industry=(env.industry,)), env.member_id)
     assert total == 900
+
+
+@pytest.mark.timeout(60)
+def test_a_reader_process_that_dies_ends_the_import_instead_of_hanging(tmp_path: Path) -> None:
+    """The parallel import's reading process killed (out of memory, say): the writer stops
+    with a clear error instead of waiting for batches that will never come."""
+    path = tmp_path / "r.zip"
+    write_registry(path, corporations(400), zipped=True)
+    with registry._chunks_from_child(path, 0, 10) as parsed:
+        assert len(next(parsed).rows) == 10
+        (child,) = multiprocessing.active_children()
+        os.kill(child.pid or 0, signal.SIGKILL)
+        with pytest.raises(AppError) as ended:
+            for _ in parsed:  # at most the two batches that were already waiting
+                pass
+    assert ended.value.code == "registry_reader_died"
+    assert "終了コード -9" in ended.value.message
