@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from coordinator.clicks import repository
-from shared import clock, events
+from shared import clock, events, locks
 from shared.models import Reservation, SendItem
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ def follow(
     db: Session, token: str, *, method: str, user_agent: str, now: datetime | None = None
 ) -> str | None:
     """The URL a tracked link stands for (None: unknown token), counting the request."""
+    if method == "GET":  # a GET that writes: SQLite's writer lock before the first read
+        locks.writer_lock(db)
     link = repository.link_by_token(db, token)
     if link is None:
         return None

@@ -4,14 +4,17 @@ click per item counted once, HEAD, scanners and the first seconds after the send
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from coordinator.clicks import service
-from shared import clock, tracking
+from coordinator.clicks import repository, service
+from shared import clock, migrate, tracking
+from shared.db import make_engine
 from shared.enums import ItemState
 from shared.models import Reservation, SendItem, TrackedLink
 from tests.builders import QA_SCRIPT, make_reservation
@@ -127,3 +130,42 @@ def test_unknown_token_is_a_404_page_and_no_redirect(client: TestClient, db: Ses
         follow_redirects=False,
     )  # fmt: skip
     assert got.headers["location"] == "https://example.co.jp/b"
+
+
+def test_a_click_waits_for_sqlites_writer_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A click's GET writes (the counters): another writer's commit between its first read and
+    its first write must not fail it ("database is locked" from a stale read snapshot)."""
+    url = f"sqlite:///{tmp_path / 'clicks.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(bind=engine, expire_on_commit=False) as seed:
+            item, (link,) = _sent_item_with_links(seed, ["https://example.co.jp/a"])
+            seed.commit()
+        read_link = repository.link_by_token
+        other_writes: list[str] = []
+
+        def read_then_let_another_writer_in(db: Session, token: str) -> TrackedLink | None:
+            found = read_link(db, token)
+            with engine.connect() as other:  # the dispatcher or a worker, say
+                other.exec_driver_sql("PRAGMA busy_timeout=100")
+                try:
+                    other.execute(update(Reservation).values(clicks=Reservation.clicks + 100))
+                    other.commit()
+                    other_writes.append("committed")
+                except OperationalError:
+                    other_writes.append("waited")
+            return found
+
+        monkeypatch.setattr(repository, "link_by_token", read_then_let_another_writer_in)
+        with Session(bind=engine) as db:
+            assert service.follow(db, link.token, method="GET", user_agent=BROWSER) == link.url
+            db.commit()
+        assert other_writes == ["waited"]  # the click held the writer lock from its first read
+        with Session(bind=engine) as db:
+            assert db.scalar(select(Reservation.clicks).where(
+                Reservation.id == item.reservation_id)) == 1  # fmt: skip
+    finally:
+        engine.dispose()
