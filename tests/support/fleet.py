@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import migrate
 from shared.config import PROJECT_ROOT, get_settings
 from shared.db import make_engine, reset_engine, transaction
-from shared.locks import lock_reservation
+from shared.locks import lock_reservation, writer_lock
 from shared.metrics import SERVICE_STATES
 from shared.models import FleetWorker, Reservation, SendItem
 from tests.builders import make_member, make_reservation
@@ -142,9 +142,14 @@ class Fleet:
             drop_pg_database(self._pg_name)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, write: bool = True) -> Iterator[Session]:
+        """A transaction on the fleet's database. One that may write takes SQLite's writer lock
+        before its first read (``shared.locks.writer_lock``): the workers, the dispatcher and
+        the coordinator commit all the time, and a write after a stale read fails at once."""
         assert self.sessions is not None
         with self.sessions() as db, transaction(db):
+            if write:
+                writer_lock(db)
             yield db
 
     # ------------------------------------------------------------------ data
@@ -176,7 +181,7 @@ class Fleet:
             return reservation.id
 
     def observe(self, reservation_id: int) -> Observation:
-        with self.session() as db:
+        with self.session(write=False) as db:
             if self.kind == "postgresql":
                 # One snapshot for the row and the item states (SQLite's read transaction is
                 # one already), or a commit between the two reads would look like a drift.
