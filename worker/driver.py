@@ -82,6 +82,11 @@ FRAME_BASE = 100_000
 # A kept context is replaced now and then, so nothing a site leaves behind outside the wiped
 # storage (HTTP cache, leaked memory) lives long.
 SLOT_MAX_SENDS = 50
+# Settling after a click: the poll interval, how long the page must have had no network
+# activity to count as quiet, and how often the fingerprint is read while requests are out.
+SETTLE_POLL_MS = 60
+QUIET_S = 0.12
+BUSY_LOOK_S = 0.5
 
 NavError = Literal["timeout", "unreachable", "blocked", "http_error", "aborted"]
 
@@ -275,7 +280,8 @@ class _Slot:
         # The page crashed, or a load timed out (its renderer may be spinning): a DevTools call
         # to it would wait for ever, so the slot is closed instead of wiped.
         self.broken = False
-        self.page.on("crash", lambda _page: setattr(self, "broken", True))
+        self.crashed = False  # the renderer died (a page that ate its memory): nothing to read
+        self.page.on("crash", lambda _page: self._on_crash())
         self.origins: set[str] = set()
         self.sends = 0
         # Registered after our own page exists: every later page is a pop-up and is closed.
@@ -302,6 +308,9 @@ class _Slot:
                     arg.accept() if arg.type == "beforeunload" else arg.dismiss()
 
         return forward
+
+    def _on_crash(self) -> None:
+        self.broken = self.crashed = True
 
     def _on_page(self, page: Page) -> None:
         if self.tab is not None:
@@ -526,11 +535,11 @@ class Tab:
         scripts render, a frame that finished loading), then let it finish rendering."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            self.page.wait_for_timeout(100)
+            self._pause(100)
             count = self.controls_count()
             if count != baseline:
                 # Rendering is usually one batch; give it a beat to complete.
-                self.page.wait_for_timeout(150)
+                self._pause(150)
                 return True
         return False
 
@@ -581,7 +590,10 @@ class Tab:
         last: str | None = None
         since = time.monotonic()
         while time.monotonic() < end:
-            self.page.wait_for_timeout(100)
+            self._pause(100)
+            if self._inflight:
+                since = time.monotonic()  # the lookup's request is still out
+                continue
             try:
                 values: str = self.frame(frame_index).evaluate(page_scripts.VALUES_JS)
             except (PlaywrightError, LookupError):
@@ -622,14 +634,15 @@ class Tab:
             outcome: str = self.frame(frame_index).evaluate(page_scripts.CLICK_JS, selector)
             if outcome != "disabled" or time.monotonic() >= end:
                 return outcome
-            self.page.wait_for_timeout(100)
+            self._pause(100)
 
     def settle(self, frame_index: int | None, before: str, timeout_s: float) -> SettleResult:
         """Wait until the page reacted to an action and then went quiet, or ``timeout_s``.
 
         A reaction is a new main document, or a different page fingerprint (CF7 status,
         overlay, in-page message); quiet means no request in flight and the same fingerprint on
-        two polls in a row.
+        two polls in a row. While requests are in flight nothing can settle, so the fingerprint
+        is read only every :data:`BUSY_LOOK_S` then (on a slow site most of the wait).
         """
         start = time.monotonic()
         end = start + timeout_s
@@ -638,14 +651,19 @@ class Tab:
         reacted = False
         last_sig = before
         stable = 0
+        looked = start
         while time.monotonic() < end:
-            self.page.wait_for_timeout(60)
+            self._pause(SETTLE_POLL_MS)
+            now = time.monotonic()
+            quiet = self._inflight == 0 and now - self._last_activity > QUIET_S
+            if not quiet and now - looked < BUSY_LOOK_S:
+                continue
+            looked = now
             navigated = self._main_navigations != navs_before
             sig = self.signature(None if navigated else frame_index)
             if navigated or sig != before:
                 reacted = True
             if reacted:
-                quiet = self._inflight == 0 and time.monotonic() - self._last_activity > 0.12
                 stable = stable + 1 if sig == last_sig else 0
                 if quiet and stable >= 2 and sig != "<gone>":
                     break
@@ -656,7 +674,24 @@ class Tab:
                     "domcontentloaded", timeout=max(1, int((end - time.monotonic()) * 1000))
                 )
             return SettleResult("navigated", self._last_doc_status)
+        if not reacted:
+            # Out of time with the last reads skipped: one more look at the page.
+            reacted = self.signature(frame_index) != before
         return SettleResult("changed" if reacted else "none")
+
+    def _pause(self, ms: int) -> None:
+        """Wait ``ms`` between polls. In a send greenlet the wait is on Playwright's own loop,
+        which goes on dispatching the page's events (worker/green.py); Playwright's
+        ``wait_for_timeout`` would be one more round trip through its driver per poll."""
+        if green.active():
+            green.sleep(ms / 1000)
+            if self.slot.crashed:
+                # As wait_for_timeout fails on a crashed page: the send ends as the site's
+                # failure, not as a page without a form (the page reads that poll swallow
+                # errors would go on finding nothing).
+                raise PlaywrightError("Target crashed")
+        else:
+            self.page.wait_for_timeout(ms)
 
     def scroll_into_view(self, frame_index: int | None, selector: str) -> None:
         with contextlib.suppress(PlaywrightError, LookupError):
