@@ -18,7 +18,8 @@ decrease, docs/architecture.md#browser-slots):
   same whatever the count, so a host at 45 % with 10 slots has room for about 20; half of
   that step is taken, at least one slot) — or, until the first time the CPU or memory said
   enough, half as many again (a slow start, as TCP's: a worker on slow sites needs tens of
-  slots, and one more every two seconds would take minutes to get there);
+  slots, and one more every two seconds would take minutes to get there; it decides every
+  second and takes what stays under the CPU's idle mark without waiting for sends);
 - otherwise the same. Always within ``MIKOMI_WORKER_MIN_SLOTS`` … ``MIKOMI_WORKER_MAX_SLOTS``.
 
 :func:`decide` is the whole policy, a pure function tested on its own; :class:`HostSampler`
@@ -96,29 +97,42 @@ def decide(
     if reading.memory_available_mib < limits.memory_reserve_mib:
         return cut("memory short")
     before = reading.cpu if reading.cpu_before is None else reading.cpu_before
+    # Once per change, as TCP cuts once per round trip: sends that started before the last
+    # change say nothing about the count it left. Cutting again on them took a worker from
+    # 18 slots to 8 in two seconds, and back up took half a minute.
+    seen = reading.finished >= max(1, slots // 2)
     if min(reading.cpu, before) > limits.cpu_busy:
-        return cut("cpu saturated")
+        return cut("cpu saturated") if seen else Decision(slots, "waiting for sends to finish")
     slowed = (
         reading.latency_s is not None
         and reading.best_latency_s is not None
         and reading.latency_s > limits.latency_ratio * reading.best_latency_s
     )
-    seen = reading.finished >= max(1, slots // 2)
     if slowed:
-        # Once per change, as TCP cuts once per round trip: the durations of sends that
-        # started before the last cut say nothing about the count it left (cutting again on
-        # them took a worker from 18 slots to 8 in two seconds, and back up took half a minute).
         return cut("sends slowed down") if seen else Decision(slots, "waiting for sends to finish")
     if slots < limits.min_slots or slots > limits.max_slots:
         return Decision(limits.clamp(slots), "out of bounds")
     if reading.busy < slots:
         return Decision(slots, "slots free")
-    # During the slow start, a host whose CPU stayed under half the idle mark for two
-    # intervals is plainly not near its limit yet: growing on without waiting costs only
-    # memory, which the room below bounds (on slow sites a send takes seconds, and waiting
-    # for half the slots' sends at every step made the ramp to tens of slots take most of a
-    # minute).
-    quiet = slow_start and max(reading.cpu, before) < limits.cpu_idle / 2
+    # A send's CPU is the same whatever the count, so the host's CPU grows with the slots:
+    # ``slots × cpu_idle / cpu`` is the count the CPU has room for.
+    towards_mark = math.floor(slots * (limits.cpu_idle / max(reading.cpu, 0.05) - 1))
+    step = max(1, min(math.ceil(slots / 2), towards_mark))
+    # During the slow start, a host whose CPU stays under the idle mark with that step taken,
+    # judged on the busier of this interval and the one before, is plainly not near its limit
+    # yet: growing on without waiting costs only memory, which the room below bounds. On slow
+    # sites a send takes seconds, and waiting for half the slots' sends at every step made
+    # the ramp to tens of slots take a third of a minute at 500 ms a page; an overshoot is
+    # cut as any saturation is.
+    busier = max(reading.cpu, before)
+    quiet = slow_start and busier * (slots + step) / max(1, slots) < limits.cpu_idle
+    if slow_start and not quiet and not seen:
+        # The whole step would pass the mark: take the part that stays under it (one slot
+        # short, for the lag of sends that have not reached their browser yet) instead of
+        # waiting seconds for sends at every step of the ramp's last third.
+        fits = math.floor(slots * limits.cpu_idle / max(busier, 0.05)) - slots - 1
+        if fits >= 1:
+            step, quiet = min(step, fits), True
     if not seen and not quiet:
         # The last change has not been seen yet in how long sends take (too few sends that
         # started under it have finished): growing on would be blind, and browsers starting
@@ -141,13 +155,11 @@ def decide(
     if not fast:
         more, why = 1, "all slots busy, cpu idle"
     elif slow_start:
-        more = max(1, math.ceil(slots / 2))
+        more = step
         why = "slow start" if more > 1 else "all slots busy, cpu idle"
     else:
-        # The count the CPU has room for is slots × cpu_idle / cpu; half the way there.
-        headroom = limits.cpu_idle / max(reading.cpu, 0.05) - 1
-        more = max(1, min(math.ceil(slots / 2), math.floor(slots * headroom / 2)))
-        why = "all slots busy, cpu idle"
+        # In proportion to the CPU left, up to half as many again.
+        more, why = step, "all slots busy, cpu idle"
     return Decision(limits.clamp(slots + min(more, room)), why)
 
 
@@ -224,8 +236,14 @@ class SlotController:
         self._durations: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._best_latency: float | None = None
         self._cpu_before: float | None = None
-        self._next = time.monotonic() + every_s
+        self._next = time.monotonic() + self._interval()
         self._lock = threading.Lock()
+
+    def _interval(self) -> float:
+        """Seconds to the next decision. During the slow start, half: growing by half every
+        2 s took a worker 14 s from one slot to 27, a quarter of a one-minute batch at 500 ms a
+        page."""
+        return self.every_s / 2 if self.slow_start else self.every_s
 
     def started(self) -> None:
         with self._lock:
@@ -250,7 +268,7 @@ class SlotController:
         now = time.monotonic()
         if now < self._next:
             return None
-        self._next = now + self.every_s
+        self._next = now + self._interval()
         cpu = self.sampler.cpu()
         memory = self.sampler.memory_available_mib()
         with self._lock:

@@ -45,13 +45,49 @@ def test_no_more_slots_before_sends_show_what_the_last_change_did() -> None:
 
 
 def test_the_slow_start_does_not_wait_for_sends_while_the_cpu_is_far_from_its_mark() -> None:
-    # Under half the idle mark (0.35 here) in this interval and the one before: grow on.
+    # 6 slots instead of 4 would take 0.3 × 6/4 = 0.45 of the CPU, under the idle mark (0.7
+    # here), judged on this interval and the one before: grow on.
     quiet = reading(cpu=0.2, busy=4, finished=0, cpu_before=0.3)
     assert decide(4, quiet, LIMITS, slow_start=True) == Decision(6, "slow start")
-    # Not after the slow start, nor when either interval was busier.
+    # Not after the slow start, nor when either interval would pass the mark (0.5 × 6/4).
     assert decide(4, quiet, LIMITS).why == "waiting for sends to finish"
-    warmer = reading(cpu=0.2, busy=4, finished=0, cpu_before=0.4)
+    warmer = reading(cpu=0.2, busy=4, finished=0, cpu_before=0.5)
     assert decide(4, warmer, LIMITS, slow_start=True).why == "waiting for sends to finish"
+    assert decide(4, reading(cpu=0.45, busy=4, finished=0), LIMITS, slow_start=True).why == (
+        "slow start"
+    )
+
+
+def test_the_slow_start_takes_the_part_of_its_step_that_stays_under_the_mark() -> None:
+    wide = SlotLimits(max_slots=60, cpu_busy=0.9, cpu_idle=0.7, memory_reserve_mib=500)
+    # 20 slots at 0.5 of the CPU, 0.6 the interval before: the step the CPU has room for (7)
+    # would take 0.6 × 27 / 20 = 0.81, over the idle mark (0.7); 20 × 0.7 / 0.6 = 23 fit,
+    # one short: 22, without waiting for sends.
+    near = reading(cpu=0.5, busy=20, finished=0, cpu_before=0.6)
+    assert decide(20, near, wide, slow_start=True) == Decision(22, "slow start")
+    assert decide(20, near, wide).why == "waiting for sends to finish"  # not after it
+    # Nothing fits (one slot short of the mark is no slot): wait for sends.
+    assert decide(20, reading(cpu=0.68, busy=20, finished=0), wide, slow_start=True).why == (
+        "waiting for sends to finish"
+    )
+
+
+def test_the_slow_start_decides_every_half_interval(tmp_path: Path) -> None:
+    proc = _FakeProc(tmp_path / "proc")
+    controller = SlotController(LIMITS, HostSampler(proc.root), every_s=0.4)
+    controller.started()
+    controller.started()
+    proc.advance(0.1)
+    time.sleep(0.25)
+    decision = controller.tick()
+    assert decision is not None and decision.slots == 3
+    controller.slow_start = False  # (the CPU or memory said enough)
+    time.sleep(0.25)
+    assert controller.tick() is not None  # the interval set under the slow start: half
+    time.sleep(0.25)
+    assert controller.tick() is None  # after it, the whole interval
+    time.sleep(0.2)
+    assert controller.tick() is not None
 
 
 def test_only_sends_started_under_the_current_count_tell_what_it_did(tmp_path: Path) -> None:
@@ -88,6 +124,18 @@ def test_one_saturated_interval_is_a_burst_two_are_a_cut() -> None:
     burst = decide(8, reading(cpu=0.95, busy=8, cpu_before=0.6), LIMITS)
     assert burst == Decision(8, "cpu busy enough")
     assert decide(8, reading(cpu=0.95, busy=8, cpu_before=0.93), LIMITS).slots == 4
+
+
+def test_a_cut_for_the_cpu_waits_for_sends_under_the_count_it_left() -> None:
+    # Just cut to 8: the sends still out from before keep the CPU saturated for a send's
+    # length, and say nothing about 8 slots yet.
+    after_cut = reading(cpu=0.97, busy=8, finished=3, cpu_before=0.96)
+    assert decide(8, after_cut, LIMITS) == Decision(8, "waiting for sends to finish")
+    # Half of 8 sends started under the new count have finished: still saturated, cut again.
+    assert decide(8, reading(cpu=0.97, busy=8, finished=4, cpu_before=0.96), LIMITS).slots == 4
+    # Memory short is never waited for.
+    short = reading(cpu=0.97, memory=400, busy=8, finished=0, cpu_before=0.96)
+    assert decide(8, short, LIMITS) == Decision(4, "memory short")
 
 
 def test_never_below_the_minimum_nor_above_the_maximum() -> None:
@@ -146,9 +194,10 @@ def test_the_controller_grows_with_demand_up_to_the_cpu_and_cuts_on_saturation(
         decision = controller.tick()
         assert decision is not None
         seen.append(decision.slots)
-    # Half as many again from the minimum (2) until the CPU says enough (8 slots: 0.8, over
+    # Half as many again from the minimum (2) while the CPU is far from its idle mark, then
+    # as many as it has room for, at least one, until it says enough (8 slots: 0.8, over
     # cpu_idle), then held: 0.8 is under cpu_busy.
-    assert seen == [3, 5, 8, 8, 8, 8, 8, 8, 8, 8]
+    assert seen == [3, 5, 6, 7, 8, 8, 8, 8, 8, 8]
     assert not controller.slow_start
     proc.advance(1.0)  # something else takes the CPU: a burst, held
     assert controller.tick() == Decision(8, "cpu busy enough")
