@@ -1,7 +1,7 @@
 """Send throughput: the worker as built against the naive approach, on this machine, in one run.
 
-    .venv/bin/python bench/send_throughput.py [--latency-ms 500] [--generated 200] [--procs 2]
-        [--naive-sends 24] [--naive-procs 2]
+    .venv/bin/python bench/send_throughput.py [--latency-ms 0,200,500] [--rounds 3]
+        [--generated 200] [--procs 2] [--naive-sends 24] [--naive-procs 2]
 
 The fixture server (this process) serves the fixture corpus (every fixture site but the one that
 never answers) and N generated prospect sites on loopback, every answer delayed
@@ -23,8 +23,11 @@ the CPU seconds of the whole sending tree, nothing of the fixture server.
 
 Browser memory is the resident memory of the Chromium process trees with pages they share
 counted once (the sum of each process's PSS, ``/proc/<pid>/smaps_rollup``), sampled every
-0.5 s; the plain sum of RSS (which counts every shared page once per process) and the node
-drivers' memory are reported beside it. The last line is::
+2 s; the plain sum of RSS (which counts every shared page once per process) and the node
+drivers' memory are reported beside it. Several latencies are measured side by side, in
+interleaved rounds (the machine's speed drifts over minutes); each is reported by its median
+run and, beside loopback, by its share of the loopback figure of the same round. The last
+lines are, one per latency::
 
     send_throughput: built=X/min naive=Y/min ratio=R latency_ms=N peak_rss_mib=M
 
@@ -69,14 +72,17 @@ def _private_allowed() -> None:
     os.environ.setdefault("MIKOMI_WORKER_SHARED_BROWSER", "1")
 
 
-def _send(sender: Any, mode: str, job: dict[str, Any], script: Any, root: str) -> tuple[str, bool]:
-    """(outcome status, whether it ended without a browser)."""
+def _send(
+    sender: Any, mode: str, job: dict[str, Any], script: Any, root: str
+) -> tuple[str, bool, dict[str, int]]:
+    """(outcome status, whether it ended without a browser, the send's step timings in ms)."""
     evidence = Path(root) / f"{os.getpid()}-{job['n']}"
     evidence.mkdir(parents=True, exist_ok=True)
     if mode == "naive":
-        return str(sender.send(job["url"], script, job["company"], job["optout"], evidence)), False
+        outcome = sender.send(job["url"], script, job["company"], job["optout"], evidence)
+        return str(outcome), False, {}
     result = sender.send(job["url"], script, job["company"], job["optout"], evidence_dir=evidence)
-    return result.status, bool(result.evidence.get("first_look"))
+    return result.status, bool(result.evidence.get("first_look")), result.evidence["timings_ms"]
 
 
 def _naive_worker(jobs: Any, results: Any, ready: Any, go: Any, root: str, gauge: Any) -> None:
@@ -92,11 +98,11 @@ def _naive_worker(jobs: Any, results: Any, ready: Any, go: Any, root: str, gauge
             gauge[1] = gauge[0] = 1
             started = time.monotonic()
             try:
-                outcome, browserless = _send(sender, "naive", job, script, root)
+                outcome, browserless, steps = _send(sender, "naive", job, script, root)
             except Exception as exc:  # measured, not fatal
-                outcome, browserless = f"error:{type(exc).__name__}", False
+                outcome, browserless, steps = f"error:{type(exc).__name__}", False, {}
             gauge[1] = 0
-            results.put((job["n"], outcome, browserless, time.monotonic() - started))
+            results.put((job["n"], outcome, browserless, time.monotonic() - started, steps))
 
 
 def _built_worker(jobs: Any, results: Any, ready: Any, go: Any, root: str, gauge: Any) -> None:
@@ -118,10 +124,12 @@ def _built_worker(jobs: Any, results: Any, ready: Any, go: Any, root: str, gauge
     def task(job: dict[str, Any]) -> None:
         started = time.monotonic()
         try:
-            outcome, browserless = _send(worker_jobs.get_sender(), "built", job, script, root)
+            outcome, browserless, steps = _send(
+                worker_jobs.get_sender(), "built", job, script, root
+            )
         except Exception as exc:  # measured, not fatal
-            outcome, browserless = f"error:{type(exc).__name__}", False
-        results.put((job["n"], outcome, browserless, time.monotonic() - started))
+            outcome, browserless, steps = f"error:{type(exc).__name__}", False, {}
+        results.put((job["n"], outcome, browserless, time.monotonic() - started, steps))
 
     ready.release()
     go.wait()
@@ -231,11 +239,16 @@ def run_config(mode: str, procs: int, jobs: list[dict[str, Any]]) -> dict[str, A
     stop = threading.Event()
 
     def sample() -> None:
+        # Memory every 2 s: reading every Chromium process's smaps_rollup is itself CPU taken
+        # from the sends (every 0.5 s it took about a tenth of a core at 30 slots).
+        tick = 0
+        memory: dict[str, int] = {}
         while not stop.wait(0.5):
-            memory = _memory_kib()
-            memory["slots"] = sum(g[0] for g in gauges)
-            memory["busy"] = sum(g[1] for g in gauges)
-            samples.append(memory)
+            if tick % 4 == 0:
+                memory = _memory_kib()
+            tick += 1
+            slots, busy = sum(g[0] for g in gauges), sum(g[1] for g in gauges)
+            samples.append({**memory, "slots": slots, "busy": busy})
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -245,10 +258,13 @@ def run_config(mode: str, procs: int, jobs: list[dict[str, Any]]) -> dict[str, A
     outcomes: dict[str, int] = {}
     latencies = []
     negative = browserless = 0
+    step_ms: dict[str, list[int]] = {}
     for _ in jobs:
-        _, outcome, without_browser, seconds = results.get()
+        _, outcome, without_browser, seconds, steps = results.get()
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         latencies.append(seconds)
+        for step, ms in steps.items():
+            step_ms.setdefault(step, []).append(ms)
         if outcome in NEGATIVE:
             negative += 1
             browserless += bool(without_browser)
@@ -289,6 +305,13 @@ def run_config(mode: str, procs: int, jobs: list[dict[str, Any]]) -> dict[str, A
         "latency_p95_s": round(latencies[max(0, int(len(latencies) * 0.95) - 1)], 2),
         "negative_sites": negative,
         "negative_without_browser_share": round(browserless / negative, 3) if negative else 0.0,
+        # Slots offered and busy (both processes), every 5 s of the run.
+        "slots_timeline": [[s["slots"], s["busy"]] for s in samples[::10]],
+        # Where a send's time goes: per step of worker/engine.py, the median over the sends
+        # that had the step, and how many had it.
+        "step_ms_p50": {
+            step: [sorted(ms)[len(ms) // 2], len(ms)] for step, ms in sorted(step_ms.items())
+        },
     }
 
 
@@ -353,9 +376,69 @@ def _row(label: str, built: Any, naive: Any) -> None:
     print(f"{label:32}{built!s:>16}{naive!s:>16}")
 
 
+def _latencies(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of milliseconds: {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"not a list of milliseconds: {text!r}")
+    return values
+
+
+def _measure(args: argparse.Namespace, latency_ms: int, with_naive: bool) -> dict[str, Any]:
+    """One built run (and the naive one) against a fixture server delayed ``latency_ms``."""
+    from fixtures.server import FixtureServer
+
+    with FixtureServer(generated=args.generated, latency_ms=latency_ms) as server:
+        # Every fixture site (positive and negative) but the one that never answers, which
+        # would only measure the page timeout.
+        corpus = [s for s in server.sites if s.config.get("behaviour") != "hang"]
+        fixture_sites = [s for s in corpus if not s.generated]
+        base = "http://127.0.0.1:8000"
+        all_jobs = _jobs(corpus, base)
+        print(
+            f"corpus: {len(fixture_sites)} fixture sites + {len(corpus) - len(fixture_sites)} "
+            f"generated = {len(all_jobs)} sends; every answer delayed {latency_ms} ms; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+            flush=True,
+        )
+        server.clear()
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        built = _run_child("built", args.procs, all_jobs)
+        built["received_submissions"] = len(server.submissions())
+        # The fixture sites run on the same two cores: what they took is not the worker's.
+        built["fixture_server_cpu_s"] = round(_cpu_since(before), 1)
+        print(f"built  N={args.procs}: {built}", flush=True)
+        if not with_naive:
+            return {"built": built}
+
+        server.clear()
+        # The naive run covers the same mix of sites, fewer of them: it is far slower.
+        step = max(1, len(all_jobs) // args.naive_sends)
+        naive_jobs = all_jobs[::step][: args.naive_sends]
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        naive = _run_child("naive", args.naive_procs, naive_jobs)
+        naive["received_submissions"] = len(server.submissions())
+        naive["fixture_server_cpu_s"] = round(_cpu_since(before), 1)
+        print(f"naive  N={args.naive_procs}: {naive}", flush=True)
+    return {"built": built, "naive": naive}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument(
+        "--latency-ms",
+        type=_latencies,
+        default=[0],
+        help="delay of every answer; several (0,200,500) are measured side by side",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="built runs per latency, interleaved (0, 500, 0, 500 …); the median is reported",
+    )
     parser.add_argument("--generated", type=int, default=200)
     parser.add_argument("--procs", type=int, default=2, help="built: worker processes")
     parser.add_argument("--naive-sends", type=int, default=24)
@@ -368,41 +451,23 @@ def main() -> None:
         jobs = json.loads(Path(args.jobs).read_text(encoding="utf-8"))
         print(json.dumps(run_config(args.runner, int(args.procs), jobs)))
         return
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
-    from fixtures.server import FixtureServer
+    # Interleaved rounds: this machine's speed drifts over minutes (the same run's CPU per
+    # send moved by a third within an hour), so each latency is measured in every round and
+    # compared with the others of the same round and by the median over rounds.
+    latencies: list[int] = list(dict.fromkeys(args.latency_ms))
+    built_runs: dict[int, list[dict[str, Any]]] = {lat: [] for lat in latencies}
+    naive_runs: dict[int, dict[str, Any]] = {}
+    for round_no in range(args.rounds):
+        for latency_ms in latencies:
+            print(f"round {round_no + 1}/{args.rounds}, {latency_ms} ms", flush=True)
+            got = _measure(args, latency_ms, with_naive=round_no == 0)
+            built_runs[latency_ms].append(got["built"])
+            if "naive" in got:
+                naive_runs[latency_ms] = got["naive"]
 
-    with FixtureServer(generated=args.generated, latency_ms=args.latency_ms) as server:
-        # Every fixture site (positive and negative) but the one that never answers, which
-        # would only measure the page timeout.
-        corpus = [s for s in server.sites if s.config.get("behaviour") != "hang"]
-        fixture_sites = [s for s in corpus if not s.generated]
-        base = "http://127.0.0.1:8000"
-        all_jobs = _jobs(corpus, base)
-        print(
-            f"corpus: {len(fixture_sites)} fixture sites + {len(corpus) - len(fixture_sites)} "
-            f"generated = {len(all_jobs)} sends; every answer delayed {args.latency_ms} ms; "
-            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
-            flush=True,
-        )
-        server.clear()
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        built = _run_child("built", args.procs, all_jobs)
-        built["received_submissions"] = len(server.submissions())
-        # The fixture sites run on the same two cores: what they took is not the worker's.
-        built["fixture_server_cpu_s"] = round(_cpu_since(before), 1)
-        print(f"built  N={args.procs}: {built}", flush=True)
-
-        server.clear()
-        # The naive run covers the same mix of sites, fewer of them: it is far slower.
-        step = max(1, len(all_jobs) // args.naive_sends)
-        naive_jobs = all_jobs[::step][: args.naive_sends]
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        naive = _run_child("naive", args.naive_procs, naive_jobs)
-        naive["received_submissions"] = len(server.submissions())
-        naive["fixture_server_cpu_s"] = round(_cpu_since(before), 1)
-        print(f"naive  N={args.naive_procs}: {naive}", flush=True)
-
-    ratio = built["sends_per_min"] / naive["sends_per_min"] if naive["sends_per_min"] else 0.0
     document: dict[str, Any] = {}
     if RESULTS.exists():
         try:
@@ -414,19 +479,56 @@ def main() -> None:
 
     from worker.slots import limits_from_settings
 
-    runs[str(args.latency_ms)] = {
-        "latency_ms": args.latency_ms,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "slot_limits": asdict(limits_from_settings()),  # MIKOMI_WORKER_* of this run
-        "built": built,
-        "naive": naive,
-        "throughput_ratio": round(ratio, 2),
-    }
+    measured_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    summary: dict[int, tuple[dict[str, Any], dict[str, Any], float]] = {}
+    for latency_ms in latencies:
+        rounds = sorted(built_runs[latency_ms], key=lambda r: float(r["sends_per_min"]))
+        built = rounds[(len(rounds) - 1) // 2]  # the median run (the lower one of two)
+        naive = naive_runs[latency_ms]
+        ratio = built["sends_per_min"] / naive["sends_per_min"] if naive["sends_per_min"] else 0.0
+        summary[latency_ms] = (built, naive, ratio)
+        runs[str(latency_ms)] = {
+            "latency_ms": latency_ms,
+            "measured_at": measured_at,
+            "measured_with": latencies,  # the latencies of the same run, side by side
+            "slot_limits": asdict(limits_from_settings()),  # MIKOMI_WORKER_* of this run
+            "rounds": [
+                {
+                    k: r[k]
+                    for k in (
+                        "sends_per_min",
+                        "cpu_s_per_send",
+                        "slots_in_use_mean",
+                        "load_average_1m",
+                    )
+                }
+                for r in built_runs[latency_ms]
+            ],  # fmt: skip
+            "built": built,
+            "naive": naive,
+            "throughput_ratio": round(ratio, 2),
+        }
+    if 0 in summary:
+        loopback = [float(r["sends_per_min"]) for r in built_runs[0]]
+        for latency_ms in latencies:
+            if latency_ms == 0:
+                continue
+            # Round by round: each latency against the loopback run of the same round.
+            shares = [
+                float(r["sends_per_min"]) / base
+                for r, base in zip(built_runs[latency_ms], loopback, strict=False)
+                if base
+            ]
+            runs[str(latency_ms)]["share_of_loopback"] = {
+                "median_runs": round(summary[latency_ms][0]["sends_per_min"]
+                                     / summary[0][0]["sends_per_min"], 3),
+                "per_round": [round(v, 3) for v in shares],
+            }  # fmt: skip
     document = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "targets": {
             "at_500_ms": {"sends_per_min_at_least": 250, "browser_memory_mib_at_most": 3072,
-                          "ratio_at_least": 10},
+                          "ratio_at_least": 10, "share_of_loopback_at_least": 0.8},
             "at_0_ms": "no slower than before slots (about 310 sends/min on a quiet machine)",
         },
         "runs": dict(sorted(runs.items(), key=lambda kv: int(kv[0]))),
@@ -434,32 +536,45 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
-    print()
-    _row("", "built", "naive")
-    for key, label in (
-        ("processes", "processes"),
-        ("sends", "sends"),
-        ("sends_per_min", "sends/min"),
-        ("cpu_s_per_send", "CPU-s per send"),
-        ("slots_in_use_mean", "slots in use (mean)"),
-        ("slots_in_use_max", "slots in use (max)"),
-        ("browser_memory_peak_mib", "browser memory peak (MiB)"),
-        ("browser_rss_sum_peak_mib", "  (sum of RSS, MiB)"),
-        ("driver_memory_peak_mib", "node drivers peak (MiB)"),
-        ("latency_p50_s", "send latency p50 (s)"),
-        ("latency_p95_s", "send latency p95 (s)"),
-        ("negative_without_browser_share", "negative ended w/o browser"),
-        ("fixture_server_cpu_s", "fixture sites' CPU-s (same host)"),
-        ("load_average_1m", "load average (1 min)"),
-    ):
-        _row(label, built[key], naive[key])
-    print(f"outcomes built {json.dumps(built['outcomes'])}  naive {json.dumps(naive['outcomes'])}")
+    for latency_ms in latencies:
+        built, naive, ratio = summary[latency_ms]
+        print()
+        print(f"latency {latency_ms} ms (median of {len(built_runs[latency_ms])} built runs)")
+        _row("", "built", "naive")
+        for key, label in (
+            ("processes", "processes"),
+            ("sends", "sends"),
+            ("sends_per_min", "sends/min"),
+            ("cpu_s_per_send", "CPU-s per send"),
+            ("slots_in_use_mean", "slots in use (mean)"),
+            ("slots_in_use_max", "slots in use (max)"),
+            ("browser_memory_peak_mib", "browser memory peak (MiB)"),
+            ("browser_rss_sum_peak_mib", "  (sum of RSS, MiB)"),
+            ("driver_memory_peak_mib", "node drivers peak (MiB)"),
+            ("latency_p50_s", "send latency p50 (s)"),
+            ("latency_p95_s", "send latency p95 (s)"),
+            ("negative_without_browser_share", "negative ended w/o browser"),
+            ("fixture_server_cpu_s", "fixture sites' CPU-s (same host)"),
+            ("load_average_1m", "load average (1 min)"),
+        ):
+            _row(label, built[key], naive[key])
+        print(
+            f"outcomes built {json.dumps(built['outcomes'])}  naive {json.dumps(naive['outcomes'])}"
+        )
+        rounds_text = ", ".join(str(r["sends_per_min"]) for r in built_runs[latency_ms])
+        print(f"built sends/min by round: {rounds_text}")
+        share = runs[str(latency_ms)].get("share_of_loopback")
+        if share:
+            print(f"share of the loopback figure: {share['median_runs']} (by round: "
+                  f"{', '.join(str(v) for v in share['per_round'])})")  # fmt: skip
     print(f"results in {RESULTS.relative_to(ROOT)}")
-    print(
-        f"send_throughput: built={built['sends_per_min']}/min naive={naive['sends_per_min']}/min "
-        f"ratio={ratio:.1f} latency_ms={args.latency_ms} "
-        f"peak_rss_mib={built['browser_memory_peak_mib']:.0f}"
-    )
+    for latency_ms in latencies:
+        built, naive, ratio = summary[latency_ms]
+        print(
+            f"send_throughput: built={built['sends_per_min']}/min "
+            f"naive={naive['sends_per_min']}/min ratio={ratio:.1f} latency_ms={latency_ms} "
+            f"peak_rss_mib={built['browser_memory_peak_mib']:.0f}"
+        )
 
 
 if __name__ == "__main__":
