@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     var_dir: Path = _default_var_dir()
     # Empty means the embedded default: SQLite under var_dir.
     database_url: str = ""
+    # PostgreSQL ends a session left idle inside a transaction this long (0: never). A host that
+    # loses its link mid-transaction would otherwise hold its row locks (a reservation's, an
+    # item's) until the server's TCP keepalive gives up, hours later, and every other host would
+    # wait behind them (docs/operations.md#several-machines).
+    db_idle_in_transaction_s: float = 60.0
     # Empty means "start a redis-server of our own" (make run / mikomi up); tools that only
     # connect fall back to the local default port.
     redis_url: str = ""

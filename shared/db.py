@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import keyword_index
@@ -83,8 +83,19 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     # No JIT: its compile costs 100–300 ms on the first run of each big search plan (counts
     # over millions of prospects), more than the searches themselves (docs/operations.md).
-    kwargs.setdefault("connect_args", {"options": "-c jit=off"})
+    options = "-c jit=off"
+    idle_ms = int(get_settings().db_idle_in_transaction_s * 1000)
+    if idle_ms > 0:
+        options += f" -c idle_in_transaction_session_timeout={idle_ms}"
+    kwargs.setdefault("connect_args", {"options": options})
     return create_engine(url, **kwargs)
+
+
+def may_idle(db: Session) -> None:
+    """Exempt this read-only transaction from ``db_idle_in_transaction_s``: a streamed download
+    waits on the client between batches, and holds no row lock anyone waits for."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
 
 
 _engine: Engine | None = None

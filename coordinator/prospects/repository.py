@@ -9,6 +9,7 @@ from sqlalchemy import Row, and_, select
 from sqlalchemy.orm import Session
 
 from coordinator.prospects.search import ProspectQuery, conditions
+from shared.db import may_idle
 from shared.models import ImportJob, Prospect
 
 EXPORT_COLUMNS = (
@@ -34,6 +35,7 @@ def iter_export_rows(
 
     Keyset paging (id > last) keeps each query cheap however deep the export goes, and plain
     rows keep the session's identity map empty."""
+    may_idle(db)  # the download waits on the client between batches
     where = conditions(q, member_id)
     last_id = 0
     while True:

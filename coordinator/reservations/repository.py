@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from coordinator.prospects import search
 from shared import clock
+from shared.db import may_idle
 from shared.enums import AdditionStatus, ItemState, ReservationStatus
 from shared.models import (
     ChatMessage,
@@ -272,6 +273,7 @@ def item(db: Session, item_id: int) -> SendItem | None:
 def iter_items(
     db: Session, reservation_id: int, *, state: str | None, reason: str | None
 ) -> Iterator[SendItem]:
+    may_idle(db)  # the download waits on the client between batches
     where = item_filters(reservation_id, state, reason)
     stmt = select(SendItem).where(*where).order_by(SendItem.id).execution_options(yield_per=1000)
     yield from db.scalars(stmt)

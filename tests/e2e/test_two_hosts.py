@@ -40,7 +40,7 @@ import pytest
 from redis import Redis
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import sessionmaker
 
 from coordinator.accounts import service as accounts
@@ -180,6 +180,8 @@ class Rehearsal:
             "MIKOMI_DEMO": "1",  # the only way a service accepts ALLOW_PRIVATE
             "MIKOMI_SMTP_HOST": "",
             "MIKOMI_LEASE_SECONDS": "15",
+            # A host cut off inside a transaction lets go of its row locks this soon.
+            "MIKOMI_DB_IDLE_IN_TRANSACTION_S": "10",
             "MIKOMI_LOG_FORMAT": "json",
             "PYTHONUNBUFFERED": "1",
         }
@@ -344,6 +346,22 @@ class Rehearsal:
                 db.scalars(select(SendItem.state).where(SendItem.reservation_id == reservation_id))
             )
 
+    def diagnosis(self, reservation_id: int) -> str:
+        """What a timed-out wait saw: the item states and the database sessions that wait on a
+        lock or sit inside a transaction."""
+        with self.sessions() as db:
+            sessions = db.execute(
+                text(
+                    "SELECT pid, state, wait_event_type, wait_event, "
+                    "now() - xact_start AS age, left(query, 80) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND (state LIKE 'idle in transaction%' OR wait_event_type = 'Lock')"
+                )
+            ).all()
+        return (
+            f"states {dict(self.states(reservation_id))}; sessions {[tuple(r) for r in sessions]}"
+        )
+
     def finished_by(self, reservation_id: int) -> dict[int, str]:
         """Each final item → the worker id of its last attempt."""
         with self.sessions() as db:
@@ -502,12 +520,15 @@ def test_a_host_that_loses_its_link_mid_run_leaves_its_items_to_the_other(
         if held:
             break
         b.restore()
-    wait_until(
-        lambda: sum(rehearsal.states(rid)[s] for s in FINAL) == sites_n,
-        420,
-        "every item finished while host b is cut off",
-        every=1,
-    )
+    try:
+        wait_until(
+            lambda: sum(rehearsal.states(rid)[s] for s in FINAL) == sites_n,
+            420,
+            "every item finished while host b is cut off",
+            every=1,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {rehearsal.diagnosis(rid)}") from None
     b.restore()
 
     states = rehearsal.states(rid)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -7,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, inspect, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from shared import clock, migrate
-from shared.db import make_engine
+from shared.config import get_settings
+from shared.db import make_engine, may_idle
 from shared.models import Base, Member, MemberContact, Prospect, prospect_fingerprint
 
 
@@ -210,3 +213,75 @@ def test_keyword_blocks_migration_keeps_the_index(tmp_path, database_urls) -> No
             assert pairs  # the names have pieces to compare
         finally:
             engine.dispose()
+
+
+@contextmanager
+def _idle_limit(monkeypatch: pytest.MonkeyPatch, seconds: str) -> Iterator[None]:
+    monkeypatch.setenv("MIKOMI_DB_IDLE_IN_TRANSACTION_S", seconds)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def _locked_member(pg: Engine) -> int:
+    with Session(pg) as db:
+        member = Member(company_name="回線断株式会社")
+        db.add(member)
+        db.commit()
+        return member.id
+
+
+def test_a_session_gone_silent_inside_a_transaction_lets_go_of_its_row_locks(
+    database_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker host that loses its link while it holds a reservation's row lock: to the server
+    it is a session idle inside its transaction. It is ended after db_idle_in_transaction_s,
+    and the other hosts get the lock (without the limit they would wait for hours)."""
+    with _idle_limit(monkeypatch, "1"):
+        gone = make_engine(database_urls["postgresql"], poolclass=NullPool)
+    other = make_engine(database_urls["postgresql"], poolclass=NullPool)
+    member_id = _locked_member(other)
+    held = gone.connect()
+    try:
+        held.begin()
+        held.execute(text("SELECT id FROM members WHERE id = :id FOR UPDATE"), {"id": member_id})
+        # ...and nothing more from that host.
+        with other.connect() as conn, conn.begin():
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+            started = time.monotonic()
+            got = conn.execute(
+                text("SELECT id FROM members WHERE id = :id FOR UPDATE"), {"id": member_id}
+            ).scalar_one()
+            waited = time.monotonic() - started
+        assert got == member_id
+        assert 0.5 < waited < 15
+        with pytest.raises(DBAPIError, match="idle-in-transaction"):  # its session is gone
+            held.execute(text("SELECT 1"))
+    finally:
+        held.close()
+        with other.begin() as conn:
+            conn.execute(text("DELETE FROM members WHERE id = :id"), {"id": member_id})
+        gone.dispose()
+        other.dispose()
+
+
+def test_a_streamed_download_may_wait_on_its_client(
+    database_urls: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``may_idle``: a read-only transaction that waits on a slow client between batches is
+    exempt from the limit."""
+    with _idle_limit(monkeypatch, "1"):
+        pg = make_engine(database_urls["postgresql"], poolclass=NullPool)
+    try:
+        with Session(pg) as db:
+            db.execute(text("SELECT 1"))
+            limited = db.scalar(text("SHOW idle_in_transaction_session_timeout"))
+            may_idle(db)
+            time.sleep(2.5)
+            assert db.scalar(text("SELECT count(*) FROM members")) is not None
+        assert limited == "1s"
+    finally:
+        pg.dispose()
