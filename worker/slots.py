@@ -238,6 +238,18 @@ class SlotController:
         self._cpu_before: float | None = None
         self._next = time.monotonic() + self._interval()
         self._lock = threading.Lock()
+        self._begun = False
+
+    def _begin(self) -> None:
+        """The first send: the first interval starts here. What the host did before (the
+        browser starting up, other processes starting theirs) says nothing about sends, and a
+        reading of it held the slow start back for seconds."""
+        self._begun = True
+        self.sampler.cpu()
+        self._cpu_before = None
+        self._peak_busy = 0
+        self._changed_at = time.monotonic()
+        self._next = self._changed_at + self._interval()
 
     def _interval(self) -> float:
         """Seconds to the next decision. During the slow start, half: growing by half every
@@ -247,6 +259,8 @@ class SlotController:
 
     def started(self) -> None:
         with self._lock:
+            if not self._begun:
+                self._begin()
             self.busy += 1
             self._peak_busy = max(self._peak_busy, self.busy)
 

@@ -90,6 +90,22 @@ def test_the_slow_start_decides_every_half_interval(tmp_path: Path) -> None:
     assert controller.tick() is not None
 
 
+def test_the_first_interval_starts_with_the_first_send(tmp_path: Path) -> None:
+    """The browser starting up (and the other processes starting theirs) takes the CPU before
+    any send: that reading must not hold the slow start back until sends finish."""
+    proc = _FakeProc(tmp_path / "proc")
+    controller = SlotController(LIMITS, HostSampler(proc.root), every_s=0.4)
+    proc.advance(1.0)  # the start-up: the whole CPU
+    time.sleep(0.25)
+    controller.started()
+    controller.started()
+    proc.advance(0.1)  # the first sends wait on the network
+    time.sleep(0.25)
+    decision = controller.tick()
+    assert decision is not None and decision.slots == 3, decision
+    assert controller.tick() is None  # the interval runs from the first send
+
+
 def test_only_sends_started_under_the_current_count_tell_what_it_did(tmp_path: Path) -> None:
     proc = _FakeProc(tmp_path / "proc")
     controller = SlotController(LIMITS, HostSampler(proc.root), every_s=0)
