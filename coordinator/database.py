@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -21,4 +22,22 @@ def get_db(request: Request) -> Iterator[Session]:
             # transaction that read first fails at once ("database is locked") when another
             # writer committed meanwhile.
             writer_lock(session)
+        request.state.db = session
         yield session
+
+
+@asynccontextmanager
+async def receiving_body(request: Request) -> AsyncIterator[None]:
+    """Around a read of the request's body, which may take minutes (a large upload on a slow
+    link): the request's transaction ends before, and a write request takes SQLite's writer
+    lock again after. A transaction left open meanwhile would hold SQLite's writer lock against
+    every other writer (the dispatcher, the workers), and PostgreSQL ends a session idle inside
+    a transaction that long (``MIKOMI_DB_IDLE_IN_TRANSACTION_S``, docs/operations.md)."""
+    db: Session | None = getattr(request.state, "db", None)
+    if db is not None:
+        db.commit()
+    try:
+        yield
+    finally:
+        if db is not None and request.method in UNSAFE_METHODS:
+            writer_lock(db)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
 
+from coordinator.database import receiving_body
 from coordinator.dependencies import DB, CurrentUser, Operator
 from coordinator.errors import AppError
 from coordinator.prospects import import_jobs, search, service, upload
@@ -77,7 +78,8 @@ async def import_prospects(
     content_type = request.headers.get("content-type", "")
     try:
         chunks = request.stream()
-        path, name = await upload.receive(chunks, content_type, filename, service.import_dir())
+        async with receiving_body(request):
+            path, name = await upload.receive(chunks, content_type, filename, service.import_dir())
     except RuntimeError:
         # The cookie/CSRF check already parsed the form: take the file from it.
         form = await request.form()
