@@ -71,6 +71,9 @@ def make_sent_items(states: list[str], *, sent_ago: timedelta = timedelta(hours=
         reservation.created_by = user.id
         for state in dict.fromkeys(states):
             force_outcomes(db, reservation.id, states.count(state), state)
+        # force_outcomes commits: the writer lock again before the next read, or a commit of
+        # mailin's in between makes the writes below fail at once ("database is locked").
+        writer_lock(db)
         at = clock.now() - sent_ago
         items: dict[str, int] = {}
         domains: dict[str, str] = {}
