@@ -135,7 +135,7 @@ def _insert_sqlite(db: Session, rows: list[dict[str, Any]], job_id: int) -> list
         for start in range(0, len(keys), 10_000):
             chunk = keys[start : start + 10_000]
             found = db.scalars(select(column).where(column.in_(chunk)))
-            existing.update(prefix + key for key in found)
+            existing.update(prefix + key for key in found if key is not None)
     fresh = [row for row in rows if _identity(row) not in existing]
     if not fresh:
         return []
