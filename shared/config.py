@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     # item's) until the server's TCP keepalive gives up, hours later, and every other host would
     # wait behind them (docs/operations.md#several-machines).
     db_idle_in_transaction_s: float = 60.0
+    # The other side of it: how long this process waits on a link to the database or to Redis
+    # that has gone silent (TCP keepalive and user timeout) before the call fails, instead of
+    # the kernel's retransmissions (about 15 minutes) or, for a blocking read, for ever
+    # (docs/operations.md#settings).
+    link_timeout_s: float = 60.0
     # Empty means "start a redis-server of our own" (make run / mikomi up); tools that only
     # connect fall back to the local default port.
     redis_url: str = ""

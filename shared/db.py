@@ -87,8 +87,26 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     idle_ms = int(get_settings().db_idle_in_transaction_s * 1000)
     if idle_ms > 0:
         options += f" -c idle_in_transaction_session_timeout={idle_ms}"
-    kwargs.setdefault("connect_args", {"options": options})
+    kwargs.setdefault("connect_args", {"options": options, **_link_limits()})
     return create_engine(url, **kwargs)
+
+
+def _link_limits() -> dict[str, int]:
+    """libpq's parameters that bound the wait on a silent link to ``link_timeout_s``: data
+    unacknowledged that long ends the connection (``tcp_user_timeout``), an idle connection is
+    probed by keepalives that give up within the same time, and a connect waits at most 10 s.
+    A long statement is not cut: the server's kernel acknowledges while the server works."""
+    seconds = get_settings().link_timeout_s
+    if seconds <= 0:
+        return {}
+    return {
+        "connect_timeout": max(2, min(10, round(seconds))),
+        "keepalives": 1,
+        "keepalives_idle": max(1, round(seconds / 2)),
+        "keepalives_interval": max(1, round(seconds / 6)),
+        "keepalives_count": 3,
+        "tcp_user_timeout": round(seconds * 1000),
+    }
 
 
 def may_idle(db: Session) -> None:

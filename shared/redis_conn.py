@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
+from typing import Any
 
 from redis import Redis
 
@@ -11,7 +13,24 @@ from shared.config import get_settings
 
 @lru_cache(maxsize=4)
 def _redis_for(url: str) -> Redis[bytes]:
-    return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30, **link_limits())
+
+
+def link_limits() -> dict[str, Any]:
+    """TCP keepalive and user timeout that end a connection whose link has gone silent for
+    ``link_timeout_s`` (shared/db.py does the same for the database). Without them a blocking
+    read (RQ's dequeue, a pub/sub listener) would wait for ever on a link cut by a network
+    failure or a firewall that forgot the connection."""
+    seconds = get_settings().link_timeout_s
+    if seconds <= 0:
+        return {}
+    options = {
+        socket.TCP_KEEPIDLE: max(1, round(seconds / 2)),
+        socket.TCP_KEEPINTVL: max(1, round(seconds / 6)),
+        socket.TCP_KEEPCNT: 3,
+        socket.TCP_USER_TIMEOUT: round(seconds * 1000),
+    }
+    return {"socket_keepalive": True, "socket_keepalive_options": options}
 
 
 def get_redis() -> Redis[bytes]:

@@ -580,3 +580,80 @@ def test_a_host_that_loses_its_link_mid_run_leaves_its_items_to_the_other(
             return set(re.findall(r'mikomi_workers_alive\{host="([^"]+)"\} [1-9]', text))
 
         wait_until(lambda: {b.hostname, c.hostname} <= metrics_hosts(), 90, "both hosts alive")
+
+
+# A process on a worker host: connected, it waits for the test to cut the link, then makes one
+# call over it and says how that ended.
+_CALL_AFTER_CUT = """
+import sys, time
+from sqlalchemy import text
+from shared.db import make_engine
+from shared.redis_conn import get_redis
+
+if sys.argv[1] == "database":
+    connection = make_engine().connect()
+    connection.execute(text("SELECT 1"))
+    call = lambda: connection.execute(text("SELECT 1"))
+else:
+    from rq import Worker
+
+    # The connection as an RQ worker has it: RQ raises its read timeout above the dequeue's
+    # wait (415 s), for every call the process makes on it.
+    redis = Worker(["mikomi-never-filled"], connection=get_redis()).connection
+    redis.ping()
+    call = lambda: redis.blpop("mikomi-never-filled", timeout=0)  # a blocking read, as RQ's
+print("connected", flush=True)
+sys.stdin.readline()
+started = time.monotonic()
+try:
+    call()
+    print("answered", flush=True)
+except Exception as exc:
+    print(f"failed {time.monotonic() - started:.1f} {type(exc).__name__}", flush=True)
+"""
+
+
+@pytest.mark.timeout(150)
+@pytest.mark.parametrize(
+    ("link", "error"),
+    [("database", "OperationalError"), ("redis", "ConnectionError")],
+)
+def test_a_host_cut_off_hears_of_it_within_its_link_timeout(
+    rehearsal: Rehearsal, link: str, error: str
+) -> None:
+    """A worker host whose link goes down in the middle of its work: its next database
+    statement, or the blocking read it waits in on Redis, fails after MIKOMI_LINK_TIMEOUT_S
+    instead of after the kernel's TCP retransmissions (about 15 minutes) or RQ's read timeout
+    (415 s), so the process gets on with its own recovery
+    (docs/operations.md#several-machines)."""
+    host = rehearsal.add_host("b")
+    process = subprocess.Popen(
+        ["ip", "netns", "exec", host.ns, sys.executable, "-c", _CALL_AFTER_CUT, link],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **host.env, "MIKOMI_LINK_TIMEOUT_S": "4"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        assert process.stdout.readline().strip() == "connected"
+        host.cut()
+        cut_at = time.monotonic()
+        process.stdin.write("\n")
+        process.stdin.flush()
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout=45)
+        waited = time.monotonic() - cut_at
+        assert lines, f"no answer and no error {waited:.0f} s after the link went down"
+        word, seconds, *raised = lines[0].split()
+        assert word == "failed", lines[0]
+        assert 3.0 <= float(seconds) <= 15.0, lines[0]
+        assert raised == [error], lines[0]
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+        host.restore()
