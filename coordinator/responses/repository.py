@@ -41,17 +41,18 @@ def has_response(db: Session, item_id: int, kind: str, *, refusal: bool) -> bool
 
 def answered_in_doubt(db: Session, limit: int = 200) -> list[tuple[int, int]]:
     """(item id, its first auto-reply or reply) of the ``in_doubt`` items that got one (the
-    mail came while the item was still ``submitting``)."""
+    mail came while the item was still ``submitting``). mailin asks every minute: the query
+    starts from the few ``in_doubt`` items (an index on the state) and looks up each one's
+    mails by item (an index), never over all stored mail."""
     first = (
-        select(Response.item_id, func.min(Response.id).label("response_id"))
-        .where(Response.kind.in_(("auto_reply", "reply")))
-        .group_by(Response.item_id)
-        .subquery()
+        select(func.min(Response.id))
+        .where(Response.item_id == SendItem.id, Response.kind.in_(("auto_reply", "reply")))
+        .correlate(SendItem)
+        .scalar_subquery()
     )
     rows = db.execute(
-        select(SendItem.id, first.c.response_id)
-        .join(first, first.c.item_id == SendItem.id)
-        .where(SendItem.state == ItemState.IN_DOUBT.value)
+        select(SendItem.id, first)
+        .where(SendItem.state == ItemState.IN_DOUBT.value, first.is_not(None))
         .order_by(SendItem.id)
         .limit(limit)
     ).all()
