@@ -114,18 +114,22 @@ def _header(mail: ParsedMail, name: str) -> str:
 def _bounce(mail: ParsedMail, envelope_sender: str) -> str | None:
     if mail.report_type.lower() == "delivery-status" or mail.has_delivery_status:
         return "delivery-status report"
-    if envelope_sender in ("", "<>") or _header(mail, "return-path") == "<>":
-        return "null sender (Return-Path <>)"
     if _BOUNCE_SENDERS.match(mail.sender):
         return f"sender {mail.sender}"
     if _BOUNCE_SUBJECTS.search(mail.subject) and mail.content_type.startswith("multipart/report"):
         return "report subject"
+    if envelope_sender in ("", "<>") or _header(mail, "return-path") == "<>":
+        # An auto-responder that follows RFC 3834 sends from the null sender too, and says so
+        # in its headers: that is an auto-reply, not a report of a failed delivery.
+        if _auto_header(mail):
+            return None
+        return "null sender (Return-Path <>)"
     return None
 
 
-def _auto(
-    mail: ParsedMail, received_at: datetime, submitted_at: datetime | None, echo_marker: str
-) -> str | None:
+def _auto_header(mail: ParsedMail) -> str | None:
+    """The headers by which a mail says it was written by a program (RFC 3834 and the older
+    X-Autoreply and Precedence conventions)."""
     auto_submitted = _header(mail, "auto-submitted")
     if auto_submitted and auto_submitted != "no":
         return f"Auto-Submitted: {auto_submitted}"
@@ -134,6 +138,15 @@ def _auto(
             return name
     if _header(mail, "precedence") in _AUTO_PRECEDENCE:
         return f"Precedence: {_header(mail, 'precedence')}"
+    return None
+
+
+def _auto(
+    mail: ParsedMail, received_at: datetime, submitted_at: datetime | None, echo_marker: str
+) -> str | None:
+    said = _auto_header(mail)
+    if said:
+        return said
     if _REPLY_SUBJECT.match(mail.subject) or "in-reply-to" in mail.headers:
         return None  # a person answered (a mail, not a form's notice)
     own_text = unquoted(mail.text)

@@ -250,6 +250,29 @@ def test_a_bounce_leaves_an_in_doubt_item_alone(mailin: Mailin) -> None:
         assert item_state(db, sent.items[address]) == IN_DOUBT
 
 
+def test_an_auto_reply_from_the_null_sender_counts_and_resolves(mailin: Mailin) -> None:
+    """RFC 3834 has auto-responders send from the null sender (MAIL FROM:<>): with its
+    Auto-Submitted header such a mail is an auto-reply; without it, a bounce as before."""
+    sent = make_sent_items([IN_DOUBT, SENT], sent_ago=timedelta(seconds=30))
+    answered, other = sent.items
+    away = mails.utf8_qp(
+        answered,
+        "不在のお知らせ",
+        "12月7日まで不在にしております。",
+        **{"Auto-Submitted": "auto-replied"},
+    )
+    mailin.send(away, [answered], mail_from="")
+    mailin.send(
+        mails.utf8_qp(other, "Delivery failure", "could not deliver"), [other], mail_from=""
+    )
+    with transaction() as db:
+        assert item_state(db, sent.items[answered]) == SENT
+        kinds = {r.item_id: r.kind for r in responses_of(db, sent.reservation_id)}
+    assert kinds == {sent.items[answered]: "auto_reply", sent.items[other]: "bounce"}
+    got = snapshot(sent.reservation_id)
+    assert (got["auto_replies"], got["replies"], got["sent"], got["in_doubt"]) == (1, 0, 2, 0)
+
+
 def test_two_auto_replies_at_once_consume_one_ticket(mailin: Mailin) -> None:
     """Copies of the form's mail arriving together (two MX hosts, a retry), and a second
     auto-reply: one resolution, one consume, one auto-reply counted, each mail stored once."""
