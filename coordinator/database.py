@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from shared.db import transaction
 from shared.locks import writer_lock
@@ -41,3 +42,18 @@ async def receiving_body(request: Request) -> AsyncIterator[None]:
     finally:
         if db is not None and request.method in UNSAFE_METHODS:
             writer_lock(db)
+
+
+async def read_form(request: Request) -> FormData:
+    """The request's form, read under :func:`receiving_body`. Every route that reads a form
+    itself goes through here: the CSRF check reads it only when the token is not in the
+    ``X-CSRF-Token`` header, and Starlette keeps what was read, so a second call costs nothing."""
+    async with receiving_body(request):
+        return await request.form()
+
+
+async def read_body(request: Request) -> bytes:
+    """The request's raw body, read under :func:`receiving_body` (a webhook: anyone may post
+    to it, as slowly as they like)."""
+    async with receiving_body(request):
+        return await request.body()

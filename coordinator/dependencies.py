@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from coordinator.accounts import access
 from coordinator.accounts.service import Principal, resolve_token
-from coordinator.database import get_db, receiving_body
+from coordinator.database import get_db, read_form
 from coordinator.errors import AppError, Unauthorized
 
 SESSION_COOKIE = "mikomi_session"
@@ -31,8 +31,7 @@ async def _csrf_token_from(request: Request) -> str:
         return header
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        async with receiving_body(request):
-            form = await request.form()  # Starlette caches it, the endpoint can read it again
+        form = await read_form(request)  # Starlette keeps it, the endpoint can read it again
         value = form.get("csrf_token")
         return value if isinstance(value, str) else ""
     return ""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
 
-from coordinator.database import receiving_body
+from coordinator.database import read_form, receiving_body
 from coordinator.dependencies import DB, CurrentUser, Operator
 from coordinator.errors import AppError
 from coordinator.prospects import import_jobs, search, service, upload
@@ -82,7 +82,7 @@ async def import_prospects(
             path, name = await upload.receive(chunks, content_type, filename, service.import_dir())
     except RuntimeError:
         # The cookie/CSRF check already parsed the form: take the file from it.
-        form = await request.form()
+        form = await read_form(request)
         uploaded = form.get("file")
         if not isinstance(uploaded, UploadFile):
             raise AppError("missing_file", "CSVファイルを選択してください", field="file") from None

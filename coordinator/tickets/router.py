@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from coordinator.database import read_body
 from coordinator.dependencies import DB, CurrentUser, Member, Operator
 from coordinator.tickets import errors, invoices, payments, service
 from coordinator.tickets.gateway import (
@@ -143,7 +144,7 @@ async def stripe_webhook(request: Request, db: DB, gateway: Gateway) -> dict[str
     secret = get_settings().stripe_webhook_secret
     if not secret:
         raise errors.webhook_not_configured()
-    payload = await request.body()
+    payload = await read_body(request)
     try:
         event = verify_stripe_event(payload, request.headers.get("stripe-signature"), secret)
     except SignatureInvalid:

@@ -8,6 +8,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from coordinator.database import read_form
 from coordinator.errors import AppError
 
 FIELD_LABELS = {
@@ -29,7 +30,7 @@ FIELD_LABELS = {
 
 async def form_values(request: Request) -> dict[str, str]:
     """The posted text fields (files and the CSRF token left out), as typed."""
-    form = await request.form()
+    form = await read_form(request)
     values: dict[str, str] = {}
     for key, value in form.multi_items():
         if key == "csrf_token" or not isinstance(value, str):

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 
 from coordinator import csv_export
 from coordinator.accounts import service as accounts
+from coordinator.database import read_form
 from coordinator.errors import AppError
 from coordinator.prospects import search as prospect_search
 from coordinator.prospects import service as prospects_service
@@ -465,7 +466,7 @@ def ng_domain_delete(db: WebDB, user: WebMember, entry_id: int) -> Response:
 
 @router.post("/ng-domains/import")
 async def ng_domains_import(request: Request, db: WebDB, user: WebMember) -> Response:
-    form = await request.form()  # parsed (and size-limited) already for the CSRF check
+    form = await read_form(request)  # size-limited; parsed already unless the CSRF came in a header
     uploaded = form.get("file")
     if not isinstance(uploaded, UploadFile) or not uploaded.filename:
         errors = {"file": "CSVファイルを選択してください"}

@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 
 from coordinator.accounts import service as accounts
 from coordinator.chat import service as chat
+from coordinator.database import read_form
 from coordinator.errors import AppError
 from coordinator.fleet import service as fleet
 from coordinator.fleet.schemas import ResolveRequest
@@ -330,7 +331,7 @@ async def import_upload(
     runner: Annotated[prospects.ImportRunner, Depends(get_import_runner)],
 ) -> Response:
     """Hand the upload to the prospects import service; the page then shows its progress."""
-    form = await request.form()  # already parsed (and size-limited) for the CSRF check
+    form = await read_form(request)  # size-limited; parsed already unless the CSRF came in a header
     uploaded = form.get("file")
     try:
         if not isinstance(uploaded, UploadFile) or not uploaded.filename:
