@@ -24,11 +24,15 @@ def link_limits() -> dict[str, Any]:
     seconds = get_settings().link_timeout_s
     if seconds <= 0:
         return {}
+    wanted = {
+        "TCP_KEEPIDLE": max(1, round(seconds / 2)),
+        "TCP_KEEPINTVL": max(1, round(seconds / 6)),
+        "TCP_KEEPCNT": 3,
+        "TCP_USER_TIMEOUT": round(seconds * 1000),
+    }
+    # Linux has all four; a system without one (macOS has no TCP_KEEPIDLE) goes without it.
     options = {
-        socket.TCP_KEEPIDLE: max(1, round(seconds / 2)),
-        socket.TCP_KEEPINTVL: max(1, round(seconds / 6)),
-        socket.TCP_KEEPCNT: 3,
-        socket.TCP_USER_TIMEOUT: round(seconds * 1000),
+        getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)
     }
     return {"socket_keepalive": True, "socket_keepalive_options": options}
 
