@@ -47,9 +47,14 @@ async def receiving_body(request: Request) -> AsyncIterator[None]:
 async def read_form(request: Request) -> FormData:
     """The request's form, read under :func:`receiving_body`. Every route that reads a form
     itself goes through here: the CSRF check reads it only when the token is not in the
-    ``X-CSRF-Token`` header, and Starlette keeps what was read, so a second call costs nothing."""
-    async with receiving_body(request):
-        return await request.form()
+    ``X-CSRF-Token`` header. Kept on the request, so a second call (the page after the CSRF
+    check) neither ends the transaction again nor waits for the writer lock again."""
+    form: FormData | None = getattr(request.state, "form", None)
+    if form is None:
+        async with receiving_body(request):
+            form = await request.form()
+        request.state.form = form
+    return form
 
 
 async def read_body(request: Request) -> bytes:

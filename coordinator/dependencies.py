@@ -31,7 +31,7 @@ async def _csrf_token_from(request: Request) -> str:
         return header
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await read_form(request)  # Starlette keeps it, the endpoint can read it again
+        form = await read_form(request)  # kept: the endpoint reads it again for nothing
         value = form.get("csrf_token")
         return value if isinstance(value, str) else ""
     return ""

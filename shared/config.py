@@ -7,7 +7,7 @@ import re
 import shutil
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -197,6 +197,30 @@ def unsafe_setting(settings: Settings) -> str | None:
             "MIKOMI_STRIPE_WEBHOOK_SECRET (the signing secret of the webhook endpoint)."
         )
     return None
+
+
+class LinkProbes(NamedTuple):
+    """How a connection notices a silent link within ``link_timeout_s``: keepalive probes from
+    half that time on, three of them, and a TCP user timeout of the whole time."""
+
+    idle_s: int
+    interval_s: int
+    probes: int
+    user_timeout_ms: int
+
+
+def link_probes() -> LinkProbes | None:
+    """The probes for ``link_timeout_s``; None when it is 0 (the system's defaults). Used by
+    the database (shared/db.py) and Redis (shared/redis_conn.py) connections alike."""
+    seconds = get_settings().link_timeout_s
+    if seconds <= 0:
+        return None
+    return LinkProbes(
+        idle_s=max(1, round(seconds / 2)),
+        interval_s=max(1, round(seconds / 6)),
+        probes=3,
+        user_timeout_ms=round(seconds * 1000),
+    )
 
 
 @lru_cache(maxsize=1)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import keyword_index
-from shared.config import get_settings
+from shared.config import get_settings, link_probes
 
 __all__ = [
     "AFTER_COMMIT_KEY",
@@ -96,16 +96,16 @@ def _link_limits() -> dict[str, int]:
     unacknowledged that long ends the connection (``tcp_user_timeout``), an idle connection is
     probed by keepalives that give up within the same time, and a connect waits at most 10 s.
     A long statement is not cut: the server's kernel acknowledges while the server works."""
-    seconds = get_settings().link_timeout_s
-    if seconds <= 0:
+    probes = link_probes()
+    if probes is None:
         return {}
     return {
-        "connect_timeout": max(2, min(10, round(seconds))),
+        "connect_timeout": max(2, min(10, round(probes.user_timeout_ms / 1000))),
         "keepalives": 1,
-        "keepalives_idle": max(1, round(seconds / 2)),
-        "keepalives_interval": max(1, round(seconds / 6)),
-        "keepalives_count": 3,
-        "tcp_user_timeout": round(seconds * 1000),
+        "keepalives_idle": probes.idle_s,
+        "keepalives_interval": probes.interval_s,
+        "keepalives_count": probes.probes,
+        "tcp_user_timeout": probes.user_timeout_ms,
     }
 
 

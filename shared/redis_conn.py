@@ -8,7 +8,7 @@ from typing import Any
 
 from redis import Redis
 
-from shared.config import get_settings
+from shared.config import get_settings, link_probes
 
 
 @lru_cache(maxsize=4)
@@ -21,14 +21,14 @@ def link_limits() -> dict[str, Any]:
     ``link_timeout_s`` (shared/db.py does the same for the database). Without them a blocking
     read (RQ's dequeue, a pub/sub listener) would wait for ever on a link cut by a network
     failure or a firewall that forgot the connection."""
-    seconds = get_settings().link_timeout_s
-    if seconds <= 0:
+    probes = link_probes()
+    if probes is None:
         return {}
     wanted = {
-        "TCP_KEEPIDLE": max(1, round(seconds / 2)),
-        "TCP_KEEPINTVL": max(1, round(seconds / 6)),
-        "TCP_KEEPCNT": 3,
-        "TCP_USER_TIMEOUT": round(seconds * 1000),
+        "TCP_KEEPIDLE": probes.idle_s,
+        "TCP_KEEPINTVL": probes.interval_s,
+        "TCP_KEEPCNT": probes.probes,
+        "TCP_USER_TIMEOUT": probes.user_timeout_ms,
     }
     # Linux has all four; a system without one (macOS has no TCP_KEEPIDLE) goes without it.
     options = {

@@ -22,6 +22,7 @@ from shared.models import ImportJob, Member
 from tests.support.fleet import Fleet
 from tests.support.live import Coordinator, api_token
 from tests.support.processes import wait_until
+from tests.support.web import PASSWORD, login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -45,16 +46,7 @@ def test_a_slow_upload_holds_no_transaction_while_it_arrives(fleet: Fleet) -> No
     imports = fleet.tmp / "var" / "imports"
     written = threading.Event()
     seen: dict[str, object] = {}
-
-    def body() -> Iterator[bytes]:
-        yield b"company,url\n"
-        for row in ROWS[:20]:
-            yield row.encode()
-        # The file pauses past the idle limit, until another writer has committed (or 20 s).
-        time.sleep(1.5)
-        seen["written_during_upload"] = written.wait(timeout=20)
-        for row in ROWS[20:]:
-            yield row.encode()
+    head, rest = ("company,url\n" + "".join(ROWS[:20])).encode(), "".join(ROWS[20:]).encode()
 
     def receiving() -> bool:
         """The coordinator is inside the upload: its file has begun to arrive."""
@@ -66,7 +58,7 @@ def test_a_slow_upload_holds_no_transaction_while_it_arrives(fleet: Fleet) -> No
             with httpx.Client(base_url=coordinator.base, timeout=60) as client:
                 seen["response"] = client.post(
                     "/api/v1/prospects/import?filename=slow.csv",
-                    content=body(),
+                    content=_paused(head, rest, seen, written),
                     headers={"authorization": f"Bearer {token}", "content-type": "text/csv"},
                 )
 
@@ -89,18 +81,16 @@ def test_a_slow_upload_holds_no_transaction_while_it_arrives(fleet: Fleet) -> No
         assert db.scalar(select(Member.id).where(Member.company_name == "並行書き込み株式会社"))
 
 
-def _paused(head: bytes, rest: bytes, seen: dict[str, object], written: threading.Event):
-    """A body in two pieces with a pause between them: the second piece waits until another
-    writer has committed (or 20 s) and records whether it could."""
-
-    def body() -> Iterator[bytes]:
-        yield head
-        seen["first_piece_sent"] = time.monotonic()
-        time.sleep(1.5)
-        seen["written_during_upload"] = written.wait(timeout=20)
-        yield rest
-
-    return body()
+def _paused(
+    head: bytes, rest: bytes, seen: dict[str, object], written: threading.Event
+) -> Iterator[bytes]:
+    """A body in two pieces with a pause past the idle limit between them: the second piece
+    waits until another writer has committed (or 20 s) and records whether it could."""
+    yield head
+    seen["first_piece_sent"] = time.monotonic()
+    time.sleep(1.5)
+    seen["written_during_upload"] = written.wait(timeout=20)
+    yield rest
 
 
 def _write_meanwhile(fleet: Fleet, seen: dict[str, object], written: threading.Event) -> None:
@@ -114,29 +104,24 @@ def _write_meanwhile(fleet: Fleet, seen: dict[str, object], written: threading.E
 
 
 def _operator_cookie_client(fleet: Fleet, base: str) -> tuple[httpx.Client, str]:
-    import re
+    """A browser's session of a new operator: the client with its cookie, and its CSRF token."""
     import uuid
 
     from coordinator.accounts import service
     from shared.enums import Role
 
-    email = f"slow-{uuid.uuid4().hex[:8]}@example.test"
     with fleet.session() as db:
-        service.create_user(
+        user = service.create_user(
             db,
-            email=email,
-            password="password-123",
+            email=f"slow-{uuid.uuid4().hex[:8]}@example.test",
+            password=PASSWORD,
             role=Role.OPERATOR,
             company=None,
             name="遅回線",
         )
-    client = httpx.Client(base_url=base, timeout=60)
-    answer = client.post("/login", data={"email": email, "password": "password-123"})
-    assert answer.status_code in (200, 303), answer.text
-    page = client.get("/operator/prospects/import")
-    match = re.search(r'<meta name="csrf-token" content="([^"]*)">', page.text)
-    assert match, page.text[:500]
-    return client, match.group(1)
+    # Following redirects as a browser does (tests.support.web.login reads the landing page).
+    client = httpx.Client(base_url=base, timeout=60, follow_redirects=True)
+    return client, login(client, user)
 
 
 def test_a_slow_form_with_its_csrf_token_in_a_header_holds_no_transaction(fleet: Fleet) -> None:
